@@ -1,0 +1,230 @@
+"""Open the catalogue database and create its tables from the Felis files.
+
+One code path for SQLite and PostgreSQL. PostgreSQL has schemas, so
+``ivoa.obscore`` is simply a table in schema ``ivoa``. SQLite has none; each
+schema becomes a database file ATTACHed under the schema's name to every
+connection, so that the very same SQL (``SELECT … FROM ivoa.obscore``) works
+on both backends and the ADQL translator needs no table renaming.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from felis.datamodel import Schema
+from felis.metadata import MetaDataBuilder
+from felis.tap_schema import DataLoader, TableManager
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from .config import Settings
+from .felis_files import (
+    INTERNAL_SCHEMAS,
+    PUBLISHED_SCHEMAS,
+    TAP_SCHEMA_NAME,
+    load_schema,
+)
+from .sqltypes import FloatArray
+
+__all__ = ["Catalogue", "open_catalogue"]
+
+ALL_SCHEMAS: tuple[str, ...] = (*PUBLISHED_SCHEMAS, *INTERNAL_SCHEMAS, TAP_SCHEMA_NAME)
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+@dataclass
+class Catalogue:
+    """The catalogue database: an engine plus the tables described in Felis.
+
+    Parameters
+    ----------
+    engine
+        SQLAlchemy engine; on SQLite every connection has the schema files
+        attached.
+    """
+
+    engine: Engine
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @cached_property
+    def metadata(self) -> dict[str, MetaData]:
+        """SQLAlchemy metadata of each vosim schema, built from its Felis file."""
+        return {name: build_metadata(load_schema(name)) for name in (*PUBLISHED_SCHEMAS, *INTERNAL_SCHEMAS)}
+
+    @cached_property
+    def tap_schema(self) -> TableManager:
+        """Felis' manager of the TAP_SCHEMA 1.1 tables, always schema-qualified."""
+        # Felis leaves the schema off on SQLite; we ATTACH a TAP_SCHEMA
+        # database instead, so pretend to be a schema-aware backend.
+        return TableManager(engine_url="postgresql://", schema_name=TAP_SCHEMA_NAME)
+
+    def table(self, qualified_name: str) -> Table:
+        """Return a table by its ``schema.table`` name, e.g. ``ivoa.obscore``."""
+        schema, _, name = qualified_name.partition(".")
+        if schema.upper() == TAP_SCHEMA_NAME:
+            return self.tap_schema[name]
+        return self.metadata[schema].tables[f"{schema}.{name}"]
+
+    def create_all(self) -> None:
+        """Create every missing schema, table and index; existing ones are kept.
+
+        Also (re)writes the TAP_SCHEMA rows of the published schemas, so that
+        TAP_SCHEMA always describes exactly what the Felis files say.
+        """
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                for name in ALL_SCHEMAS:
+                    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{name}"'))
+            for metadata in self.metadata.values():
+                metadata.create_all(conn)
+            self.tap_schema.metadata.create_all(conn)
+        self.load_tap_schema()
+
+    def load_tap_schema(self) -> None:
+        """Replace the TAP_SCHEMA rows with the description in the Felis files.
+
+        TAP_SCHEMA describes the published schemas and itself (TAP 1.1,
+        section 4). It is rewritten in one transaction, so a TAP query never
+        sees it half-filled.
+        """
+        loaders = [
+            DataLoader(load_schema(name), self.tap_schema, _ContextShim(self.engine), index)
+            for index, name in enumerate(PUBLISHED_SCHEMAS)
+        ]
+        loaders.append(
+            DataLoader(self.tap_schema.schema, self.tap_schema, _ContextShim(self.engine), 100)
+        )
+        with self.engine.begin() as conn:
+            for table_name in ("key_columns", "keys", "columns", "tables", "schemas"):
+                conn.execute(self.tap_schema[table_name].delete())
+            for loader in loaders:
+                loader._generate_all_inserts()  # noqa: SLF001 - Felis' only API to get the rows
+                for insert in loader.inserts:
+                    conn.execute(insert)
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """Open a transaction (committed on success, rolled back on error)."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def build_metadata(schema: Schema) -> MetaData:
+    """Build schema-qualified SQLAlchemy tables from a Felis schema.
+
+    Felis creates a scalar ``FLOAT`` for ``datatype: float`` even when the
+    column has ``votable:arraysize: "*"``; such vector columns are switched to
+    `FloatArray` here.
+    """
+    metadata = MetaDataBuilder(schema, apply_schema_to_metadata=True).build()
+    for felis_table in schema.tables:
+        table = metadata.tables[f"{schema.name}.{felis_table.name}"]
+        for felis_column in felis_table.columns:
+            if felis_column.votable_arraysize and felis_column.datatype in ("float", "double"):
+                table.c[felis_column.name].type = FloatArray()
+    return metadata
+
+
+def open_catalogue(settings: Settings | None = None, *, create: bool = True) -> Catalogue:
+    """Open (and by default create) the catalogue database of an installation.
+
+    Parameters
+    ----------
+    settings
+        Where the database is; `Settings.from_env` when omitted.
+    create
+        Create missing tables and refresh TAP_SCHEMA.
+
+    Returns
+    -------
+    Catalogue
+        The open catalogue.
+    """
+    settings = settings or Settings.from_env()
+    engine = create_catalogue_engine(settings.db_url)
+    catalogue = Catalogue(engine)
+    if create:
+        catalogue.create_all()
+    return catalogue
+
+
+def create_catalogue_engine(db_url: str, **engine_options: Any) -> Engine:
+    """Create an engine; for SQLite, one that attaches a file per schema.
+
+    Parameters
+    ----------
+    db_url
+        SQLAlchemy URL. For ``sqlite:///path/catalogue.sqlite`` the schema
+        files are ``path/catalogue.<schema>.sqlite``.
+    **engine_options
+        Passed on to `sqlalchemy.create_engine`.
+    """
+    url = make_url(db_url)
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, **engine_options)
+    database = url.database or ""
+    in_memory = database in ("", ":memory:")
+    if in_memory:
+        engine_options.setdefault("poolclass", StaticPool)
+        attach_paths = {name: ":memory:" for name in ALL_SCHEMAS}
+    else:
+        main = Path(database)
+        main.parent.mkdir(parents=True, exist_ok=True)
+        attach_paths = {
+            name: str(main.with_suffix(f".{name.lower()}{main.suffix or '.sqlite'}"))
+            for name in ALL_SCHEMAS
+        }
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000},
+        **engine_options,
+    )
+    event.listen(engine, "connect", _SqliteAttacher(attach_paths, wal=not in_memory))
+    # pysqlite's own transaction handling defers BEGIN; emit it ourselves so a
+    # transaction really spans every statement (SQLAlchemy documents this).
+    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+    return engine
+
+
+class _SqliteAttacher:
+    """Connection hook that attaches one database file per schema."""
+
+    def __init__(self, attach_paths: dict[str, str], *, wal: bool) -> None:
+        self.attach_paths = attach_paths
+        self.wal = wal
+
+    def __call__(self, dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
+        for name, path in self.attach_paths.items():
+            cursor.execute("ATTACH DATABASE ? AS " + f'"{name}"', (path,))
+            if self.wal:
+                cursor.execute(f'PRAGMA "{name}".journal_mode = WAL')
+        if self.wal:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+
+class _ContextShim:
+    """The two attributes of a Felis ``DatabaseContext`` that `DataLoader` uses."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
