@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from felis.datamodel import Schema
 from felis.metadata import MetaDataBuilder
 from felis.tap_schema import DataLoader, TableManager
@@ -60,7 +61,10 @@ class Catalogue:
     @cached_property
     def metadata(self) -> dict[str, MetaData]:
         """SQLAlchemy metadata of each vosim schema, built from its Felis file."""
-        return {name: build_metadata(load_schema(name)) for name in (*PUBLISHED_SCHEMAS, *INTERNAL_SCHEMAS)}
+        return {
+            name: build_metadata(load_schema(name))
+            for name in (*PUBLISHED_SCHEMAS, *INTERNAL_SCHEMAS)
+        }
 
     @cached_property
     def tap_schema(self) -> TableManager:
@@ -106,12 +110,32 @@ class Catalogue:
             DataLoader(self.tap_schema.schema, self.tap_schema, _ContextShim(self.engine), 100)
         )
         with self.engine.begin() as conn:
-            for table_name in ("key_columns", "keys", "columns", "tables", "schemas"):
-                conn.execute(self.tap_schema[table_name].delete())
+            self._delete_tap_schema_rows(conn, [*PUBLISHED_SCHEMAS, TAP_SCHEMA_NAME])
             for loader in loaders:
-                loader._generate_all_inserts()  # noqa: SLF001 - Felis' only API to get the rows
+                # Felis only offers the rows with its own transaction per schema;
+                # we want one transaction for all of TAP_SCHEMA.
+                loader._generate_all_inserts()
                 for insert in loader.inserts:
                     conn.execute(insert)
+
+    def _delete_tap_schema_rows(self, conn: Connection, schema_names: list[str]) -> None:
+        """Delete the TAP_SCHEMA rows of some schemas, leaving any other schema's rows.
+
+        An archive may describe its own tables in the same TAP_SCHEMA; only
+        what vosim wrote is replaced.
+        """
+        tables, columns = self.tap_schema["tables"], self.tap_schema["columns"]
+        keys, key_columns = self.tap_schema["keys"], self.tap_schema["key_columns"]
+        our_tables = sa.select(tables.c.table_name).where(tables.c.schema_name.in_(schema_names))
+        our_keys = sa.select(keys.c.key_id).where(
+            keys.c.from_table.in_(our_tables) | keys.c.target_table.in_(our_tables)
+        )
+        conn.execute(key_columns.delete().where(key_columns.c.key_id.in_(our_keys)))
+        conn.execute(keys.delete().where(keys.c.key_id.in_(our_keys)))
+        conn.execute(columns.delete().where(columns.c.table_name.in_(our_tables)))
+        conn.execute(tables.delete().where(tables.c.schema_name.in_(schema_names)))
+        schemas = self.tap_schema["schemas"]
+        conn.execute(schemas.delete().where(schemas.c.schema_name.in_(schema_names)))
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

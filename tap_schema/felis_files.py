@@ -53,6 +53,5 @@ def load_schema(name: str) -> Schema:
 
 @cache
 def tap_schema_schema() -> Schema:
-    """The Felis description of TAP_SCHEMA 1.1 itself, as shipped with Felis."""
+    """Return the Felis description of TAP_SCHEMA 1.1 itself, as shipped with Felis."""
     return TableManager.load_schema_resource()
-

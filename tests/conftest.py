@@ -1,0 +1,77 @@
+"""Shared fixtures: a fresh catalogue on SQLite, and one on PostgreSQL when it runs.
+
+PostgreSQL tests use the server that ``.ci/run`` starts (``VOSIM_TEST_PG_URL``,
+by default the local Debian cluster with user ``vosim``). Each test session
+gets its own database, dropped at the end. Where no server is reachable the
+PostgreSQL tests are skipped, unless ``VOSIM_REQUIRE_PG=1`` (set by CI) makes
+that an error: CI must never pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tap_schema import Settings
+
+DEFAULT_PG_URL = "postgresql+psycopg://vosim:vosim@127.0.0.1:5432/vosim"
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    """Settings of an empty installation in a temporary folder, on SQLite."""
+    return Settings.from_env({"VOSIM_DATA_DIR": str(tmp_path / "vosim-data")})
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    """URL of a PostgreSQL maintenance database, or skip when none is reachable."""
+    url = os.environ.get("VOSIM_TEST_PG_URL", DEFAULT_PG_URL)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError as error:
+        if os.environ.get("VOSIM_REQUIRE_PG") == "1":
+            raise RuntimeError(f"PostgreSQL required but unreachable at {url}") from error
+        pytest.skip(f"no PostgreSQL server at {url}")
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def pg_database_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"vosim_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(pg_server_url).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_settings(tmp_path: Path, pg_database_url: str) -> Settings:
+    """Settings of an empty installation whose catalogue is on PostgreSQL."""
+    return Settings.from_env(
+        {"VOSIM_DATA_DIR": str(tmp_path / "vosim-data"), "VOSIM_DB_URL": pg_database_url}
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_settings(request: pytest.FixtureRequest) -> Settings:
+    """The same test on both backends."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_settings")
+    return request.getfixturevalue("pg_settings")

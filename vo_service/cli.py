@@ -1,0 +1,132 @@
+"""The ``vosim`` command: one verb per pipeline stage, plus the server and the demo.
+
+Each verb parses its options, calls the plain Python function of its stage
+and turns the outcome into an exit status. The work itself lives in
+``model_training`` (the pipeline stages) and ``vo_service`` (the server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tap_schema import Settings
+
+__all__ = ["main"]
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``vosim`` command line.
+
+    Parameters
+    ----------
+    argv
+        Arguments without the program name; ``sys.argv[1:]`` when omitted.
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 1 when some inputs failed, 2 on usage errors.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    handler: Handler = args.handler
+    try:
+        return handler(args, settings)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        print(f"vosim {args.verb}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with one sub-command per verb."""
+    parser = argparse.ArgumentParser(
+        prog="vosim",
+        description="Morphological image-similarity search for astronomical archives, "
+        "published through the Virtual Observatory.",
+        epilog="Configuration: VOSIM_DATA_DIR, VOSIM_DB_URL, VOSIM_PUBLIC_URL, VOSIM_AUTHORITY.",
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for add_verb in (_add_synth, _add_ingest, _add_demo):
+        add_verb(verbs)
+    return parser
+
+
+def _add_synth(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("synth", help="write a realistic synthetic ALMA-like demo archive")
+    parser.add_argument("out", type=Path, help="folder to create (must not exist or be empty)")
+    parser.add_argument("--sources", type=int, default=300, help="number of sky sources")
+    parser.add_argument("--views", type=int, default=4, help="observations of each source")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (same seed, same files)")
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.set_defaults(handler=_run_synth)
+
+
+def _run_synth(args: argparse.Namespace, _settings: Settings) -> int:
+    from model_training.synth import synthesize_archive
+
+    summary = synthesize_archive(
+        args.out, args.sources, args.views, args.seed, workers=args.workers
+    )
+    print(summary)
+    return 0
+
+
+def _add_ingest(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("ingest", help="ingest a folder of FITS images into the catalogue")
+    parser.add_argument("folder", type=Path, help="folder searched recursively for *.fits")
+    parser.add_argument(
+        "--metadata",
+        type=Path,
+        default=None,
+        help="CSV keyed by 'file' whose columns (ObsCore names, scientific_category, "
+        "obs_release_date, t_exptime) fill or override header values; "
+        "default: FOLDER/metadata.csv when it exists",
+    )
+    parser.set_defaults(handler=_run_ingest)
+
+
+def _run_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from model_training.ingest import ingest_folder
+
+    metadata = args.metadata
+    if metadata is None and (args.folder / "metadata.csv").is_file():
+        metadata = args.folder / "metadata.csv"
+    report = ingest_folder(settings, args.folder, metadata)
+    print(report)
+    return report.exit_status
+
+
+def _add_demo(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser(
+        "demo", help="build a demo archive and run every stage on it (SQLite, CPU)"
+    )
+    parser.add_argument("--sources", type=int, default=300, help="number of sky sources")
+    parser.add_argument("--views", type=int, default=4, help="observations of each source")
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the demo archive")
+    parser.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from model_training.ingest import ingest_folder
+    from model_training.synth import synthesize_archive
+
+    archive = settings.data_dir / "demo-archive"
+    if not (archive / "metadata.csv").is_file():
+        print(f"[1/2] writing the demo archive to {archive}")
+        synthesize_archive(archive, args.sources, args.views, args.seed)
+    else:
+        print(f"[1/2] demo archive already in {archive}")
+    print(f"[2/2] ingesting it into {settings.db_url}")
+    report = ingest_folder(settings, archive, archive / "metadata.csv")
+    print(report)
+    return report.exit_status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
