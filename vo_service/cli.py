@@ -52,7 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Configuration: VOSIM_DATA_DIR, VOSIM_DB_URL, VOSIM_PUBLIC_URL, VOSIM_AUTHORITY.",
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for add_verb in (_add_synth, _add_ingest, _add_demo):
+    for add_verb in (
+        _add_synth,
+        _add_ingest,
+        _add_train,
+        _add_embed,
+        _add_evaluate,
+        _add_tune,
+        _add_demo,
+    ):
         add_verb(verbs)
     return parser
 
@@ -100,6 +108,179 @@ def _run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     report = ingest_folder(settings, args.folder, metadata)
     print(report)
     return report.exit_status
+
+
+KIND_CHOICES = ("continuum", "peak_flux")
+
+
+def _add_train(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("train", help="train the self-supervised similarity network")
+    parser.add_argument(
+        "--kind",
+        choices=(*KIND_CHOICES, "both", "each"),
+        default="each",
+        help="image kind to train on: one kind, 'each' (a model per kind, default) or "
+        "'both' (one network serving both kinds)",
+    )
+    parser.add_argument("--preset", default="cpu", help="hyperparameter preset: cpu or paper")
+    parser.add_argument(
+        "--hyperparameters",
+        type=Path,
+        default=None,
+        help="JSON file of hyperparameters overriding the preset (e.g. vosim tune's best)",
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    parser.add_argument("--resume", action="store_true", help="continue the last unfinished run")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: a GPU)")
+    parser.add_argument("--truth", type=Path, default=None, help="demo truth.csv for the score")
+    parser.add_argument(
+        "--no-current", action="store_true", help="do not serve the new model (keep the old one)"
+    )
+    parser.set_defaults(handler=_run_train)
+
+
+def _run_train(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from model_training.image_set import IMAGE_KINDS
+    from model_training.models import ModelNotFoundError
+    from model_training.presets import preset
+    from model_training.train import TrainingRunError, train_model
+
+    config = preset(args.preset)
+    if args.hyperparameters is not None:
+        config = config.replace(**json.loads(args.hyperparameters.read_text()))
+    if args.epochs is not None:
+        config = config.replace(epochs=args.epochs)
+    name = args.preset if config == preset(args.preset) else args.preset + "+custom"
+    kinds = IMAGE_KINDS if args.kind == "each" else (args.kind,)
+    try:
+        for kind in kinds:
+            outcome = train_model(
+                settings,
+                kind,
+                config,
+                preset_name=name,
+                resume=args.resume,
+                device=args.device,
+                truth=args.truth,
+                make_current=not args.no_current,
+                skip_if_empty=args.kind == "each",
+            )
+            if outcome is not None:
+                print(outcome)
+    except (TrainingRunError, ModelNotFoundError) as error:
+        print(f"vosim train: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _add_embed(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("embed", help="store the vector of every public image")
+    parser.add_argument(
+        "--model", type=int, default=None, help="model id (default: the current one per kind)"
+    )
+    parser.add_argument("--device", default=None, help="cpu, cuda, … (default: a GPU)")
+    parser.add_argument("--batch-size", type=int, default=256, help="cut-outs per forward pass")
+    parser.set_defaults(handler=_run_embed)
+
+
+def _run_embed(args: argparse.Namespace, settings: Settings) -> int:
+    from model_training.embed import embed_images
+    from model_training.models import ModelNotFoundError
+
+    try:
+        report = embed_images(settings, args.model, device=args.device, batch_size=args.batch_size)
+    except ModelNotFoundError as error:
+        print(f"vosim embed: error: {error}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0
+
+
+def _add_evaluate(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser(
+        "evaluate", help="score a model by same-source retrieval, next to baselines"
+    )
+    parser.add_argument("--model", type=int, default=None, help="model id (default: current)")
+    parser.add_argument(
+        "--kind", choices=KIND_CHOICES, default=None, help="image kind (default: every kind)"
+    )
+    parser.add_argument("--truth", type=Path, default=None, help="demo archive truth.csv")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--plots", type=Path, default=None, help="folder for PNG plots")
+    parser.add_argument("--no-baselines", action="store_true", help="score the model only")
+    parser.add_argument("--device", default=None, help="cpu, cuda, … (default: a GPU)")
+    parser.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from model_training.evaluate import evaluate_model
+    from model_training.models import ModelNotFoundError
+
+    if args.model is not None:
+        targets = [(args.model, args.kind or "continuum")]
+    else:
+        targets = [(None, kind) for kind in ((args.kind,) if args.kind else KIND_CHOICES)]
+    results = []
+    for model_id, kind in targets:
+        try:
+            results.append(
+                evaluate_model(
+                    settings,
+                    model_id=model_id,
+                    image_kind=kind,
+                    truth=args.truth,
+                    device=args.device,
+                    baselines=not args.no_baselines,
+                    plots_dir=args.plots,
+                )
+            )
+        except ModelNotFoundError as error:
+            if args.model is not None or args.kind is not None:
+                print(f"vosim evaluate: error: {error}", file=sys.stderr)
+                return 2
+    if not results:
+        print("vosim evaluate: error: no trained model: run 'vosim train'", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([result.to_json() for result in results], indent=2))
+    else:
+        print("\n\n".join(result.table() for result in results))
+    return 0
+
+
+def _add_tune(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser(
+        "tune", help="search hyperparameters by held-out same-source retrieval (optuna)"
+    )
+    parser.add_argument("--kind", choices=KIND_CHOICES, default="continuum", help="image kind")
+    parser.add_argument("--preset", default="cpu", help="preset the search is centred on")
+    parser.add_argument("--trials", type=int, default=6, help="trials to run now")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per trial")
+    parser.add_argument("--study", default=None, help="study name (continued if it exists)")
+    parser.add_argument("--truth", type=Path, default=None, help="demo archive truth.csv")
+    parser.add_argument("--device", default=None, help="cpu, cuda, … (default: a GPU)")
+    parser.set_defaults(handler=_run_tune)
+
+
+def _run_tune(args: argparse.Namespace, settings: Settings) -> int:
+    from model_training.tune import tune
+
+    outcome = tune(
+        settings,
+        args.kind,
+        base=args.preset,
+        n_trials=args.trials,
+        epochs=args.epochs,
+        truth=args.truth,
+        study_name=args.study,
+        device=args.device,
+    )
+    print(outcome)
+    return 0
 
 
 def _add_demo(verbs: argparse._SubParsersAction) -> None:

@@ -1,0 +1,204 @@
+"""The convolutional network that turns a one-channel cut-out into a representation.
+
+A residual network (He et al. 2016, "Deep Residual Learning for Image
+Recognition", table 1) with the change the paper describes: the stem's
+striding is removed. ImageNet's ResNet reduces a 224-pixel input by 4 before
+the first residual stage (a 7x7 stride-2 convolution and a stride-2 max-pool);
+on a 48-pixel crop that would leave 12 pixels for the first stage and a
+2-pixel map for the last. Here the stem is a single 3x3 stride-1 convolution
+without max-pool, so the four stages see 48, 24, 12 and 6 pixels.
+
+Written with plain torch because torchvision is not available here; the
+blocks follow the paper's table 1 (bottleneck for ResNet-50, basic for
+ResNet-18) with torchvision's conventions (stride on the 3x3 convolution,
+"ResNet v1.5"), plus a ``width`` knob so that the CPU preset can use a
+narrower network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["ARCHITECTURES", "BasicBlock", "Bottleneck", "ResNet", "build_backbone"]
+
+
+def _conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+
+
+def _conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with a shortcut (ResNet-18/34)."""
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
+        super().__init__()
+        out_channels = channels * self.expansion
+        self.conv1 = _conv3x3(in_channels, channels, stride)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = _conv3x3(channels, out_channels)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.shortcut = _shortcut(in_channels, out_channels, stride)
+
+    @property
+    def last_norm(self) -> nn.BatchNorm2d:
+        """The normalisation whose scale starts at zero (see `ResNet`)."""
+        return self.bn2
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the block."""
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3 (strided), 1x1 expand by 4, with a shortcut (ResNet-50/101)."""
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
+        super().__init__()
+        out_channels = channels * self.expansion
+        self.conv1 = _conv1x1(in_channels, channels)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = _conv3x3(channels, channels, stride)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.conv3 = _conv1x1(channels, out_channels)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.shortcut = _shortcut(in_channels, out_channels, stride)
+
+    @property
+    def last_norm(self) -> nn.BatchNorm2d:
+        """The normalisation whose scale starts at zero (see `ResNet`)."""
+        return self.bn3
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the block."""
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + self.shortcut(x))
+
+
+def _shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    if stride == 1 and in_channels == out_channels:
+        return nn.Identity()
+    return nn.Sequential(_conv1x1(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels))
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Block type and number of blocks per stage of a named residual network."""
+
+    block: type[BasicBlock] | type[Bottleneck]
+    blocks_per_stage: tuple[int, ...]
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "resnet10": Architecture(BasicBlock, (1, 1, 1, 1)),
+    "resnet18": Architecture(BasicBlock, (2, 2, 2, 2)),
+    "resnet34": Architecture(BasicBlock, (3, 4, 6, 3)),
+    "resnet50": Architecture(Bottleneck, (3, 4, 6, 3)),
+    "resnet101": Architecture(Bottleneck, (3, 4, 23, 3)),
+}
+"""He et al. (2016) table 1, plus ResNet-10 (one block per stage) for CPU demos."""
+
+
+class ResNet(nn.Module):
+    """Residual network without stem striding; returns the pooled representation.
+
+    Parameters
+    ----------
+    block
+        `BasicBlock` or `Bottleneck`.
+    blocks_per_stage
+        Number of blocks in each stage; stage ``i`` has ``width * 2**i``
+        channels before the block's expansion and halves the map from stage 2 on.
+    width
+        Channels of the stem and the first stage (64 in He et al.).
+    in_channels
+        Input channels: 1 for a cut-out of one map.
+
+    Notes
+    -----
+    The scale of the last normalisation in every residual branch starts at
+    zero, so that each block starts as the identity (Goyal et al. 2017,
+    section 5.1), which SimCLR's large-batch training relies on.
+    """
+
+    def __init__(
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        blocks_per_stage: Sequence[int],
+        width: int = 64,
+        in_channels: int = 1,
+    ) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            _conv3x3(in_channels, width), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
+        )
+        stages: list[nn.Module] = []
+        channels_in = width
+        for index, n_blocks in enumerate(blocks_per_stage):
+            channels = width * 2**index
+            stride = 1 if index == 0 else 2
+            blocks: list[nn.Module] = []
+            for block_index in range(n_blocks):
+                blocks.append(block(channels_in, channels, stride if block_index == 0 else 1))
+                channels_in = channels * block.expansion
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.representation_dim = channels_in
+        self._initialise()
+
+    def _initialise(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        for module in self.modules():
+            if isinstance(module, BasicBlock | Bottleneck):
+                nn.init.zeros_(module.last_norm.weight)
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Map images ``(N, C, H, W)`` of any size to representations ``(N, D)``."""
+        return torch.flatten(self.pool(self.stages(self.stem(images))), 1)
+
+
+def build_backbone(name: str, width: int = 64, in_channels: int = 1) -> ResNet:
+    """Build a named residual network with the stem striding removed.
+
+    Parameters
+    ----------
+    name
+        A key of `ARCHITECTURES`, e.g. ``resnet50``.
+    width
+        Channels of the first stage (64 is the standard width).
+    in_channels
+        Input channels.
+
+    Returns
+    -------
+    ResNet
+        The network; ``representation_dim`` is 2048 for ``resnet50`` at width 64.
+    """
+    try:
+        architecture = ARCHITECTURES[name]
+    except KeyError:
+        known = ", ".join(ARCHITECTURES)
+        raise ValueError(f"unknown backbone {name!r}; known: {known}") from None
+    return ResNet(architecture.block, architecture.blocks_per_stage, width, in_channels)

@@ -1,0 +1,257 @@
+"""The embedding stage: one L2-normalised vector per public image and model.
+
+After training, the network's representation of every image is inferred
+once and stored in ``similarity.embedding``; neighbours, the similarity
+service and ADQL users read it from there (the paper's "Results"). The
+vector is the backbone output ``f(x)`` by default, as SimCLR recommends
+(Chen et al. 2020, section 4.2); `vosim evaluate` reports the projection
+output too, and a configuration may choose it (``representation``).
+
+The stage is incremental: it embeds only the public images of the model's
+kind that have no vector for that model yet, so re-running it after new
+images were ingested or became public costs only the new ones. Images whose
+release date has not passed get no vector at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import sqlalchemy as sa
+import torch
+from sqlalchemy import Connection
+from torch import Tensor
+from torch.nn import functional
+from tqdm import tqdm
+
+from tap_schema import Catalogue, Settings, open_catalogue
+
+from .image_set import IMAGE_KINDS, load_image_set
+from .models import ModelNotFoundError, TrainedModel, current_model_id, load_model
+from .presets import TrainingConfig
+from .simclr import SimCLR
+
+__all__ = [
+    "EmbedReport",
+    "centre_crop",
+    "compute_vectors",
+    "embed_images",
+    "network_input",
+    "pick_device",
+]
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """Return the requested device, else the first GPU, else the CPU."""
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def centre_crop(images: Tensor, size: int) -> Tensor:
+    """Cut the central ``size`` x ``size`` pixels out of images ``(..., H, W)``."""
+    height, width = images.shape[-2:]
+    top, left = (height - size) // 2, (width - size) // 2
+    return images[..., top : top + size, left : left + size]
+
+
+def network_input(cutouts: Tensor, config: TrainingConfig, embed_input: str) -> Tensor:
+    """Prepare cut-outs ``(N, 1, 64, 64)`` as the network saw its training views.
+
+    ``full`` keeps the whole cut-out, ``centre`` its central crop; either is
+    resampled to the resolution of the views when they were rendered at a
+    coarser one (``view_size`` smaller than ``crop_size``).
+    """
+    side = cutouts.shape[-1]
+    if embed_input == "centre":
+        cutouts, side = centre_crop(cutouts, config.crop_size), config.crop_size
+    view = config.view_size or config.crop_size
+    if view == config.crop_size:
+        return cutouts
+    size = round(side * view / config.crop_size)
+    mode = "area" if size < side else "bilinear"
+    return functional.interpolate(cutouts, size=(size, size), mode=mode)
+
+
+@torch.no_grad()
+def compute_vectors(
+    method: SimCLR,
+    cutouts: np.ndarray | Tensor,
+    config: TrainingConfig,
+    *,
+    device: torch.device | str = "cpu",
+    batch_size: int = 256,
+    representation: str | None = None,
+    embed_input: str | None = None,
+    progress: tqdm | None = None,
+) -> Tensor:
+    """L2-normalised vectors of cut-outs, computed in batches.
+
+    Parameters
+    ----------
+    method
+        The trained (or untrained) network.
+    cutouts
+        ``(N, 64, 64)`` cut-outs as stored by ingest.
+    config
+        The network's configuration: which output and which input it uses.
+    device
+        Where to run the network.
+    batch_size
+        Cut-outs per forward pass.
+    representation, embed_input
+        Override ``config.representation`` / ``config.embed_input`` (evaluation
+        compares the alternatives).
+    progress
+        A progress bar to advance by each batch.
+
+    Returns
+    -------
+    Tensor
+        ``(N, D)`` float32 on the CPU, each row of unit length.
+    """
+    device = torch.device(device)
+    representation = representation or config.representation
+    embed_input = embed_input or config.embed_input
+    method = method.to(device).eval()
+    output = method.representation if representation == "backbone" else method.projection
+    vectors = []
+    for start in range(0, len(cutouts), batch_size):
+        batch = torch.as_tensor(np.asarray(cutouts[start : start + batch_size]))
+        batch = network_input(batch.to(device, torch.float32).unsqueeze(1), config, embed_input)
+        with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+            vectors.append(functional.normalize(output(batch).float(), dim=1).cpu())
+        if progress is not None:
+            progress.update(len(batch))
+    if not vectors:
+        return torch.empty(0, 0)
+    return torch.cat(vectors)
+
+
+@dataclass(frozen=True)
+class EmbedReport:
+    """What one run of the embedding stage did, per model."""
+
+    embedded: dict[int, int]
+    already_done: dict[int, int]
+
+    def __str__(self) -> str:
+        return "; ".join(
+            f"model {model_id}: {count} new vectors, {self.already_done[model_id]} already there"
+            for model_id, count in self.embedded.items()
+        )
+
+
+def embed_images(
+    settings: Settings,
+    model_id: int | None = None,
+    *,
+    device: str | None = None,
+    batch_size: int = 256,
+    progress: bool = True,
+) -> EmbedReport:
+    """Embed every public image that has no vector yet, for one model or the current ones.
+
+    Parameters
+    ----------
+    settings
+        The installation.
+    model_id
+        The model to embed with; by default the current model of each image
+        kind that has one.
+    device
+        ``cuda``, ``cpu``, …; the first GPU when there is one.
+    batch_size
+        Cut-outs per forward pass.
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    EmbedReport
+        Vectors written and vectors that were already there, per model.
+    """
+    catalogue = open_catalogue(settings)
+    torch_device = pick_device(device)
+    if model_id is None:
+        with catalogue.begin() as conn:
+            model_ids = [i for kind in IMAGE_KINDS if (i := current_model_id(conn, kind))]
+        if not model_ids:
+            raise ModelNotFoundError("no current model for any image kind: run 'vosim train'")
+    else:
+        model_ids = [model_id]
+    embedded, already = {}, {}
+    for mid in model_ids:
+        model = load_model(catalogue, mid, device=torch_device)
+        embedded[mid], already[mid] = _embed_with(
+            settings, catalogue, model, torch_device, batch_size, progress
+        )
+    return EmbedReport(embedded, already)
+
+
+def _embed_with(
+    settings: Settings,
+    catalogue: Catalogue,
+    model: TrainedModel,
+    device: torch.device,
+    batch_size: int,
+    progress: bool,
+) -> tuple[int, int]:
+    images = load_image_set(catalogue, model.image_kind, public_only=True)
+    embedding = catalogue.table("similarity.embedding")
+    with catalogue.begin() as conn:
+        done = set(
+            conn.execute(
+                sa.select(embedding.c.obs_publisher_did).where(
+                    embedding.c.model_id == model.model_id
+                )
+            ).scalars()
+        )
+    todo = images.subset(np.array([did not in done for did in images.obs_publisher_did], bool))
+    if len(todo) == 0:
+        return 0, len(done)
+    bar = tqdm(
+        total=len(todo),
+        desc=f"embed model {model.model_id} ({model.image_kind})",
+        unit="img",
+        disable=not progress,
+    )
+    with bar:
+        vectors = compute_vectors(
+            model.method,
+            todo.cutouts(settings),
+            model.config,
+            device=device,
+            batch_size=batch_size,
+            progress=bar,
+        )
+    rows = zip(todo.obs_publisher_did, vectors.numpy(), strict=True)
+    with catalogue.begin() as conn:
+        _insert_vectors(conn, catalogue, model.model_id, rows)
+    return len(todo), len(done)
+
+
+def _insert_vectors(
+    conn: Connection,
+    catalogue: Catalogue,
+    model_id: int,
+    rows: Iterator[tuple[str, np.ndarray]],
+) -> None:
+    """Bulk insert: COPY on PostgreSQL, one executemany on SQLite, in the caller's transaction."""
+    if catalogue.dialect == "postgresql":
+        cursor = conn.connection.driver_connection.cursor()
+        copy_sql = "COPY similarity.embedding (obs_publisher_did, model_id, vector) FROM STDIN"
+        with cursor.copy(copy_sql + " (FORMAT BINARY)") as copy:
+            copy.set_types(["varchar", "int4", "float4[]"])
+            for did, vector in rows:
+                copy.write_row((did, model_id, vector.tolist()))
+        return
+    conn.execute(
+        catalogue.table("similarity.embedding").insert(),
+        [
+            {"obs_publisher_did": did, "model_id": model_id, "vector": vector}
+            for did, vector in rows
+        ],
+    )

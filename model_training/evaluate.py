@@ -1,0 +1,304 @@
+"""The evaluation stage: a model's same-source retrieval score next to simple baselines.
+
+The paper chose its hyperparameters "using only visual inspection" and
+proposed, as its outlook, a score from images known to show the same
+source. This stage computes that score (`model_training.retrieval`) for a
+trained model within one image kind, as the service ranks images, and for
+three baselines on the very same images, so that the number means something:
+
+- raw pixels: cosine similarity of the centre crops (what any archive could
+  do without learning);
+- PCA of pixels: the same after projecting on the leading principal
+  components of the evaluated cut-outs (a linear, learned-without-labels
+  baseline);
+- untrained network: the model's architecture with its initial weights.
+
+Two variants of the model itself are scored as well (the projection-head
+output instead of the backbone output; the other input size), because they
+are the choices SimCLR practice makes by habit and this archive can check.
+A last column, self-retrieval, transforms each image once (rotation by any
+angle, shear up to 10°, scale 0.7–1.4) and asks whether its original is
+among its 10 nearest images: the invariance the augmentations were meant to
+teach.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+from torch import Tensor
+
+from tap_schema import Settings, open_catalogue
+
+from .augment import AffineAugmentation
+from .embed import centre_crop, compute_vectors, pick_device
+from .image_set import ImageSet, SourceLabels, load_image_set, source_labels
+from .models import load_model
+from .presets import TrainingConfig
+from .retrieval import RetrievalScores, retrieval_scores, self_retrieval_rate
+from .simclr import SimCLR, build_method
+
+__all__ = ["Evaluation", "MethodScores", "evaluate_model", "evaluate_network"]
+
+SELF_RETRIEVAL_TRANSFORM = AffineAugmentation(
+    crop_size=64, scale_range=(0.7, 1.4), max_shear_deg=10.0, flip=False
+)
+"""A single random rotation (any angle), shear (±10°) and rescaling (0.7–1.4) per image."""
+
+Embedder = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class MethodScores:
+    """Scores of one way of turning cut-outs into vectors."""
+
+    name: str
+    role: str
+    scores: RetrievalScores
+    self_retrieval_at_10: float
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The evaluation of one model on the images of one kind."""
+
+    image_kind: str
+    model_id: int | None
+    n_images: int
+    n_sources: int
+    labels: str
+    rows: list[MethodScores] = field(default_factory=list)
+
+    @property
+    def model(self) -> MethodScores:
+        """The row of the model as it is served."""
+        return next(row for row in self.rows if row.role == "model")
+
+    @property
+    def best_baseline(self) -> MethodScores:
+        """The baseline with the highest mean average precision."""
+        return max(
+            (row for row in self.rows if row.role == "baseline"),
+            key=lambda row: row.scores.mean_average_precision,
+        )
+
+    def table(self) -> str:
+        """Format the scores as a fixed-width text table, model first."""
+        header = (
+            f"{'':34} {'R@1':>6} {'R@10':>6} {'R@100':>6} {'mAP':>6} "
+            f"{'1st rank':>8} {'class P@10':>10} {'self@10':>7}"
+        )
+        lines = [
+            f"same-source retrieval, {self.image_kind} images: {self.n_images} images of "
+            f"{self.n_sources} sources ({self.labels}), "
+            f"{self.model.scores.n_queries} queries",
+            header,
+            "-" * len(header),
+        ]
+        for row in self.rows:
+            s = row.scores
+            precision = "" if s.class_precision_at_10 is None else f"{s.class_precision_at_10:.3f}"
+            lines.append(
+                f"{row.name:34.34} {s.recall_at_1:6.3f} {s.recall_at_10:6.3f} "
+                f"{s.recall_at_100:6.3f} {s.mean_average_precision:6.3f} "
+                f"{s.median_first_rank:8.1f} {precision:>10} {row.self_retrieval_at_10:7.3f}"
+            )
+        best = self.best_baseline
+        ratio = self.model.scores.mean_average_precision / best.scores.mean_average_precision
+        lines.append(
+            f"model mAP is {ratio:.2f} x the best baseline's ({best.name}); "
+            f"median first rank {self.model.scores.median_first_rank:.0f} vs "
+            f"{best.scores.median_first_rank:.0f}"
+        )
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        """Return the evaluation as plain data (``vosim evaluate --json``)."""
+        result = asdict(self)
+        for row in result["rows"]:
+            del row["scores"]["recall_curve"]
+        return result
+
+
+def evaluate_network(
+    method: SimCLR,
+    config: TrainingConfig,
+    cutouts: np.ndarray,
+    labels: SourceLabels,
+    *,
+    device: torch.device | str = "cpu",
+    name: str = "model",
+    baselines: bool = True,
+    variants: bool = True,
+    seed: int = 0,
+) -> list[MethodScores]:
+    """Score a network, its variants and the baselines on the same cut-outs.
+
+    Parameters
+    ----------
+    method
+        The trained network.
+    config
+        Its configuration (which output and input are served).
+    cutouts
+        ``(N, 64, 64)`` cut-outs of one image kind.
+    labels
+        Source (and morphology) of each cut-out.
+    device
+        Where to run the networks.
+    name
+        Label of the model's row.
+    baselines, variants
+        Also score the baselines / the model's alternative output and input.
+    seed
+        Seed of the self-retrieval transforms and of the untrained network.
+
+    Returns
+    -------
+    list of MethodScores
+        The model first, then its variants, then the baselines.
+    """
+    images = torch.from_numpy(np.ascontiguousarray(cutouts, dtype=np.float32))
+    transformed = SELF_RETRIEVAL_TRANSFORM(
+        images.unsqueeze(1), torch.Generator().manual_seed(seed)
+    ).squeeze(1)
+
+    def network(net: SimCLR, representation: str, embed_input: str) -> Embedder:
+        def embed(batch: Tensor) -> Tensor:
+            return compute_vectors(
+                net,
+                batch,
+                config,
+                device=device,
+                representation=representation,
+                embed_input=embed_input,
+            )
+
+        return embed
+
+    served = (config.representation, config.embed_input)
+    candidates: list[tuple[str, str, Embedder]] = [
+        (
+            f"{name} ({served[0]}, {_input_name(served[1], config)})",
+            "model",
+            network(method, *served),
+        )
+    ]
+    if variants:
+        other_output = "projection" if served[0] == "backbone" else "backbone"
+        other_input = "centre" if served[1] == "full" else "full"
+        candidates += [
+            (
+                f"  {other_output} output",
+                "variant",
+                network(method, other_output, served[1]),
+            ),
+            (
+                f"  {_input_name(other_input, config)} input",
+                "variant",
+                network(method, served[0], other_input),
+            ),
+        ]
+    if baselines:
+        crop = config.crop_size
+        pca = PCA(n_components=min(128, len(images) - 1), random_state=seed)
+        pca.fit(centre_crop(images, crop).flatten(1).numpy())
+        torch.manual_seed(config.seed)
+        untrained = build_method(config)
+        candidates += [
+            (
+                f"raw pixels ({crop}-px centre)",
+                "baseline",
+                lambda b: centre_crop(b, crop).flatten(1),
+            ),
+            (
+                f"PCA of pixels ({pca.n_components_} comp.)",
+                "baseline",
+                lambda b: torch.from_numpy(pca.transform(centre_crop(b, crop).flatten(1).numpy())),
+            ),
+            ("untrained network", "baseline", network(untrained, *served)),
+        ]
+    rows = []
+    for row_name, role, embed in candidates:
+        vectors = embed(images)
+        scores = retrieval_scores(vectors, labels.source, labels.morphology)
+        self_rate = self_retrieval_rate(vectors, embed(transformed))
+        rows.append(MethodScores(row_name, role, scores, self_rate))
+    return rows
+
+
+def _input_name(embed_input: str, config: TrainingConfig) -> str:
+    return "64-px cut-out" if embed_input == "full" else f"{config.crop_size}-px centre"
+
+
+def evaluate_model(
+    settings: Settings,
+    *,
+    model_id: int | None = None,
+    image_kind: str = "continuum",
+    truth: Path | None = None,
+    device: str | None = None,
+    baselines: bool = True,
+    plots_dir: Path | None = None,
+) -> Evaluation:
+    """Evaluate a model (by default the current one of a kind) against the baselines.
+
+    Parameters
+    ----------
+    settings
+        The installation.
+    model_id
+        The model; by default the current model of ``image_kind``.
+    image_kind
+        Kind of images to evaluate on (a given model's own kind wins).
+    truth
+        A demo archive's ``truth.csv`` (sources and morphology classes);
+        without it, images are grouped into sources by ObsCore target name.
+    device
+        Where to run the networks.
+    baselines
+        Score the baselines too.
+    plots_dir
+        Write the neighbour mosaic and the recall curves there (PNG).
+
+    Returns
+    -------
+    Evaluation
+        All rows, model first.
+    """
+    catalogue = open_catalogue(settings)
+    torch_device = pick_device(device)
+    model = load_model(catalogue, model_id, image_kind, device=torch_device)
+    images: ImageSet = load_image_set(catalogue, model.image_kind)
+    labels = source_labels(images, truth)
+    cutouts = images.cutouts(settings)
+    rows = evaluate_network(
+        model.method,
+        model.config,
+        cutouts,
+        labels,
+        device=torch_device,
+        name=f"model {model.model_id}",
+        baselines=baselines,
+    )
+    evaluation = Evaluation(
+        image_kind=model.image_kind,
+        model_id=model.model_id,
+        n_images=len(images),
+        n_sources=len(set(labels.source)),
+        labels="truth file" if labels.origin == "truth" else "ObsCore target names",
+        rows=rows,
+    )
+    if plots_dir is not None:
+        from .plots import write_mosaic, write_recall_curves
+
+        plots_dir.mkdir(parents=True, exist_ok=True)
+        vectors = compute_vectors(model.method, cutouts, model.config, device=torch_device)
+        write_mosaic(plots_dir / f"neighbours-{model.image_kind}.png", cutouts, vectors, labels)
+        write_recall_curves(plots_dir / f"recall-{model.image_kind}.png", evaluation)
+    return evaluation

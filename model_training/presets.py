@@ -1,0 +1,138 @@
+"""Training configurations: every hyperparameter of a run, and the named presets.
+
+A `TrainingConfig` is stored with every checkpoint and, as JSON, in the
+``hyperparameters`` column of ``similarity.model``, so that any model can be
+rebuilt and any score traced to the settings that produced it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["PRESETS", "TrainingConfig", "preset"]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """All hyperparameters of one training run.
+
+    Attributes
+    ----------
+    backbone, width
+        Residual network (`model_training.backbone.ARCHITECTURES`) and the
+        channels of its first stage.
+    projector_hidden_dim, projector_output_dim
+        Projection head sizes; the output is what NT-Xent compares.
+    temperature
+        τ of NT-Xent.
+    crop_size, view_size, scale_min, scale_max, max_shear_deg, flip, fill, noise_std
+        The augmentation (`model_training.augment.AffineAugmentation`);
+        ``view_size`` None renders the crop at the cut-out's resolution.
+    normalisation
+        Intensity stretch before the network: ``linear`` or ``asinh``.
+    batch_size
+        Images per step over all processes (each gives two views).
+    epochs, warmup_epochs
+        Length of the run and of the linear learning-rate warm-up.
+    optimizer, learning_rate, weight_decay, momentum
+        ``lars`` or ``adamw``; peak learning rate at ``batch_size``.
+    representation
+        What the similarity vectors are: ``backbone`` output or ``projection``.
+    embed_input
+        What the network sees when embedding: the ``full`` 64-pixel cut-out
+        or its ``centre`` crop of ``crop_size`` pixels.
+    seed
+        Seed of the weights, the data order and the augmentations.
+    compile
+        Compile the backbone with ``torch.compile`` (CUDA only).
+    """
+
+    backbone: str = "resnet50"
+    width: int = 64
+    projector_hidden_dim: int = 2048
+    projector_output_dim: int = 2048
+    temperature: float = 0.2
+    crop_size: int = 48
+    view_size: int | None = None
+    scale_min: float = 0.4
+    scale_max: float = 2.0
+    max_shear_deg: float = 10.0
+    flip: bool = True
+    fill: str = "zero"
+    noise_std: float = 0.0
+    normalisation: str = "linear"
+    batch_size: int = 256
+    epochs: int = 100
+    warmup_epochs: int = 10
+    optimizer: str = "lars"
+    learning_rate: float = 0.3
+    weight_decay: float = 1e-6
+    momentum: float = 0.9
+    representation: str = "backbone"
+    embed_input: str = "full"
+    seed: int = 0
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.representation not in ("backbone", "projection"):
+            raise ValueError("representation must be 'backbone' or 'projection'")
+        if self.embed_input not in ("full", "centre"):
+            raise ValueError("embed_input must be 'full' or 'centre'")
+        if self.batch_size < 2:
+            raise ValueError("NT-Xent needs a batch of at least 2 images")
+
+    def replace(self, **changes: Any) -> TrainingConfig:
+        """Return a copy with some hyperparameters changed."""
+        unknown = set(changes) - {field.name for field in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown hyperparameters: {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the hyperparameters as a plain dictionary."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """Return the hyperparameters as the JSON stored in ``similarity.model``."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainingConfig:
+        """Rebuild a configuration stored by `to_dict` (unknown keys are an error)."""
+        return cls().replace(**values)
+
+
+PAPER = TrainingConfig()
+"""The paper's choices (Stoehr et al. 2024).
+
+ResNet-50 with the stem striding removed, one input channel, 2048-d
+representation; batch 256; 48-pixel crops; rotation by any angle, shear 10°,
+scale 0.4–2.0, flips; normalisation median 0 / standard deviation 1
+("linear"); output vector 2048 (the projection head is 2048→2048→2048, so
+that both the backbone and the head give the paper's 2048-d vector).
+"""
+
+CPU = PAPER.replace(
+    backbone="resnet18",
+    width=16,
+    projector_hidden_dim=512,
+    projector_output_dim=128,
+    crop_size=32,
+    batch_size=128,
+    epochs=30,
+    warmup_epochs=3,
+)
+"""Small enough to train on the demo archive on two CPU cores in minutes."""
+
+PRESETS: dict[str, TrainingConfig] = {"paper": PAPER, "cpu": CPU}
+
+
+def preset(name: str) -> TrainingConfig:
+    """Return a named preset (``paper`` or ``cpu``)."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}") from None

@@ -1,0 +1,129 @@
+"""SimCLR as a method: augmentation, backbone, projection head and loss in one module.
+
+Chen et al. (2020), section 2.1: two random views of each image go through
+the same backbone ``f`` and a small projection head ``g``; NT-Xent on
+``g(f(x))`` pulls the views of one image together and pushes other images
+away. After training, ``g`` is thrown away and the backbone's output ``f(x)``
+is the representation (section 4.2 shows it is the better one downstream;
+`vosim evaluate` checks that for our images too).
+
+The module's ``forward`` is the training loss of a batch of cut-outs, so the
+training loop (`model_training.train`) only ever calls ``loss = method(images,
+generator)`` and knows nothing of which method it runs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .augment import AffineAugmentation
+from .backbone import build_backbone
+from .loss import nt_xent_loss
+from .presets import TrainingConfig
+
+__all__ = ["SimCLR", "Stretch", "build_method"]
+
+
+class Stretch(nn.Module):
+    """The intensity normalisation the network sees, part of the network.
+
+    ``linear`` passes the cut-out as ingest stored it (median 0, standard
+    deviation 1: the paper's normalisation). ``asinh`` compresses bright
+    emission, ``asinh(x)``, which is linear near the noise and logarithmic
+    for bright peaks, so faint structure next to a bright core is not lost.
+    Being a layer, it is applied identically in training and embedding.
+    """
+
+    def __init__(self, kind: str = "linear") -> None:
+        super().__init__()
+        if kind not in ("linear", "asinh"):
+            raise ValueError(f"normalisation must be 'linear' or 'asinh', got {kind!r}")
+        self.kind = kind
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Apply the stretch."""
+        return torch.asinh(images) if self.kind == "asinh" else images
+
+
+class SimCLR(nn.Module):
+    """Backbone + projection head trained with NT-Xent on two affine views.
+
+    Parameters
+    ----------
+    backbone
+        Network from images to representations; needs ``representation_dim``.
+    projector_hidden_dim, projector_output_dim
+        Sizes of the two-layer projection head (Linear, BatchNorm, ReLU, Linear).
+    temperature
+        τ of NT-Xent.
+    augmentation
+        Draws the random views.
+    stretch
+        Intensity normalisation applied before the backbone.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        projector_hidden_dim: int,
+        projector_output_dim: int,
+        temperature: float,
+        augmentation: AffineAugmentation,
+        stretch: Stretch,
+    ) -> None:
+        super().__init__()
+        self.stretch = stretch
+        self.backbone = backbone
+        dim = backbone.representation_dim
+        self.projector = nn.Sequential(
+            nn.Linear(dim, projector_hidden_dim, bias=False),
+            nn.BatchNorm1d(projector_hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(projector_hidden_dim, projector_output_dim),
+        )
+        self.temperature = temperature
+        self.augmentation = augmentation
+
+    def representation(self, images: Tensor) -> Tensor:
+        """Backbone output ``f(x)`` of cut-outs or views ``(N, 1, H, W)``."""
+        return self.backbone(self.stretch(images))
+
+    def projection(self, images: Tensor) -> Tensor:
+        """Projection-head output ``g(f(x))``."""
+        return self.projector(self.representation(images))
+
+    def forward(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Training loss of a batch: two views of each cut-out, one pass, NT-Xent.
+
+        Both views go through the network as one batch, so batch-normalisation
+        statistics are shared by the two views as in SimCLR's implementation.
+        """
+        views = torch.cat(
+            [self.augmentation(images, generator), self.augmentation(images, generator)]
+        )
+        if images.is_cuda:
+            views = views.contiguous(memory_format=torch.channels_last)
+        z1, z2 = self.projection(views).chunk(2)
+        return nt_xent_loss(z1, z2, self.temperature)
+
+
+def build_method(config: TrainingConfig) -> SimCLR:
+    """Build an untrained SimCLR network from a training configuration."""
+    augmentation = AffineAugmentation(
+        crop_size=config.crop_size,
+        scale_range=(config.scale_min, config.scale_max),
+        max_shear_deg=config.max_shear_deg,
+        flip=config.flip,
+        fill=config.fill,
+        noise_std=config.noise_std,
+        view_size=config.view_size,
+    )
+    return SimCLR(
+        build_backbone(config.backbone, config.width),
+        config.projector_hidden_dim,
+        config.projector_output_dim,
+        config.temperature,
+        augmentation,
+        Stretch(config.normalisation),
+    )

@@ -1,0 +1,123 @@
+"""The augmentation puts every pixel where the composed affine transform says."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from model_training.augment import AffineAugmentation, affine_matrices, apply_affine
+
+SIZE = 64
+CENTRE = (SIZE - 1) / 2  # pixel-centre coordinate of the image centre
+
+
+def _point_image(row: int, col: int) -> torch.Tensor:
+    image = torch.zeros(1, 1, SIZE, SIZE, dtype=torch.float64)
+    image[0, 0, row, col] = 1.0
+    return image
+
+
+def _transform(
+    image, *, angle=0.0, shear=0.0, scale=1.0, flip=False, offset=(0.0, 0.0), out=SIZE, pixels=None
+):
+    theta = affine_matrices(
+        angle=torch.tensor([angle], dtype=torch.float64),
+        shear=torch.tensor([shear], dtype=torch.float64),
+        scale=torch.tensor([scale], dtype=torch.float64),
+        flip=torch.tensor([flip]),
+        offset=torch.tensor([offset], dtype=torch.float64),
+        input_size=SIZE,
+        crop_size=out,
+    )
+    return apply_affine(image, theta, pixels or out)[0, 0]
+
+
+def _expected(row, col, *, angle=0.0, shear=0.0, scale=1.0, flip=False, offset=(0, 0), out=SIZE):
+    """Where a cut-out pixel lands: v = R(angle) H(shear) s F (u - c), as documented."""
+    x, y = col - CENTRE - offset[0], row - CENTRE - offset[1]
+    if flip:
+        x = -x
+    x, y = scale * x, scale * y
+    x = x + math.tan(shear) * y
+    x, y = math.cos(angle) * x - math.sin(angle) * y, math.sin(angle) * x + math.cos(angle) * y
+    centre_out = (out - 1) / 2
+    return y + centre_out, x + centre_out
+
+
+def _centroid(image: torch.Tensor) -> tuple[float, float]:
+    rows, cols = torch.meshgrid(
+        torch.arange(image.shape[0], dtype=image.dtype),
+        torch.arange(image.shape[1], dtype=image.dtype),
+        indexing="ij",
+    )
+    total = image.sum()
+    return float((rows * image).sum() / total), float((cols * image).sum() / total)
+
+
+def test_quarter_turn_moves_a_pixel_exactly() -> None:
+    # x along a row (to the right), y down the rows: +90° turns +x into +y.
+    result = _transform(_point_image(31, 41), angle=math.pi / 2)
+    assert float(result.max()) == pytest.approx(1.0)
+    row, col = divmod(int(result.argmax()), SIZE)
+    assert (row, col) == (41, 32)
+    assert (row, col) == tuple(round(v) for v in _expected(31, 41, angle=math.pi / 2))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"angle": math.radians(30)},
+        {"angle": math.radians(-127), "scale": 1.5},
+        {"angle": math.radians(200), "shear": math.radians(10), "scale": 1.2, "flip": True},
+        {"angle": math.radians(73), "offset": (5.0, -3.0), "out": 48},
+        {"shear": math.radians(-10), "scale": 2.0, "offset": (7.5, -6.0), "out": 48},
+    ],
+)
+def test_composed_transform_lands_where_expected(params: dict) -> None:
+    row, col = 27, 38
+    result = _transform(_point_image(row, col), **params)
+    assert float(result.sum()) > 0.5  # the pixel is inside the view
+    expected = _expected(row, col, **params)
+    assert _centroid(result) == pytest.approx(expected, abs=0.35)
+
+
+def test_coarser_view_renders_the_same_crop_at_half_resolution() -> None:
+    image = torch.zeros(1, 1, SIZE, SIZE, dtype=torch.float64)
+    image[0, 0, 26:28, 38:40] = 1.0  # a 2x2 block: one pixel at half resolution
+    params = {"angle": math.pi / 2, "offset": (4.0, -4.0), "out": 48}
+    half = _transform(image, pixels=24, **params)
+    full_row, full_col = _expected(26.5, 38.5, **params)
+    # Pixel centres of the coarse view: coarse index i covers fine pixels 2i, 2i + 1.
+    assert _centroid(half) == pytest.approx(((full_row - 0.5) / 2, (full_col - 0.5) / 2), abs=0.05)
+    assert float(half.sum()) == pytest.approx(1.0)
+
+
+def test_flip_mirrors_along_rows() -> None:
+    result = _transform(_point_image(20, 10), flip=True)
+    row, col = divmod(int(result.argmax()), SIZE)
+    assert (row, col) == (20, SIZE - 1 - 10)
+
+
+def test_zoom_out_fills_with_the_median_and_noise_fill_matches_background() -> None:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(8, 1, SIZE, SIZE, generator=generator)
+    zero = AffineAugmentation(crop_size=48, scale_range=(0.4, 0.4), fill="zero")
+    views = zero(images, torch.Generator().manual_seed(1))
+    assert views.shape == (8, 1, 48, 48)
+    corner = views[:, :, :4, :4]
+    assert float(corner.abs().max()) == 0.0  # beyond the cut-out: 0, the median
+    noisy = AffineAugmentation(crop_size=48, scale_range=(0.4, 0.4), fill="noise")
+    corner = noisy(images, torch.Generator().manual_seed(1))[:, :, :4, :4]
+    assert float(corner.std()) == pytest.approx(1.0, rel=0.25)
+
+
+def test_views_are_reproducible_from_the_generator() -> None:
+    images = torch.randn(4, 1, SIZE, SIZE)
+    augmentation = AffineAugmentation()
+    first = augmentation(images, torch.Generator().manual_seed(7))
+    again = augmentation(images, torch.Generator().manual_seed(7))
+    other = augmentation(images, torch.Generator().manual_seed(8))
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
