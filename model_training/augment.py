@@ -19,7 +19,11 @@ Where a zoomed-out view reaches beyond the cut-out it is filled with 0, the
 cut-out's median (ingest normalises every cut-out to median 0 and standard
 deviation 1), or with Gaussian noise of the cut-out's robust background
 level (``fill="noise"``), so that the network cannot tell a zoomed-out view
-by its flat border.
+by its flat border. The noise fill also covers blanked pixels (the NaN
+edge of an image beyond the primary-beam limit, stored as exactly 0): their
+outline is the same in both views of an image but differs between
+observations of a source, an easy cue for telling images apart that says
+nothing about the source.
 """
 
 from __future__ import annotations
@@ -49,14 +53,26 @@ class AffineAugmentation:
         zooming out by 2 is as likely as zooming in by 2.
     max_shear_deg
         Largest shear angle (degrees), drawn uniformly in ``±max_shear_deg``.
+    max_rotation_deg
+        Largest rotation (degrees), drawn uniformly in ``±max_rotation_deg``;
+        180 (the paper's choice) is any angle.
     flip
         Reflect half of the views (with rotation by any angle, one mirror
         axis gives every reflection).
     fill
         ``zero`` (the median) or ``noise`` outside the cut-out.
     noise_std
-        Standard deviation of extra Gaussian noise added to every pixel, in
-        units of the cut-out's robust background noise (0: none).
+        Largest standard deviation of extra Gaussian noise added to a view, in
+        units of the cut-out's robust background noise; each view draws its
+        own level uniformly between 0 and this (0: no noise added).
+    gain_range
+        Smallest and largest factor the view's intensities are multiplied by,
+        drawn log-uniformly per view ((1, 1): none).
+    max_blur
+        Largest Gaussian smoothing (standard deviation, in view pixels),
+        drawn uniformly per view (0: none). Repeated observations of a source
+        differ in resolution, not only in pixel scale; smoothing is also one
+        of SimCLR's own augmentations (Chen et al. 2020, appendix A).
     view_size
         Side of the view in pixels; None for ``crop_size``. A smaller value
         renders the same crop at a coarser resolution (48 → 24 halves it),
@@ -66,9 +82,12 @@ class AffineAugmentation:
     crop_size: int = 48
     scale_range: tuple[float, float] = (0.4, 2.0)
     max_shear_deg: float = 10.0
+    max_rotation_deg: float = 180.0
     flip: bool = True
     fill: str = "zero"
     noise_std: float = 0.0
+    gain_range: tuple[float, float] = (1.0, 1.0)
+    max_blur: float = 0.0
     view_size: int | None = None
 
     def __post_init__(self) -> None:
@@ -102,7 +121,7 @@ class AffineAugmentation:
         log_low, log_high = math.log(self.scale_range[0]), math.log(self.scale_range[1])
         margin = (size - self.crop_size) / 2
         theta = affine_matrices(
-            angle=rand[:, 0] * 2 * math.pi,
+            angle=(2 * rand[:, 0] - 1) * math.radians(self.max_rotation_deg),
             shear=(2 * rand[:, 1] - 1) * math.radians(self.max_shear_deg),
             scale=torch.exp(log_low + rand[:, 2] * (log_high - log_low)),
             flip=(rand[:, 3] < 0.5) if self.flip else torch.zeros_like(rand[:, 3], dtype=bool),
@@ -118,9 +137,17 @@ class AffineAugmentation:
             views, coverage = views[:, :1], views[:, 1:]
             noise = torch.randn(views.shape, generator=generator, device=views.device)
             views = views + (1 - coverage) * noise * sigma
+        if self.max_blur > 0:
+            blur = torch.rand(n, generator=generator, device=views.device) * self.max_blur
+            views = gaussian_blur(views, blur, radius=math.ceil(2.5 * self.max_blur))
         if self.noise_std > 0:
+            level = torch.rand(n, 1, 1, 1, generator=generator, device=views.device)
             noise = torch.randn(views.shape, generator=generator, device=views.device)
-            views = views + self.noise_std * sigma * noise
+            views = views + self.noise_std * level * sigma * noise
+        if self.gain_range != (1.0, 1.0):
+            log_gain = torch.rand(n, 1, 1, 1, generator=generator, device=views.device)
+            low, high = math.log(self.gain_range[0]), math.log(self.gain_range[1])
+            views = views * torch.exp(low + log_gain * (high - low))
         return views
 
 
@@ -197,7 +224,8 @@ def apply_affine(
         Side of the result.
     with_coverage
         Also return, as a second channel, the fraction of each output pixel
-        that lies inside the cut-out (1 inside, 0 outside), for noise filling.
+        that has data: inside the cut-out and not blanked (ingest stores
+        blanked pixels, NaN in the map, as exactly 0), for noise filling.
 
     Returns
     -------
@@ -207,7 +235,7 @@ def apply_affine(
     """
     n = images.shape[0]
     if with_coverage:
-        images = torch.cat([images, torch.ones_like(images[:, :1])], 1)
+        images = torch.cat([images, (images[:, :1] != 0).to(images.dtype)], 1)
     grid = functional.affine_grid(
         theta.to(images.dtype), [n, images.shape[1], output_size, output_size], align_corners=False
     )
@@ -216,12 +244,31 @@ def apply_affine(
     )
 
 
+def gaussian_blur(images: Tensor, sigma: Tensor, radius: int) -> Tensor:
+    """Smooth each image ``(N, 1, H, W)`` with its own Gaussian ``sigma[i]`` (pixels).
+
+    Separable, as two grouped convolutions over the whole batch; a sigma
+    near 0 leaves the image unchanged.
+    """
+    n, _, height, width = images.shape
+    offsets = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
+    spread = sigma.to(images.dtype).clamp_min(1e-3)[:, None]
+    kernel = torch.exp(-(offsets[None, :] ** 2) / (2 * spread**2))
+    kernel = kernel / kernel.sum(1, keepdim=True)
+    flat = images.reshape(1, n, height, width)
+    flat = functional.conv2d(flat, kernel.view(n, 1, -1, 1), padding=(radius, 0), groups=n)
+    flat = functional.conv2d(flat, kernel.view(n, 1, 1, -1), padding=(0, radius), groups=n)
+    return flat.reshape(n, 1, height, width)
+
+
 def robust_noise(images: Tensor) -> Tensor:
     """Background noise of each image: 1.4826 times the median absolute deviation.
 
-    Returns a tensor of shape ``(N, 1, 1, 1)`` that broadcasts over the images.
+    Blanked pixels (exactly 0) are left out. Returns a tensor of shape
+    ``(N, 1, 1, 1)`` that broadcasts over the images.
     """
     flat = images.flatten(1)
-    median = flat.median(dim=1, keepdim=True).values
-    mad = (flat - median).abs().median(dim=1).values
+    flat = flat.masked_fill(flat == 0, float("nan"))
+    median = flat.nanmedian(dim=1, keepdim=True).values
+    mad = (flat - median).abs().nanmedian(dim=1).values.nan_to_num(1.0)
     return (1.4826 * mad).clamp_min(1e-6).view(-1, 1, 1, 1)

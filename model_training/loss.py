@@ -6,8 +6,8 @@ twice, each of the 2N views must pick out its partner among the other
 the cross-entropy of that choice, averaged over all 2N views. The negatives
 are every other view in the batch, so in a multi-GPU run each process must
 see the projections of all processes: they are gathered with their gradients
-(``torch.distributed.nn.functional.all_gather``), which keeps the loss the
-same as on one device with the whole batch.
+(`gather_with_gradient`), which keeps the loss the same as on one device
+with the whole batch.
 """
 
 from __future__ import annotations
@@ -15,10 +15,39 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 from torch import Tensor
-from torch.distributed.nn.functional import all_gather
 from torch.nn import functional
 
-__all__ = ["nt_xent_loss"]
+__all__ = ["gather_with_gradient", "nt_xent_loss"]
+
+
+class _GatherWithGradient(torch.autograd.Function):
+    """All-gather whose backward sends every process the gradient of its own rows.
+
+    Each process's loss depends on every process's rows, so the gradient of
+    the summed losses with respect to one process's rows is the sum over
+    processes: an all-reduce, then this process's slice. (PyTorch's
+    ``torch.distributed.nn.functional.all_gather`` does the same but is
+    deprecated in favour of a private module.)
+    """
+
+    @staticmethod
+    def forward(ctx, local: Tensor) -> Tensor:
+        parts = [torch.empty_like(local) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, local.contiguous())
+        ctx.rows = local.shape[0]
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, gradient: Tensor) -> Tensor:
+        gradient = gradient.contiguous()
+        dist.all_reduce(gradient)
+        start = dist.get_rank() * ctx.rows
+        return gradient[start : start + ctx.rows]
+
+
+def gather_with_gradient(local: Tensor) -> Tensor:
+    """Concatenate every process's ``local`` rows (rank order), differentiably."""
+    return _GatherWithGradient.apply(local)
 
 
 def nt_xent_loss(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
@@ -46,7 +75,7 @@ def nt_xent_loss(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
     everyone = local
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         rank = dist.get_rank()
-        everyone = torch.cat(all_gather(local))
+        everyone = gather_with_gradient(local)
     logits = local @ everyone.T / temperature
     # Layout of `everyone`: rank r holds rows [2nr, 2nr + 2n): its n first
     # views, then its n second views. Local view i's own row and partner:

@@ -28,7 +28,8 @@ class TrainingConfig:
         Projection head sizes; the output is what NT-Xent compares.
     temperature
         τ of NT-Xent.
-    crop_size, view_size, scale_min, scale_max, max_shear_deg, flip, fill, noise_std
+    crop_size, view_size, scale_min, scale_max, max_shear_deg, max_rotation_deg, flip,
+    fill, noise_std, gain_min, gain_max, max_blur
         The augmentation (`model_training.augment.AffineAugmentation`);
         ``view_size`` None renders the crop at the cut-out's resolution.
     normalisation
@@ -60,9 +61,13 @@ class TrainingConfig:
     scale_min: float = 0.4
     scale_max: float = 2.0
     max_shear_deg: float = 10.0
+    max_rotation_deg: float = 180.0
     flip: bool = True
     fill: str = "zero"
     noise_std: float = 0.0
+    gain_min: float = 1.0
+    gain_max: float = 1.0
+    max_blur: float = 0.0
     normalisation: str = "linear"
     batch_size: int = 256
     epochs: int = 100

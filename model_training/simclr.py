@@ -114,9 +114,12 @@ def build_method(config: TrainingConfig) -> SimCLR:
         crop_size=config.crop_size,
         scale_range=(config.scale_min, config.scale_max),
         max_shear_deg=config.max_shear_deg,
+        max_rotation_deg=config.max_rotation_deg,
         flip=config.flip,
         fill=config.fill,
         noise_std=config.noise_std,
+        gain_range=(config.gain_min, config.gain_max),
+        max_blur=config.max_blur,
         view_size=config.view_size,
     )
     return SimCLR(

@@ -84,6 +84,21 @@ class Distributed:
         return self.rank == 0
 
     @classmethod
+    def join(cls) -> Distributed:
+        """Join the ``torchrun`` job this process was started in, if any.
+
+        ``torchrun`` sets ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK`` and the
+        rendezvous address; NCCL connects the GPUs, gloo the CPUs (for tests).
+        The group stays up until the process ends, so that one command can
+        train a model per image kind.
+        """
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+            if torch.cuda.is_available():
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return cls.current()
+
+    @classmethod
     def current(cls) -> Distributed:
         """Describe the process group that is initialised, if any."""
         if dist.is_available() and dist.is_initialized():
@@ -345,13 +360,15 @@ def train_model(
     Returns
     -------
     TrainingOutcome or None
-        Model ids per kind, the run directory, the history and the scores.
+        Model ids per kind, the run directory, the history and the scores;
+        None on the other processes of a ``torchrun`` job (rank 0 records
+        the run).
     """
     if isinstance(config, str):
         preset_name, config = config, preset(config)
     preset_name = preset_name or "custom"
     kinds = IMAGE_KINDS if image_kind == BOTH_KINDS else (image_kind,)
-    world = Distributed.current()
+    world = Distributed.join()
     torch_device = (
         torch.device("cuda", world.local_rank)
         if device is None and world.world_size > 1 and torch.cuda.is_available()
@@ -378,7 +395,7 @@ def train_model(
     )
     if not world.is_main:
         dist.barrier()
-        return TrainingOutcome({}, run_dir, history)
+        return None
     model_path = run_dir / MODEL_NAME
     save_network(model_path, method, config, image_kinds=list(kinds))
     scores, model_ids = {}, {}

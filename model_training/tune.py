@@ -120,6 +120,7 @@ def tune(
     image_kind: str = "continuum",
     *,
     base: TrainingConfig | str = "cpu",
+    base_name: str | None = None,
     n_trials: int = 6,
     epochs: int | None = None,
     report_every: int = 2,
@@ -140,6 +141,8 @@ def tune(
         Kind of images to train and score on.
     base
         Preset (or configuration) the search is centred on.
+    base_name
+        Name recorded for a configuration (default: the preset's, or ``custom``).
     n_trials
         Trials to run in this call (the study may already hold others).
     epochs
@@ -165,7 +168,7 @@ def tune(
         The best trial so far.
     """
     base_config = preset(base) if isinstance(base, str) else base
-    base_name = base if isinstance(base, str) else "custom"
+    base_name = base_name or (base if isinstance(base, str) else "custom")
     if epochs is not None:
         base_config = base_config.replace(
             epochs=epochs, warmup_epochs=min(base_config.warmup_epochs, epochs // 5)

@@ -7,7 +7,12 @@ import math
 import pytest
 import torch
 
-from model_training.augment import AffineAugmentation, affine_matrices, apply_affine
+from model_training.augment import (
+    AffineAugmentation,
+    affine_matrices,
+    apply_affine,
+    gaussian_blur,
+)
 
 SIZE = 64
 CENTRE = (SIZE - 1) / 2  # pixel-centre coordinate of the image centre
@@ -121,3 +126,15 @@ def test_views_are_reproducible_from_the_generator() -> None:
     other = augmentation(images, torch.Generator().manual_seed(8))
     assert torch.equal(first, again)
     assert not torch.equal(first, other)
+
+
+def test_blur_spreads_a_point_by_its_own_sigma() -> None:
+    images = torch.zeros(3, 1, 33, 33, dtype=torch.float64)
+    images[:, 0, 16, 16] = 1.0
+    blurred = gaussian_blur(images, torch.tensor([0.0, 1.0, 2.0]), radius=8)
+    assert torch.equal(blurred[0], images[0])
+    rows = torch.arange(33, dtype=torch.float64) - 16
+    for index, sigma in ((1, 1.0), (2, 2.0)):
+        profile = blurred[index, 0].sum(1)
+        assert float(profile.sum()) == pytest.approx(1.0)
+        assert float((profile * rows**2).sum()) == pytest.approx(sigma**2, rel=0.02)

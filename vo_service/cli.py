@@ -258,6 +258,12 @@ def _add_tune(verbs: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--kind", choices=KIND_CHOICES, default="continuum", help="image kind")
     parser.add_argument("--preset", default="cpu", help="preset the search is centred on")
+    parser.add_argument(
+        "--hyperparameters",
+        type=Path,
+        default=None,
+        help="JSON file of hyperparameters overriding the preset the search is centred on",
+    )
     parser.add_argument("--trials", type=int, default=6, help="trials to run now")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per trial")
     parser.add_argument("--study", default=None, help="study name (continued if it exists)")
@@ -267,12 +273,19 @@ def _add_tune(verbs: argparse._SubParsersAction) -> None:
 
 
 def _run_tune(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from model_training.presets import preset
     from model_training.tune import tune
 
+    base = preset(args.preset)
+    if args.hyperparameters is not None:
+        base = base.replace(**json.loads(args.hyperparameters.read_text()))
     outcome = tune(
         settings,
         args.kind,
-        base=args.preset,
+        base=base,
+        base_name=args.preset,
         n_trials=args.trials,
         epochs=args.epochs,
         truth=args.truth,
