@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
-from astropy.wcs import WCS, WCSSUB_CELESTIAL, FITSFixedWarning
+from astropy.wcs import WCS, WCSSUB_CELESTIAL, FITSFixedWarning, Wcsprm
 from astropy.wcs.utils import wcs_to_celestial_frame
 
 from .noise import NoiseEstimate, estimate_noise
@@ -61,7 +61,9 @@ _STOKES_NAMES = {
     -7: "XY",
     -8: "YX",
 }
-_STOKES_I = 1
+_MAX_NOISE_VOXELS = 1 << 22
+_MAX_NOISE_CHANNELS = 64
+_DISTORTION_MARKERS = (b"A_ORDER", b"CPDIS", b"D2IMDIS", b"DP1", b"-SIP", b"-TPV")
 
 
 class FitsReadError(Exception):
@@ -230,7 +232,7 @@ def _read_hdul(path: Path, hdul: fits.HDUList) -> FitsImage:
     if not 2 <= ndim <= 4:
         raise FitsReadError(path, _unsupported_shape(data.shape))
     try:
-        wcs = WCS(header, naxis=ndim)
+        wcs = _parse_wcs(hdu, ndim)
     except (ValueError, KeyError, MemoryError) as error:
         raise FitsReadError(
             path, f"the header's WCS is invalid ({error}): fix the CTYPE/CRVAL/CDELT keywords"
@@ -265,7 +267,7 @@ def _read_hdul(path: Path, hdul: fits.HDUList) -> FitsImage:
         spectral_position = sorted([*celestial, spectral[0]], reverse=True).index(spectral[0])
         cube = np.moveaxis(selected, spectral_position, 0)
         flux_map = np.fmax.reduce(cube, axis=0).astype(np.float32)
-        noise = estimate_noise(cube)
+        noise = estimate_noise(_voxel_sample(cube))
         kind = PEAK_FLUX
     else:
         flux_map = np.array(selected, dtype=np.float32).reshape(
@@ -300,6 +302,46 @@ def _read_hdul(path: Path, hdul: fits.HDUList) -> FitsImage:
         bunit=_text(header, "BUNIT"),
         exptime_s=_number(header, "EXPTIME"),
     )
+
+
+def _parse_wcs(hdu: fits.hdu.base.ExtensionHDU, ndim: int) -> WCS:
+    """Parse the WCS of an image HDU with wcslib, straight from the header bytes.
+
+    ``WCS(header)`` converts the astropy header to text and back three times,
+    verifying every card; for a CASA header that is about 5 ms, most of an
+    image's ingest time. wcslib's own parser (`Wcsprm`) reads the raw header
+    in a fraction of a millisecond and gives the same transformation. Headers
+    this shortcut does not cover (tile-compressed images, SIP or lookup-table
+    distortions, fewer WCS axes than data axes) take the ordinary route.
+    """
+    if not isinstance(hdu, fits.CompImageHDU):
+        info = hdu.fileinfo()
+        stream = info["file"]
+        stream.seek(info["hdrLoc"])
+        raw = stream.read(info["datLoc"] - info["hdrLoc"])
+        if not any(marker in raw for marker in _DISTORTION_MARKERS):
+            wcsprm = Wcsprm(raw, warnings=False)
+            if wcsprm.naxis == ndim:
+                wcsprm.fix()  # what WCS(header) does too: units, OBSGEO, dates
+                wcs = WCS(naxis=ndim)
+                wcs.wcs = wcsprm
+                wcs.wcs.set()
+                return wcs
+    return WCS(hdu.header, naxis=ndim)
+
+
+def _voxel_sample(cube: np.ndarray) -> np.ndarray:
+    """Subsample a cube's voxels regularly (at most 64 channels and about 4 million voxels).
+
+    Taken with strides over channels and pixels, so a memory-mapped cube of
+    many gigabytes is never copied whole just to estimate its noise; spread
+    over many channels, so that line channels stay a minority.
+    """
+    n_channels, ny, nx = cube.shape
+    channel_step = max(1, math.ceil(n_channels / _MAX_NOISE_CHANNELS))
+    kept_channels = math.ceil(n_channels / channel_step)
+    pixel_step = max(1, math.ceil(math.sqrt(kept_channels * ny * nx / _MAX_NOISE_VOXELS)))
+    return np.asarray(cube[::channel_step, ::pixel_step, ::pixel_step], dtype=np.float32)
 
 
 def _first_image_hdu(path: Path, hdul: fits.HDUList) -> fits.hdu.base.ExtensionHDU:
