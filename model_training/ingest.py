@@ -28,12 +28,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -46,16 +43,22 @@ from .cutout_store import CutoutStore, CutoutStoreError
 from .fits_image import is_fits_name
 from .metadata import MetadataFile, MetadataValueError, metadata_digest, read_metadata
 from .obscore_row import product_key
-from .product import PreparedProduct, ProductFailure, ProductTask, prepare_products
+from .product import PreparedProduct, ProductFailure, ProductTask
 from .product_catalogue import KnownProduct, ProductCatalogue
+from .product_pool import prepare_in_order
 
-__all__ = ["DEFAULT_BATCH_SIZE", "IngestError", "IngestReport", "ingest_folder"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "IngestError",
+    "IngestReport",
+    "find_fits_files",
+    "ingest_folder",
+]
 
 DEFAULT_BATCH_SIZE = 64
 """Files per catalogue transaction: large enough to amortise a commit, small
 enough that a restart redoes little."""
 
-_CHUNK_SIZE = 8  # most files per round trip to a pool process
 _LOCK_FILE = "ingest.lock"
 
 logger = logging.getLogger(__name__)
@@ -305,7 +308,7 @@ def _ingest(
 ) -> None:
     batch: list[PreparedProduct] = []
     with tqdm(total=len(tasks), unit="image", desc="ingest", disable=not progress) as bar:
-        for result in _prepared_in_order(tasks, workers):
+        for result in prepare_in_order(tasks, workers):
             bar.update(1)
             if isinstance(result, ProductFailure):
                 report.record_failure(result.line)
@@ -379,46 +382,6 @@ def _count(
             report.updated += 1
         else:
             report.ingested += 1
-
-
-def _prepared_in_order(
-    tasks: list[ProductTask], workers: int | None
-) -> Iterator[PreparedProduct | ProductFailure]:
-    """Prepare files in a process pool, yielding results in the order of ``tasks``.
-
-    Only a few chunks are in flight at a time, so memory stays bounded however
-    many files there are, and the pool reads ahead while the caller commits.
-    """
-    workers = workers or _cpu_count()
-    # Chunks amortise the round trip to a pool process; with few files, smaller
-    # chunks keep every worker busy.
-    size = max(1, min(_CHUNK_SIZE, len(tasks) // (4 * workers)))
-    chunks = [tasks[i : i + size] for i in range(0, len(tasks), size)]
-    if workers <= 1 or len(chunks) <= 1:
-        for chunk in chunks:
-            yield from prepare_products(chunk)
-        return
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)))
-    try:
-        remaining = iter(chunks)
-        pending: deque[Future[list[PreparedProduct | ProductFailure]]] = deque(
-            pool.submit(prepare_products, chunk) for chunk in islice(remaining, 3 * workers)
-        )
-        while pending:
-            results = pending.popleft().result()
-            following = next(remaining, None)
-            if following is not None:
-                pending.append(pool.submit(prepare_products, following))
-            yield from results
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 @contextmanager

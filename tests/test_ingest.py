@@ -14,14 +14,24 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from model_training import product
 from model_training.cutout_store import CutoutStore
 from model_training.ingest import IngestError, IngestReport, ingest_folder
 from model_training.metadata import MetadataError
 from model_training.product_catalogue import ProductCatalogue
+from model_training.product_pool import WORKER_DIED
 from tap_schema import Settings, open_catalogue
 from tests.fits_factory import gzip_file, source_image, write_cube, write_image
 
 ROOT = Path(__file__).resolve().parents[1]
+_prepare_product = product.prepare_product
+
+
+def _die_on_doomed_files(task: product.ProductTask):
+    """Stand-in for prepare_product whose worker process dies on one file, like an OOM kill."""
+    if task.key == "doomed":
+        os._exit(137)
+    return _prepare_product(task)
 
 
 def make_archive(folder: Path, n_images: int = 6) -> Path:
@@ -208,6 +218,19 @@ def test_resume_after_the_process_is_killed(tmp_path: Path, sqlite_settings: Set
     report = run(sqlite_settings, folder)
     assert (report.ingested, report.unchanged, report.failed) == (5, 3, 0)
     assert_consistent(sqlite_settings, 8)
+
+
+def test_a_worker_killed_on_one_file_fails_only_that_file(
+    tmp_path: Path, sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = make_archive(tmp_path / "archive", n_images=8)
+    write_image(folder / "doomed.fits", source_image(64, 64, seed=66))
+    # Pool processes are forked, so they run the patched function.
+    monkeypatch.setattr(product, "prepare_product", _die_on_doomed_files)
+    report = run(sqlite_settings, folder, workers=2)
+    assert (report.ingested, report.failed) == (10, 1)
+    assert report.failures == [f"{folder / 'doomed.fits'}: {WORKER_DIED}"]
+    assert_consistent(sqlite_settings, 10)
 
 
 def test_bad_files_fail_alone_with_one_line_each(tmp_path: Path, sqlite_settings: Settings) -> None:
