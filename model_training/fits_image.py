@@ -235,7 +235,9 @@ def _read_hdul(path: Path, hdul: fits.HDUList) -> FitsImage:
         wcs = _parse_wcs(hdu, ndim)
     except (ValueError, KeyError, MemoryError) as error:
         raise FitsReadError(
-            path, f"the header's WCS is invalid ({error}): fix the CTYPE/CRVAL/CDELT keywords"
+            path,
+            f"the header's WCS is invalid ({_one_line(error)}): fix the CTYPE, CRVAL, CDELT"
+            " and PC/CD keywords",
         ) from error
     if not wcs.has_celestial:
         raise FitsReadError(
@@ -481,4 +483,12 @@ def _why_unreadable(path: Path, error: Exception) -> str:
             "not a FITS file: it does not start with a SIMPLE card (is it a text or HTML"
             " page saved under a .fits name?); replace it with the real FITS file"
         )
-    return f"truncated or corrupt FITS data ({error}): re-download or re-export the file"
+    detail = _one_line(error)
+    return f"truncated or corrupt FITS data ({detail}): re-download or re-export the file"
+
+
+def _one_line(error: Exception) -> str:
+    """Put an error's message on one line, without wcslib's 'ERROR n in f() at …' lines."""
+    lines = [line.strip().rstrip(".") for line in str(error).splitlines()]
+    kept = [line for line in lines if line and not line.startswith("ERROR ")]
+    return "; ".join(kept or lines)

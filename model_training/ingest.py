@@ -123,6 +123,7 @@ class IngestReport:
 
     def record_failure(self, line: str) -> None:
         """Count a failed file and keep its ``path: reason`` line."""
+        line = " ".join(line.split())  # one line, whatever a library's message held
         self.failed += 1
         self.failures.append(line)
         logger.info("%s", line)

@@ -244,3 +244,21 @@ def test_polarisation_without_stokes_i(tmp_path: Path) -> None:
     data = np.ones((2, 1, 32, 32), dtype="f4")
     fits.PrimaryHDU(data=data, header=header).writeto(tmp_path / "qu.fits")
     assert "Stokes I" in _reason(tmp_path / "qu.fits")
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value", "reason"),
+    [
+        ("CTYPE1", "RA---XYZ", "Unrecognized projection code (XYZ in CTYPE1)"),
+        ("CDELT1", 0.0, "PCi_ja matrix is singular"),
+    ],
+)
+def test_invalid_wcs_is_one_line(tmp_path: Path, keyword: str, value: object, reason: str) -> None:
+    header = casa_header(32, 32)
+    header[keyword] = value
+    data = source_image(32, 32).reshape(1, 1, 32, 32).astype("f4")
+    fits.PrimaryHDU(data=data, header=header).writeto(tmp_path / "wcs.fits")
+    message = _reason(tmp_path / "wcs.fits")
+    assert "the header's WCS is invalid" in message
+    assert reason in message
+    assert "\n" not in message
