@@ -123,7 +123,7 @@ class IngestReport:
 
     def record_failure(self, line: str) -> None:
         """Count a failed file and keep its ``path: reason`` line."""
-        line = " ".join(line.split())  # one line, whatever a library's message held
+        line = line.replace("\r", " ").replace("\n", " ")  # one line, whatever a library said
         self.failed += 1
         self.failures.append(line)
         logger.info("%s", line)
@@ -361,6 +361,12 @@ def _write(
     products: ProductCatalogue,
     store: CutoutStore,
 ) -> None:
+    """Append new cut-outs, overwrite re-ingested ones, then commit all rows at once.
+
+    A crash after an overwrite but before the commit leaves a new cut-out
+    under old rows; those rows still carry the old size and mtime, so the
+    next run re-ingests the file and the two agree again.
+    """
     new = [prepared for prepared in batch if prepared.task.path not in previous]
     updated = [(p, previous[p.task.path]) for p in batch if p.task.path in previous]
     first_new_row = store.n_rows
