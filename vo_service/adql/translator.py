@@ -118,6 +118,11 @@ class Value:
         return self.meta.datatype in _INTEGER and self.meta.arraysize is None
 
     @property
+    def is_array(self) -> bool:
+        """An array that is not text, such as a similarity vector."""
+        return self.meta.arraysize is not None and self.meta.datatype not in ("char", "unicodeChar")
+
+    @property
     def is_timestamp(self) -> bool:
         return self.meta.xtype == "timestamp"
 
@@ -676,8 +681,10 @@ class Translator:
         try:
             return handler(self, node, scope)
         except AdqlError as error:
-            if error.line is None and node.meta.get("start") is not None:
-                raise self.error(error.message, node) from None
+            if error.line is None:
+                line, column = position(self.adql, node)
+                if line is not None:
+                    raise AdqlError(error.message, line, column) from None
             raise
 
     def _qualifier(self, column: exp.Column) -> list[Name]:
@@ -795,18 +802,7 @@ class Translator:
         """Check that values can be compared; turn ISO literals into stored timestamps."""
         values = [left, *others]
         for value in values:
-            if (
-                value.datatype == _BOOLEAN
-                or value.geom is not None
-                or (
-                    value.meta.arraysize
-                    not in (
-                        None,
-                        "*",
-                    )
-                    and not value.is_string
-                )
-            ):
+            if value.datatype == _BOOLEAN or value.geom is not None or value.is_array:
                 raise self.error(f"cannot compare {self._kind(value)}", node)
         timestamp = any(v.is_timestamp for v in values)
         numeric = any(v.is_numeric for v in values)
@@ -982,14 +978,7 @@ class Translator:
                 raise self.unsupported(node)
             return Value(exp.Count(this=exp.Star(), big_int=True), _meta("long"))
         value = self.value(argument, scope)
-        if (
-            value.datatype == _BOOLEAN
-            or value.geom is not None
-            or (
-                value.meta.arraysize not in (None, "*")
-                or (value.meta.arraysize and not value.is_string)
-            )
-        ):
+        if value.datatype == _BOOLEAN or value.geom is not None or value.is_array:
             raise self.error(f"{cls.key.upper()} cannot take {self._kind(value)}", node)
         inner = exp.Distinct(expressions=[value.sql]) if distinct else value.sql
         if isinstance(node, exp.Count):
