@@ -23,7 +23,7 @@ from .catalog import TapSchema, names_match
 from .dialect import position
 from .errors import AdqlError
 from .geometry import GEOMETRY_ARRAYSIZE, Geom, GeometryBackend, box_polygon
-from .proprietary import PROPRIETARY_TABLES, public_rows
+from .proprietary import PROPRIETARY_TABLES, public_rows_sql
 from .query import ResultColumn, UploadedTable
 from .scope import Name, Scope, Source, SourceColumn
 
@@ -300,7 +300,7 @@ class Translator:
         order = node.args.get("order")
         if order is not None:
             sql.set("order", self._set_order(order, columns))
-        self._limits(node, sql, parent, limit)
+        self._limits(node, sql, limit)
         return sql, columns
 
     def _common_meta(
@@ -344,9 +344,7 @@ class Translator:
             this=sql, desc=ordered.args.get("desc"), nulls_first=ordered.args.get("nulls_first")
         )
 
-    def _limits(
-        self, node: exp.Expr, sql: exp.Expr, parent: Scope | None, max_rows: int | None
-    ) -> None:
+    def _limits(self, node: exp.Expr, sql: exp.Expr, max_rows: int | None) -> None:
         top = None
         limit = node.args.get("limit")
         if limit is not None:
@@ -405,7 +403,7 @@ class Translator:
             sql.set("order", self._order(order, scope, columns))
         if distinct is not None:
             sql.set("distinct", exp.Distinct())
-        self._limits(node, sql, parent, max_rows)
+        self._limits(node, sql, max_rows)
         return sql, columns
 
     def _projections(
@@ -469,7 +467,7 @@ class Translator:
         sql = value.sql
         if output and value.is_timestamp:
             sql = self.backend.timestamp_output(sql)
-        elif output and meta.arraysize is None and not isinstance(sql, exp.Column):
+        elif output and meta.arraysize is None and not isinstance(sql, exp.Column | exp.Cast):
             sql = self.backend.output_cast(sql, meta.datatype)
         return sql, meta
 
@@ -575,7 +573,8 @@ class Translator:
         columns = [SourceColumn(c.name, c.name, c) for c in tap_table.columns]
         key = (tap_table.schema_name, tap_table.table_name)
         if key in PROPRIETARY_TABLES:
-            sql: exp.Expr = exp.Subquery(this=public_rows(tap_table, PROPRIETARY_TABLES[key]))
+            text = public_rows_sql(tap_table, PROPRIETARY_TABLES[key], self.backend.sql_dialect)
+            sql: exp.Expr = exp.Subquery(this=exp.Var(this=text))
         else:
             sql = exp.Table(this=_quoted(tap_table.table_name), db=_quoted(tap_table.schema_name))
         return self._add_source(
