@@ -141,6 +141,17 @@ class OutputColumn:
     generated: bool = False
 
 
+def _needs_no_cast(sql: exp.Expr, meta: ResultColumn) -> bool:
+    """Whether a value already is what its output column declares (no CAST needed)."""
+    if isinstance(sql, exp.Column):
+        return True
+    return (
+        meta.datatype == "double"
+        and isinstance(sql, exp.Cast)
+        and sql.args["to"].this == exp.DataType.Type.DOUBLE
+    )
+
+
 def _geometry_kind(meta: ResultColumn) -> str | None:
     if meta.xtype in GEOMETRY_ARRAYSIZE:
         return meta.xtype
@@ -467,7 +478,7 @@ class Translator:
         sql = value.sql
         if output and value.is_timestamp:
             sql = self.backend.timestamp_output(sql)
-        elif output and meta.arraysize is None and not isinstance(sql, exp.Column | exp.Cast):
+        elif output and meta.arraysize is None and not _needs_no_cast(sql, meta):
             sql = self.backend.output_cast(sql, meta.datatype)
         return sql, meta
 
