@@ -140,7 +140,7 @@ class UnpublishReport:
     dachs_rd: Path | None = None
 
     def __str__(self) -> str:
-        lines = [f"dropped {', '.join(self.dropped) or 'nothing (nothing was published)'}"]
+        lines = [f"dropped {', '.join(self.dropped) or 'nothing (no vosim table was left)'}"]
         if self.tap_schema:
             lines.append(f"removed vosim's rows from {self.tap_schema}")
         if self.dachs_rd:

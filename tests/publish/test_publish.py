@@ -18,17 +18,7 @@ from vo_service.cli import main
 
 from . import catalogue as cat
 from .archive import MAPPING, dump, make_archive, set_release
-
-PUBLIC_URL = "https://archive.example/vosim"
-
-
-@pytest.fixture
-def vosim_settings(sqlite_settings: Settings) -> Settings:
-    settings = sqlite_settings.with_changes(public_url=PUBLIC_URL)
-    catalogue = open_catalogue(settings)
-    cat.fill(catalogue)
-    catalogue.dispose()
-    return settings
+from .conftest import PUBLIC_URL
 
 
 @pytest.fixture
