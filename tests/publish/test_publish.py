@@ -295,3 +295,33 @@ def test_command_line(
     assert dump(archive_url) == before
     assert main(["publish", "--engine-url", "sqlite:///x.sqlite"]) == 2
     assert "PostgreSQL only" in capsys.readouterr().err
+
+
+def test_keys_and_indexes_are_rebuilt_after_a_full_load(
+    vosim_settings: Settings, archive_url: str
+) -> None:
+    def keys_and_indexes() -> dict[str, tuple]:
+        engine = sa.create_engine(archive_url)
+        with engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            found = {
+                table: (
+                    tuple(inspector.get_pk_constraint(table, "similarity")["constrained_columns"]),
+                    sorted(key["name"] for key in inspector.get_foreign_keys(table, "similarity")),
+                    sorted(index["name"] for index in inspector.get_indexes(table, "similarity")),
+                )
+                for table in inspector.get_table_names(schema="similarity")
+            }
+        engine.dispose()
+        return found
+
+    _run(vosim_settings, archive_url)
+    first = keys_and_indexes()
+    assert first["neighbour"] == (
+        ("obs_publisher_did", "model_id", "rank"),
+        ["neighbour_image_fk", "neighbour_model_fk"],
+        ["neighbour_neighbour_did_idx"],
+    )
+    assert first["image"][2] == ["image_kind_idx"]
+    _run(vosim_settings, archive_url)
+    assert keys_and_indexes() == first
