@@ -2,7 +2,8 @@
 
 taplint exits 0 even when it reports errors, and even for a dead URL
 (NOTES.md), so its JSON report is parsed instead: ``totals`` gives the
-number of errors, warnings and failures, ``stages`` the messages. Keep the
+number of errors, warnings and failures, ``sections`` (one per stage) the
+messages. Keep the
 TME and TMS stages in any subset you run, or MDQ has no metadata to test.
 
 Usage from a test::
@@ -92,13 +93,13 @@ def run_taplint(
     totals = document.get("totals", {})
     messages = [
         {
-            "stage": stage_code,
-            "type": message.get("level", "?")[:1],
-            "code": message.get("code", ""),
-            "text": message.get("text", ""),
+            "stage": section.get("code", "?"),
+            "type": report.get("level", "?")[:1],
+            "code": report.get("code", ""),
+            "text": report.get("text", ""),
         }
-        for stage_code, stage in document.get("stages", {}).items()
-        for message in stage.get("messages", [])
+        for section in document.get("sections", [])
+        for report in section.get("reports", [])
     ]
     return TaplintReport(
         errors=int(totals.get("ERROR", 0)),

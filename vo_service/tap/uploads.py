@@ -1,8 +1,9 @@
 """TAP_UPLOAD: tables a client sends along with its query (TAP 1.1 section 2.3.8, DALI 1.1 3.2.4).
 
-A request names each table and where its content is (``UPLOAD=t1,param:t1``
-with the content in the multipart part ``t1``); the query then reads it as
-``TAP_UPLOAD.t1``. The content may be a VOTable (required by TAP) or a CSV
+A request names each table and where its content is: inline
+(``UPLOAD=t1,param:t1`` with the content in the multipart part ``t1``) or at
+an http(s) URL, which DALI 1.1 requires services to support; the query then
+reads it as ``TAP_UPLOAD.t1``. The content may be a VOTable (required by TAP) or a CSV
 file with a header line. astropy reads both: its VOTable parser keeps every
 FIELD's metadata, which the result of ``SELECT * FROM TAP_UPLOAD.t1`` must
 give back unchanged. The tables are loaded into temporary tables of the query's
@@ -17,6 +18,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import httpx
 import numpy as np
 from astropy.io import ascii as astropy_ascii
 from astropy.io.votable import parse_single_table
@@ -29,6 +31,7 @@ from .errors import UploadError
 __all__ = ["UploadTable", "parse_upload_parameter", "read_upload"]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+_FETCH_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def read_upload(
     Parameters
     ----------
     reference
-        The table name and URI; only ``param:`` (inline) URIs are supported.
+        The table name and URI: ``param:`` (inline) or ``http(s):``.
     params
         The request, holding the inline parts.
     max_bytes
@@ -110,13 +113,32 @@ def read_upload(
     UploadError
         When the content is missing, too large, or neither a VOTable nor CSV.
     """
-    scheme, _, part_name = reference.uri.partition(":")
-    if scheme.lower() != "param" or not part_name:
+    scheme, _, rest = reference.uri.partition(":")
+    scheme = scheme.lower()
+    if scheme in ("http", "https"):
+        content = _fetch(reference, max_bytes)
+    elif scheme == "param" and rest:
+        content = _inline(reference, rest, params, resolve)
+    else:
         raise UploadError(
-            f"UPLOAD URI {reference.uri!r} is not supported: this service takes inline uploads "
-            f"only (UPLOAD={reference.name},param:{reference.name} with a multipart part "
-            f"named {reference.name})"
+            f"UPLOAD URI {reference.uri!r} is not supported: give an http(s) URL, or send the "
+            f"table inline (UPLOAD={reference.name},param:{reference.name} with a multipart "
+            f"part named {reference.name})"
         )
+    if len(content) > max_bytes:
+        raise UploadError(
+            f"upload {reference.name} is larger than the limit of {max_bytes} bytes of this "
+            "service (uploadLimit in /tap/capabilities)"
+        )
+    return _parse_table(reference.name, content)
+
+
+def _inline(
+    reference: UploadReference,
+    part_name: str,
+    params: DaliParameters,
+    resolve: Callable[[str], bytes | None] | None,
+) -> bytes:
     content = resolve(part_name) if resolve else None
     if content is None:
         part = params.find_inline(part_name)
@@ -126,12 +148,34 @@ def read_upload(
             f"UPLOAD {reference.name} refers to the multipart part {part_name!r}, which the "
             "request does not contain; POST it as multipart/form-data"
         )
-    if len(content) > max_bytes:
+    return content
+
+
+def _fetch(reference: UploadReference, max_bytes: int) -> bytes:
+    """Download an uploaded table from its URL, stopping once it exceeds ``max_bytes``.
+
+    The service fetches whatever http(s) URL a client names, as DALI 1.1
+    requires; an operator who must keep it from reaching internal hosts
+    does so at the network level, like for any other outgoing request.
+    """
+    data = bytearray()
+    try:
+        with httpx.stream(
+            "GET", reference.uri, timeout=_FETCH_TIMEOUT_S, follow_redirects=True
+        ) as response:
+            if response.status_code != 200:
+                raise UploadError(
+                    f"upload {reference.name}: {reference.uri} answered HTTP {response.status_code}"
+                )
+            for chunk in response.iter_bytes():
+                data += chunk
+                if len(data) > max_bytes:
+                    break
+    except httpx.HTTPError as error:
         raise UploadError(
-            f"upload {reference.name} has {len(content)} bytes, more than the limit of "
-            f"{max_bytes} bytes of this service (uploadLimit in /tap/capabilities)"
-        )
-    return _parse_table(reference.name, content)
+            f"upload {reference.name}: {reference.uri} could not be read: {error}"
+        ) from error
+    return bytes(data)
 
 
 def _parse_table(name: str, content: bytes) -> UploadTable:
@@ -163,7 +207,8 @@ def _parse_votable(name: str, content: bytes) -> UploadTable:
             ResultColumn(
                 name=field.name or field.ID,
                 datatype=field.datatype,
-                arraysize=field.arraysize,
+                # arraysize="1" is deprecated (VOTable 1.3 erratum 3): it means a scalar
+                arraysize=None if field.arraysize in (None, "1") else field.arraysize,
                 xtype=field.xtype,
                 unit=str(field.unit) if field.unit is not None else None,
                 ucd=field.ucd,
