@@ -147,7 +147,8 @@ class VOTableWriter:
             mask = 0
             for index, (value, field) in enumerate(zip(row, fields, strict=True)):
                 if value is None:
-                    mask |= 1 << (top_bit - index)
+                    if mask_bytes:
+                        mask |= 1 << (top_bit - index)
                     parts.append(field.null)
                 else:
                     parts.append(field.encode(value))

@@ -248,13 +248,15 @@ class JobService:
         self.store.update(job_id, execution_duration=self._duration(value))
         return self.get(job_id)
 
-    def set_destruction(self, job_id: str, value: str) -> Job:
-        """Change the destruction time, at most the retention limit after creation (UWS 2.2.3.3)."""
+    def set_destruction(self, job_id: str, value: str) -> None:
+        """Change the destruction time, at most the retention limit after creation (UWS 2.2.3.3).
+
+        A time already past destroys the job at its next access or cleanup.
+        """
         job = self.get(job_id)
         when = parse_instant(value, "DESTRUCTION")
         latest = job.creation_time + timedelta(seconds=self.limits.hard_retention_s)
         self.store.update(job_id, destruction_time=min(when, latest))
-        return self.get(job_id)
 
     async def wait(self, job_id: str, *, timeout_s: float, phase: str | None) -> Job:
         """Block until the job leaves its phase, or ``timeout_s`` passes (UWS 1.1, 2.2.1.2).
