@@ -16,6 +16,7 @@ rollback, so nothing a query brings stays behind.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 import time
@@ -23,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
 
@@ -44,7 +46,6 @@ __all__ = ["QueryDatabase", "QuerySession"]
 
 _SCHEMA_TTL_S = 30.0
 _PROGRESS_STEPS = 2_000
-_STREAM_THRESHOLD_ROWS = 20_000
 # SQLite authorizer actions a read-only query may perform (sqlite.org/c3ref/c_alter_table.html)
 _SQLITE_READ_ACTIONS = frozenset({20, 21, 31, 33})  # READ, SELECT, FUNCTION, RECURSIVE
 
@@ -207,23 +208,45 @@ class QuerySession:
             When the database stops or refuses the query.
         """
         self._make_read_only()
-        connection = self.connection
-        if self.dialect == "postgresql" and limit > _STREAM_THRESHOLD_ROWS:
-            connection = connection.execution_options(
-                stream_results=True, max_row_buffer=batch_size
-            )
+        sql, parameters = self._driver_statement(query)
+        raw = self.dbapi
+        interrupt = raw.cancel_safe if self.dialect == "postgresql" else raw.interrupt
         fetched = 0
-        interrupt = self.dbapi.cancel_safe if self.dialect == "postgresql" else self.dbapi.interrupt
         with self.cancel.interrupting(interrupt), self._translate_errors():
-            result = connection.execute(sa.text(query.sql), dict(query.parameters))
-            while fetched < limit:
-                self._check_time()
-                batch = result.fetchmany(min(batch_size, limit - fetched))
-                if not batch:
-                    break
-                fetched += len(batch)
-                yield list(query.decode(batch))
-            result.close()
+            cursor = raw.cursor()
+            if self.dialect == "postgresql":
+                # stream() always uses the extended query protocol, which runs one
+                # statement only, and fetches in chunks whatever the result's size
+                stream = cursor.stream(sql, parameters, size=batch_size)
+
+                def fetch(count: int) -> list:
+                    return list(itertools.islice(stream, count))
+
+            else:
+                cursor.execute(sql, parameters)  # sqlite3 runs one statement only
+                fetch = cursor.fetchmany
+            try:
+                while fetched < limit:
+                    self._check_time()
+                    batch = fetch(min(batch_size, limit - fetched))
+                    if not batch:
+                        break
+                    fetched += len(batch)
+                    yield list(query.decode(batch))
+            finally:
+                cursor.close()
+
+    def _driver_statement(self, query: TranslatedQuery) -> tuple[str, object]:
+        """Compile the translator's ``sqlalchemy.text`` SQL for the driver's own cursor.
+
+        The driver's cursor is used directly: its rows are plain tuples, several
+        times cheaper than SQLAlchemy rows for the thousands of rows of a result.
+        """
+        compiled = sa.text(query.sql).compile(dialect=self.connection.dialect)
+        values = compiled.construct_params(dict(query.parameters))
+        if compiled.positional:
+            return compiled.string, tuple(values[name] for name in compiled.positiontup or ())
+        return compiled.string, values
 
     def close(self) -> None:
         """Roll everything back (uploads included) and restore the connection."""
@@ -245,6 +268,8 @@ class QuerySession:
             return
         if self.dialect == "postgresql":
             self.connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            # a first snapshot: from now on not even SET TRANSACTION READ WRITE is allowed
+            self.connection.exec_driver_sql("SELECT 1")
         else:
             raw = self.dbapi
             raw.execute("PRAGMA query_only = 1")
@@ -279,10 +304,10 @@ class QuerySession:
     def _translate_errors(self) -> Iterator[None]:
         try:
             yield
-        except sa.exc.DBAPIError as error:
+        except (sa.exc.DBAPIError, sqlite3.Error, psycopg.Error) as error:
             if self.cancel.cancelled:
                 raise QueryAbortedError("the query was aborted") from error
-            original = error.orig
+            original = error.orig if isinstance(error, sa.exc.DBAPIError) else error
             if _is_interruption(original):
                 raise QueryTimeoutError(self._timeout_message()) from error
             raise ExecutionError(
