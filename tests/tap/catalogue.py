@@ -47,7 +47,7 @@ def obscore_row(index: int, *, release: datetime | None) -> dict:
         "s_fov": 0.01,
         "s_region": f"POLYGON ICRS {ra - 0.005} {dec - 0.005} {ra + 0.005} {dec - 0.005} "
         f"{ra + 0.005} {dec + 0.005} {ra - 0.005} {dec + 0.005}",
-        "s_resolution": 0.1 * index,
+        "s_resolution": 0.1 * (9 - index),
         "s_xel1": 64,
         "s_xel2": 64,
         "t_min": 59000.0 + index,

@@ -55,8 +55,25 @@ def _group(key: str, *forms: str) -> FeatureGroup:
 
 
 FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
-    _group("features-adqlgeo", "POINT", "CIRCLE", "CONTAINS", "DISTANCE"),
+    _group(
+        "features-adqlgeo",
+        "POINT",
+        "CIRCLE",
+        "BOX",
+        "POLYGON",
+        "CONTAINS",
+        "INTERSECTS",
+        "DISTANCE",
+        "AREA",
+        "CENTROID",
+        "COORD1",
+        "COORD2",
+        "COORDSYS",
+    ),
     _group("features-adql-string", "LOWER", "UPPER", "ILIKE"),
+    _group("features-adql-sets", "UNION", "EXCEPT", "INTERSECT"),
+    _group("features-adql-common-table", "WITH"),
+    _group("features-adql-type", "CAST"),
     _group("features-adql-offset", "OFFSET"),
 )
 
