@@ -39,6 +39,7 @@ Row = Sequence[object]
 
 # characters XML 1.0 does not allow in a document, even escaped
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_CONTROL = tuple(chr(code) for code in (*range(9), 11, 12, *range(14, 32)))
 
 
 class TableWriter(Protocol):
@@ -76,7 +77,17 @@ def error_document(message: str) -> bytes:
 
 
 def _clean(text: str) -> str:
-    return _INVALID_XML.sub("\ufffd", text)
+    return _INVALID_XML.sub("\ufffd", text) if _has_invalid_xml(text) else text
+
+
+def _has_invalid_xml(text: str) -> bool:
+    """Whether text has characters XML 1.0 forbids; for ASCII text, 29 fast substring scans.
+
+    A regular expression over a megabyte of rows took longer than formatting them.
+    """
+    if text.isascii():
+        return any(character in text for character in _CONTROL)
+    return _INVALID_XML.search(text) is not None
 
 
 class VOTableWriter:
@@ -133,9 +144,7 @@ class VOTableWriter:
                 for row in zip(*cells, strict=True)
             ]
         )
-        if _INVALID_XML.search(body):
-            body = _INVALID_XML.sub("\ufffd", body)
-        return body.encode("utf-8")
+        return _clean(body).encode("utf-8")
 
     def _binary(self, rows: Sequence[Row]) -> bytes:
         fields = self._fields
