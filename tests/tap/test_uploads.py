@@ -127,3 +127,18 @@ def test_uploaded_tables_do_not_outlive_the_query(tap_server: RunningServer) -> 
         params={"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.mine"},
     )
     assert response.status_code == 400
+
+
+def test_characters_xml_forbids_do_not_break_the_votable(tap_server: RunningServer) -> None:
+    content = b"did,note\nivo://x/y?1,bell\x07and<tag>&amp\n"
+    response = _post(tap_server, "SELECT note FROM TAP_UPLOAD.mine", {"mine": ("m.csv", content)})
+    assert response.status_code == 200, response.text
+    for serialization in ("votable/td", "votable/b2"):
+        response = _post(
+            tap_server,
+            "SELECT note FROM TAP_UPLOAD.mine",
+            {"mine": ("m.csv", content)},
+            RESPONSEFORMAT=serialization,
+        )
+        [note] = votable(response.content).get_first_table().array["note"]
+        assert note.endswith("and<tag>&amp") and note.startswith("bell")

@@ -238,6 +238,11 @@ def test_job_list_filters(tap_server: RunningServer) -> None:
     assert http.get(f"{tap_server.tap_url}/async", params={"PHASE": "NAPPING"}).status_code == 400
 
 
+def test_parameters_are_not_posted_to_the_job_itself(tap_server: RunningServer) -> None:
+    job_url = create(tap_server)
+    assert http.post(job_url, data={"MAXREC": "5"}).status_code == 400  # DALI 1.1 section 2.1
+
+
 def test_unknown_jobs_are_404(tap_server: RunningServer) -> None:
     for path in ("", "/phase", "/results", "/results/result", "/error", "/parameters"):
         assert http.get(f"{tap_server.tap_url}/async/nosuchjob{path}").status_code == 404

@@ -77,7 +77,8 @@ def error_document(message: str) -> bytes:
 
 
 def _clean(text: str) -> str:
-    return _INVALID_XML.sub("\ufffd", text) if _has_invalid_xml(text) else text
+    """Replace characters XML forbids by '?' (ASCII, as VOTable ``char`` columns must be)."""
+    return _INVALID_XML.sub("?", text) if _has_invalid_xml(text) else text
 
 
 def _has_invalid_xml(text: str) -> bool:
