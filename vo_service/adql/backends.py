@@ -112,7 +112,9 @@ class SqliteBackend(Backend):
             # PostgreSQL rounds a float half to even when casting to an integer;
             # SQLite would truncate.
             return call("adql_to_integer", value)
-        if adql_type in ("REAL", "DOUBLE PRECISION"):
+        if adql_type == "REAL":
+            return call("adql_to_real", value)
+        if adql_type == "DOUBLE PRECISION":
             return cast(value, "DOUBLE")
         if adql_type == "TIMESTAMP":
             return call("adql_timestamp", value)

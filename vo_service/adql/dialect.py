@@ -63,6 +63,7 @@ _ADQL = Adql()
 _FORBIDDEN_TOKENS = {
     TokenType.LIMIT: "ADQL has no LIMIT: write SELECT TOP n … instead",
     TokenType.FETCH: "ADQL has no FETCH: write SELECT TOP n … instead",
+    TokenType.DCOLON: "'::' is not ADQL: write CAST(value AS type)",
 }
 
 

@@ -15,11 +15,13 @@ visible, as in every archive.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlglot import exp
 
 from .catalog import TapTable
 
-__all__ = ["NOW_PARAMETER", "PROPRIETARY_TABLES", "public_rows"]
+__all__ = ["NOW_PARAMETER", "PROPRIETARY_TABLES", "public_rows", "public_rows_sql"]
 
 NOW_PARAMETER = "now"
 
@@ -69,3 +71,13 @@ def public_rows(table: TapTable, did_columns: tuple[str, ...]) -> exp.Select:
     for condition in conditions:
         select = select.where(condition)
     return select
+
+
+@lru_cache(maxsize=64)
+def public_rows_sql(table: TapTable, did_columns: tuple[str, ...], sql_dialect: str) -> str:
+    """Return `public_rows` as SQL text, built once per table and backend.
+
+    The filter is the same for every query, and building it with sqlglot's
+    builders costs about as much as translating the rest of a typical query.
+    """
+    return public_rows(table, did_columns).sql(dialect=sql_dialect)

@@ -66,9 +66,9 @@ class TranslatedQuery:
             for row in rows:
                 yield tuple(row)
             return
-        pairs = tuple(enumerate(self.decoders))
+        decoders = self.decoders
         for row in rows:
             yield tuple(
                 value if decoder is None or value is None else decoder(value)
-                for (_, decoder), value in zip(pairs, row, strict=True)
+                for decoder, value in zip(decoders, row, strict=True)
             )

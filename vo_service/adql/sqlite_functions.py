@@ -5,7 +5,8 @@ ADQL's (``log`` is base 10, ``trunc`` takes no digits, ``%`` truncates
 floats), so every ADQL function gets an ``adql_`` function here whose result
 matches PostgreSQL's: ROUND/TRUNCATE/MOD on the decimal value (as
 PostgreSQL's ``numeric``), CAST to an integer rounding half to even (as
-PostgreSQL's ``float8`` to ``int``). Domain errors (``SQRT(-1)``,
+PostgreSQL's ``float8`` to ``int``), CAST to REAL
+rounding to single precision. Domain errors (``SQRT(-1)``,
 ``LOG(0)``) give NULL where PostgreSQL raises an error.
 
 The TAP service calls `register` from a SQLAlchemy ``connect`` event::
@@ -18,6 +19,7 @@ from __future__ import annotations
 import math
 import random
 import sqlite3
+import struct
 from collections.abc import Callable
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
@@ -71,6 +73,11 @@ def _to_integer(value: float | int | str) -> int:
     if isinstance(value, int):
         return value
     return round(float(value))
+
+
+def _to_real(value: float | str) -> float:
+    """Round to single precision, as ADQL's (and PostgreSQL's) REAL is."""
+    return struct.unpack("<f", struct.pack("<f", float(value)))[0]
 
 
 def _cot(value: float) -> float:
@@ -169,6 +176,7 @@ _FUNCTIONS: dict[str, tuple[int, Callable[..., object], bool]] = {
     "adql_tan": (1, _guard(math.tan), True),
     "adql_truncate": (-1, _guard(_truncate), True),
     "adql_to_integer": (1, _guard(_to_integer), True),
+    "adql_to_real": (1, _guard(_to_real), True),
     "adql_timestamp": (1, _guard(_timestamp), True),
     "adql_dali": (-1, _dali, True),
     "adql_coord": (2, _guard(_coord), True),

@@ -8,14 +8,12 @@ from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-from sqlglot import exp
 
 from tap_schema import decode_float_array
 
 from .backends import BACKENDS
 from .catalog import TapSchema
 from .dialect import parse_adql
-from .errors import AdqlError
 from .proprietary import NOW_PARAMETER
 from .query import Decoder, TranslatedQuery, UploadedTable
 from .translator import Translator
@@ -123,6 +121,3 @@ def _float64_array(value: list[float]) -> np.ndarray:
 
 def _float32_array(value: list[float]) -> np.ndarray:
     return np.asarray(value, dtype=np.float32)
-
-
-_ = (exp, AdqlError)

@@ -23,7 +23,7 @@ from .catalog import TapSchema, names_match
 from .dialect import position
 from .errors import AdqlError
 from .geometry import GEOMETRY_ARRAYSIZE, Geom, GeometryBackend, box_polygon
-from .proprietary import PROPRIETARY_TABLES, public_rows
+from .proprietary import PROPRIETARY_TABLES, public_rows_sql
 from .query import ResultColumn, UploadedTable
 from .scope import Name, Scope, Source, SourceColumn
 
@@ -118,6 +118,11 @@ class Value:
         return self.meta.datatype in _INTEGER and self.meta.arraysize is None
 
     @property
+    def is_array(self) -> bool:
+        """An array that is not text, such as a similarity vector."""
+        return self.meta.arraysize is not None and self.meta.datatype not in ("char", "unicodeChar")
+
+    @property
     def is_timestamp(self) -> bool:
         return self.meta.xtype == "timestamp"
 
@@ -134,6 +139,17 @@ class OutputColumn:
     sql_name: str
     meta: ResultColumn
     generated: bool = False
+
+
+def _needs_no_cast(sql: exp.Expr, meta: ResultColumn) -> bool:
+    """Whether a value already is what its output column declares (no CAST needed)."""
+    if isinstance(sql, exp.Column):
+        return True
+    return (
+        meta.datatype == "double"
+        and isinstance(sql, exp.Cast)
+        and sql.args["to"].this == exp.DataType.Type.DOUBLE
+    )
 
 
 def _geometry_kind(meta: ResultColumn) -> str | None:
@@ -295,7 +311,7 @@ class Translator:
         order = node.args.get("order")
         if order is not None:
             sql.set("order", self._set_order(order, columns))
-        self._limits(node, sql, parent, limit)
+        self._limits(node, sql, limit)
         return sql, columns
 
     def _common_meta(
@@ -339,9 +355,7 @@ class Translator:
             this=sql, desc=ordered.args.get("desc"), nulls_first=ordered.args.get("nulls_first")
         )
 
-    def _limits(
-        self, node: exp.Expr, sql: exp.Expr, parent: Scope | None, max_rows: int | None
-    ) -> None:
+    def _limits(self, node: exp.Expr, sql: exp.Expr, max_rows: int | None) -> None:
         top = None
         limit = node.args.get("limit")
         if limit is not None:
@@ -400,7 +414,7 @@ class Translator:
             sql.set("order", self._order(order, scope, columns))
         if distinct is not None:
             sql.set("distinct", exp.Distinct())
-        self._limits(node, sql, parent, max_rows)
+        self._limits(node, sql, max_rows)
         return sql, columns
 
     def _projections(
@@ -464,7 +478,7 @@ class Translator:
         sql = value.sql
         if output and value.is_timestamp:
             sql = self.backend.timestamp_output(sql)
-        elif output and meta.arraysize is None and not isinstance(sql, exp.Column):
+        elif output and meta.arraysize is None and not _needs_no_cast(sql, meta):
             sql = self.backend.output_cast(sql, meta.datatype)
         return sql, meta
 
@@ -570,7 +584,8 @@ class Translator:
         columns = [SourceColumn(c.name, c.name, c) for c in tap_table.columns]
         key = (tap_table.schema_name, tap_table.table_name)
         if key in PROPRIETARY_TABLES:
-            sql: exp.Expr = exp.Subquery(this=public_rows(tap_table, PROPRIETARY_TABLES[key]))
+            text = public_rows_sql(tap_table, PROPRIETARY_TABLES[key], self.backend.sql_dialect)
+            sql: exp.Expr = exp.Subquery(this=exp.Var(this=text))
         else:
             sql = exp.Table(this=_quoted(tap_table.table_name), db=_quoted(tap_table.schema_name))
         return self._add_source(
@@ -676,8 +691,10 @@ class Translator:
         try:
             return handler(self, node, scope)
         except AdqlError as error:
-            if error.line is None and node.meta.get("start") is not None:
-                raise self.error(error.message, node) from None
+            if error.line is None:
+                line, column = position(self.adql, node)
+                if line is not None:
+                    raise AdqlError(error.message, line, column) from None
             raise
 
     def _qualifier(self, column: exp.Column) -> list[Name]:
@@ -795,18 +812,7 @@ class Translator:
         """Check that values can be compared; turn ISO literals into stored timestamps."""
         values = [left, *others]
         for value in values:
-            if (
-                value.datatype == _BOOLEAN
-                or value.geom is not None
-                or (
-                    value.meta.arraysize
-                    not in (
-                        None,
-                        "*",
-                    )
-                    and not value.is_string
-                )
-            ):
+            if value.datatype == _BOOLEAN or value.geom is not None or value.is_array:
                 raise self.error(f"cannot compare {self._kind(value)}", node)
         timestamp = any(v.is_timestamp for v in values)
         numeric = any(v.is_numeric for v in values)
@@ -982,14 +988,7 @@ class Translator:
                 raise self.unsupported(node)
             return Value(exp.Count(this=exp.Star(), big_int=True), _meta("long"))
         value = self.value(argument, scope)
-        if (
-            value.datatype == _BOOLEAN
-            or value.geom is not None
-            or (
-                value.meta.arraysize not in (None, "*")
-                or (value.meta.arraysize and not value.is_string)
-            )
-        ):
+        if value.datatype == _BOOLEAN or value.geom is not None or value.is_array:
             raise self.error(f"{cls.key.upper()} cannot take {self._kind(value)}", node)
         inner = exp.Distinct(expressions=[value.sql]) if distinct else value.sql
         if isinstance(node, exp.Count):
