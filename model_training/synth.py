@@ -599,15 +599,16 @@ def _target_name(rng: np.random.Generator, morphology_class: str, ra: float, dec
     hhmm, hhmmss, ddmm, ddmmss = _sexagesimal(ra, dec)
     if rng.random() < 0.5:
         return f"J{hhmm}{ddmm}"
+    iras = f"IRAS {hhmm}{int(hhmmss[4:]) // 6}{ddmm}"  # minutes of RA to a tenth
     styles = {
         POINT_SOURCE: f"PKS {hhmm}{ddmm[:3]}",
         INCLINED_DISC: f"2MASS J{hhmmss}{ddmmss}",
         RING_GAP_DISC: f"2MASS J{hhmmss}{ddmmss}",
         SPIRAL: f"2MASX J{hhmmss}{ddmmss}",
-        BIPOLAR_OUTFLOW: f"IRAS {hhmm}{ddmm}",
+        BIPOLAR_OUTFLOW: iras,
         LENSED: f"SPT{hhmm}{ddmm[:3]}" if dec < -35.0 else f"HATLAS J{hhmmss}{ddmmss}",
         CLUMPY_MULTIPLE: f"SMM J{hhmm}{ddmm}",
-        FILAMENT: f"IRAS {hhmm}{ddmm}",
+        FILAMENT: iras,
     }
     return styles[morphology_class]
 
