@@ -631,11 +631,6 @@ def _history_cards(text: str) -> list[str]:
     return [f"HISTORY {line}".ljust(80) for line in textwrap.wrap(text, 72)]
 
 
-def _padded(block: bytes, fill: bytes) -> bytes:
-    """Pad a FITS header or data unit to a whole number of 2880-byte records."""
-    return block + fill * (-len(block) % 2880)
-
-
 def write_casa_fits(path: Path, image: np.ndarray, observation: Observation) -> None:
     """Write an image (Stokes, frequency, y, x) as a single-HDU FITS file like ``exportfits``.
 
@@ -651,5 +646,8 @@ def write_casa_fits(path: Path, image: np.ndarray, observation: Observation) -> 
     for line in observation.history:
         cards += _history_cards(line)
     header = "".join(cards) + "END".ljust(80)
-    data = image.astype(">f4").tobytes()
-    path.write_bytes(_padded(header.encode("ascii"), b" ") + _padded(data, b"\0"))
+    data = image.astype(">f4")
+    with path.open("wb") as stream:
+        stream.write(header.ljust(-(-len(header) // 2880) * 2880).encode("ascii"))
+        stream.write(data.data)
+        stream.write(bytes(-data.nbytes % 2880))  # records are padded to 2880 bytes
