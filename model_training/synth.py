@@ -39,6 +39,7 @@ from .alma_image import (
     observe,
     write_casa_fits,
 )
+from .categories import COSMOLOGY, DISKS, GALAXIES, ISM, STELLAR
 from .morphology import (
     BIPOLAR_OUTFLOW,
     CLUMPY_MULTIPLE,
@@ -52,14 +53,8 @@ from .morphology import (
     SPIRAL,
     SkyModel,
 )
-
-COSMOLOGY = "Cosmology and the high-redshift universe"
-GALAXIES = "Galaxies and galactic nuclei"
-ISM = "ISM, star formation and astrochemistry"
-DISKS = "Circumstellar disks, exoplanets and the solar system"
-STELLAR = "Stellar evolution and the Sun"
-SCIENTIFIC_CATEGORIES = (COSMOLOGY, GALAXIES, ISM, DISKS, STELLAR)
-"""ALMA's five scientific categories, as proposals and the archive spell them."""
+from .spectral_lines import HIGH_REDSHIFT_LINES, LOCAL_LINES
+from .synth_publications import draw_publications
 
 CATEGORY_OF_CLASS: Mapping[str, Mapping[str, float]] = {
     POINT_SOURCE: {COSMOLOGY: 0.2, GALAXIES: 0.25, ISM: 0.2, DISKS: 0.15, STELLAR: 0.2},
@@ -76,55 +71,6 @@ stand for the spiral shells of AGB stars, rings for detached shells)."""
 
 CUBE_FRACTION = 0.42
 """Share of line cubes among the images (the paper: 196,322 of 455,448)."""
-
-LOCAL_LINES: Mapping[str, float] = {
-    "SiO(2-1)": 86.846960e9,
-    "HCN(1-0)": 88.631602e9,
-    "HCO+(1-0)": 89.188525e9,
-    "N2H+(1-0)": 93.173764e9,
-    "CS(2-1)": 97.980953e9,
-    "CO(1-0)": 115.271202e9,
-    "DCO+(2-1)": 144.077289e9,
-    "H2CO(2-1)": 145.602949e9,
-    "CS(3-2)": 146.969029e9,
-    "HCN(2-1)": 177.261112e9,
-    "HCO+(2-1)": 178.375056e9,
-    "H2O(3-2)": 183.310087e9,
-    "SiO(5-4)": 217.104980e9,
-    "C18O(2-1)": 219.560354e9,
-    "13CO(2-1)": 220.398684e9,
-    "CO(2-1)": 230.538000e9,
-    "CS(5-4)": 244.935557e9,
-    "N2H+(3-2)": 279.511832e9,
-    "CS(7-6)": 342.882850e9,
-    "CO(3-2)": 345.795990e9,
-    "HCN(4-3)": 354.505477e9,
-    "HCO+(4-3)": 356.734223e9,
-    "CO(4-3)": 461.040768e9,
-    "[CI](1-0)": 492.160651e9,
-    "CO(6-5)": 691.473076e9,
-    "CO(7-6)": 806.651806e9,
-    "[CI](2-1)": 809.341970e9,
-    "HCN(10-9)": 885.970690e9,
-}
-"""Rest frequencies (Hz) of lines ALMA observes in the Galaxy and nearby galaxies."""
-
-HIGH_REDSHIFT_LINES: Mapping[str, float] = {
-    "CO(2-1)": 230.538000e9,
-    "CO(3-2)": 345.795990e9,
-    "CO(4-3)": 461.040768e9,
-    "[CI](1-0)": 492.160651e9,
-    "CO(5-4)": 576.267931e9,
-    "CO(6-5)": 691.473076e9,
-    "H2O(2_11-2_02)": 752.033143e9,
-    "CO(7-6)": 806.651806e9,
-    "[CI](2-1)": 809.341970e9,
-    "CO(8-7)": 921.799700e9,
-    "H2O(2_02-1_11)": 987.926759e9,
-    "[NII]205": 1461.131406e9,
-    "[CII]158": 1900.536900e9,
-}
-"""Rest frequencies (Hz) of the lines redshifted into ALMA's bands from z = 1 to 6."""
 
 LINE_SURVEYS: Mapping[str, tuple[Mapping[str, float], tuple[float, float]]] = {
     COSMOLOGY: (HIGH_REDSHIFT_LINES, (1.0, 6.0)),
@@ -190,36 +136,6 @@ SURNAMES = (
     "lopez",
     "ivanova",
 )
-
-CO_OCCURRENCE: Mapping[frozenset[str], float] = {
-    frozenset((COSMOLOGY, GALAXIES)): 1.0,
-    frozenset((COSMOLOGY, ISM)): 0.05,
-    frozenset((GALAXIES, ISM)): 0.5,
-    frozenset((GALAXIES, STELLAR)): 0.1,
-    frozenset((GALAXIES, DISKS)): 0.02,
-    frozenset((ISM, DISKS)): 1.0,
-    frozenset((ISM, STELLAR)): 0.35,
-    frozenset((DISKS, STELLAR)): 0.35,
-}
-"""How readily a paper combines data of two categories; pairs not listed never meet
-(a protoplanetary disc and a high-redshift galaxy in one paper)."""
-
-PAPER_SHARES: Mapping[str, float] = {
-    COSMOLOGY: 0.2,
-    GALAXIES: 0.25,
-    ISM: 0.25,
-    DISKS: 0.2,
-    STELLAR: 0.1,
-}
-"""Share of ALMA papers whose main data come from each category."""
-
-JOURNALS = (
-    ("ApJ", 762, 18.0, "."),
-    ("A&A", 549, 12.0, "A"),
-    ("MNRAS", 428, 9.0, "."),
-    ("AJ", 145, 2.0, "."),
-)
-"""Journal bibstem, volume in 2013, volumes per year and the bibcode's qualifier."""
 
 _ARCHIVE_KEY = 0
 _SOURCE_KEY = 1
@@ -367,7 +283,7 @@ def synthesize_archive(
         for source_id, morphology_class in enumerate(classes)
     ]
     records = _synthesize_sources(tasks, workers, progress)
-    publications = _draw_publications(
+    publications = draw_publications(
         np.random.default_rng(_seed_sequence(seed, _ARCHIVE_KEY, 1)), max(200, n_sources), today
     )
     summary = SynthSummary(
@@ -663,51 +579,6 @@ def _noise_rms(
     """
     continuum = CONTINUUM_SENSITIVITY[band] * math.sqrt(3600.0 / t_exptime)
     return continuum * math.sqrt(CONTINUUM_BANDWIDTH / channel_width) * rng.uniform(0.8, 1.5)
-
-
-def _draw_publications(
-    rng: np.random.Generator, n_papers: int, today: date
-) -> list[tuple[str, list[str]]]:
-    """Draw fictitious papers (bibcode, categories of the data they used)."""
-    papers: dict[str, list[str]] = {}
-    while len(papers) < n_papers:
-        categories = _paper_categories(rng)
-        papers.setdefault(_bibcode(rng, today), categories)
-    return list(papers.items())
-
-
-def _paper_categories(rng: np.random.Generator) -> list[str]:
-    """Draw the categories of the data one paper used.
-
-    A paper starts from one category and tries to add up to two more: a
-    candidate is drawn in proportion to its `CO_OCCURRENCE` with every
-    category already chosen and kept with that same probability, so rare
-    pairs stay rare and pairs that never meet never appear together.
-    """
-    categories = [str(_choose(rng, PAPER_SHARES))]
-    for _ in range(int(rng.choice(3, p=[0.6, 0.3, 0.1]))):
-        affinity = {
-            c: math.prod(CO_OCCURRENCE.get(frozenset((c, chosen)), 0.0) for chosen in categories)
-            for c in SCIENTIFIC_CATEGORIES
-            if c not in categories
-        }
-        if sum(affinity.values()) == 0.0:
-            break
-        candidate = str(_choose(rng, affinity))
-        if rng.random() >= affinity[candidate]:
-            break
-        categories.append(candidate)
-    return categories
-
-
-def _bibcode(rng: np.random.Generator, today: date) -> str:
-    """Draw a 19-character ADS bibcode, e.g. ``2021ApJ...912..123S``."""
-    year = int(rng.integers(2013, today.year + 1))
-    bibstem, first_volume, per_year, qualifier = JOURNALS[int(rng.integers(len(JOURNALS)))]
-    volume = first_volume + int(per_year * (year - 2013) + rng.uniform(0.0, per_year))
-    page = int(rng.integers(1, 5000 if bibstem == "MNRAS" else 400))
-    author = chr(ord("A") + int(rng.integers(26)))
-    return f"{year}{bibstem:.<5}{volume:.>4}{qualifier}{page:.>4}{author}"
 
 
 def _write_metadata(path: Path, records: list[ImageRecord]) -> None:

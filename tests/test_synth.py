@@ -21,14 +21,9 @@ from model_training.alma_image import (
     band_of,
     observe,
 )
+from model_training.categories import COSMOLOGY, DISKS, SCIENTIFIC_CATEGORIES
 from model_training.morphology import MORPHOLOGY_CLASSES, SKY_MODELS, Component, SkyModel
-from model_training.synth import (
-    COSMOLOGY,
-    DISKS,
-    SCIENTIFIC_CATEGORIES,
-    SynthSummary,
-    synthesize_archive,
-)
+from model_training.synth import SynthSummary, synthesize_archive
 
 N_SOURCES, N_VIEWS, SEED = 8, 2, 7
 
