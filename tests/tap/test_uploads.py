@@ -142,3 +142,30 @@ def test_characters_xml_forbids_do_not_break_the_votable(tap_server: RunningServ
         )
         [note] = votable(response.content).get_first_table().array["note"]
         assert note.endswith("and<tag>&amp") and note.startswith("bell")
+
+
+TIMESTAMPS = b"""<?xml version="1.0"?>
+<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">
+<RESOURCE><TABLE>
+<FIELD name="did" datatype="char" arraysize="*"/>
+<FIELD name="seen" datatype="char" arraysize="*" xtype="timestamp"/>
+<DATA><TABLEDATA>
+<TR><TD>ivo://vosim.test/alma?image-001</TD><TD>2019-05-06T07:08:09</TD></TR>
+<TR><TD>ivo://vosim.test/alma?image-002</TD><TD>2022-01-02T03:04:05.500</TD></TR>
+</TABLEDATA></DATA>
+</TABLE></RESOURCE>
+</VOTABLE>
+"""
+
+
+def test_uploaded_timestamps_compare_and_round_trip(tap_server: RunningServer) -> None:
+    response = _post(
+        tap_server,
+        "SELECT did, seen FROM TAP_UPLOAD.mine WHERE seen > '2020-01-01T00:00:00'",
+        {"mine": ("m.xml", TIMESTAMPS)},
+    )
+    assert response.status_code == 200, response.text
+    table = votable(response.content).get_first_table()
+    assert list(table.array["did"]) == [small.did(2)]
+    assert table.array["seen"][0].startswith("2022-01-02T03:04:05.5")
+    assert table.get_field_by_id("seen").xtype == "timestamp"
