@@ -6,7 +6,8 @@ only where its definition allows it, and a POST carries its parameters either
 ``application/x-www-form-urlencoded`` or ``multipart/form-data`` (section 2);
 the latter also carries inline content such as ``UPLOAD=t1,param:t1``.
 Every DAL endpoint of vosim (TAP, DataLink, the similarity service) reads
-its parameters through here.
+its parameters through here, and reports errors with `error_document`
+(section 4.4.2).
 """
 
 from __future__ import annotations
@@ -17,7 +18,18 @@ from dataclasses import dataclass
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-__all__ = ["DaliParameters", "InlineContent", "RequestTooLargeError", "read_dali_parameters"]
+from vo_service.templating import environment, xml_safe
+
+__all__ = [
+    "VOTABLE_TYPE",
+    "DaliParameters",
+    "InlineContent",
+    "RequestTooLargeError",
+    "error_document",
+    "read_dali_parameters",
+]
+
+VOTABLE_TYPE = "application/x-votable+xml"
 
 
 class RequestTooLargeError(ValueError):
@@ -148,3 +160,9 @@ async def _read_part(name: str, upload: UploadFile, max_bytes: int) -> InlineCon
         content_type=upload.content_type,
         filename=upload.filename,
     )
+
+
+def error_document(message: str) -> bytes:
+    """Write a DALI 1.1 error document (section 4.4.2) carrying ``message``."""
+    text = environment().get_template("dali/error.xml").render(message=xml_safe(message))
+    return text.encode("utf-8")

@@ -15,11 +15,11 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vo_service.templating import environment
+from vo_service.templating import environment, xml_response
 
 from .capabilities import ADQL_VERSIONS, DATA_MODELS, FEATURE_GROUPS
 from .formats import OUTPUT_FORMATS
-from .responses import base_url, xml_document
+from .responses import base_url
 from .service import TapService
 from .tableset import read_tableset
 
@@ -31,7 +31,7 @@ XHTML_TYPE = "application/xhtml+xml"
 async def capabilities(request: Request) -> Response:
     """VOSI capabilities with the TAPRegExt description of the TAP capability."""
     service: TapService = request.app.state.tap
-    return xml_document(
+    return xml_response(
         "tap/capabilities.xml",
         base_url=base_url(request),
         dialect=service.database.dialect,
@@ -47,7 +47,7 @@ async def availability(request: Request) -> Response:
     """VOSI availability: available when the catalogue database answers."""
     service: TapService = request.app.state.tap
     available, note = await to_thread.run_sync(service.check_database)
-    return xml_document(
+    return xml_response(
         "tap/availability.xml", available=available, note=note, up_since=service.started_at
     )
 
@@ -57,7 +57,7 @@ async def tables(request: Request) -> Response:
     service: TapService = request.app.state.tap
     detail = _parameter(request, "detail") or "max"
     schemas = await to_thread.run_sync(read_tableset, service.catalogue)
-    return xml_document("tap/tableset.xml", schemas=schemas, detail=detail, single=None)
+    return xml_response("tap/tableset.xml", schemas=schemas, detail=detail, single=None)
 
 
 async def table(request: Request) -> Response:
@@ -68,7 +68,7 @@ async def table(request: Request) -> Response:
     for schema in schemas:
         for entry in schema.tables:
             if entry.name.lower() == name.lower():
-                return xml_document("tap/tableset.xml", single=entry)
+                return xml_response("tap/tableset.xml", single=entry)
     return Response(
         f"no table {name!r}; /tap/tables lists the published tables",
         status_code=404,

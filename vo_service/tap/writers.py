@@ -19,7 +19,6 @@ import base64
 import csv
 import io
 import json
-import re
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -28,18 +27,14 @@ from astropy.table import Column, MaskedColumn, Table
 from markupsafe import escape
 
 from vo_service.adql import ResultColumn
-from vo_service.templating import environment
+from vo_service.templating import environment, xml_safe
 
 from .formats import OutputFormat
 from .values import binary_field, column_shape, native_formatter, text_formatter
 
-__all__ = ["TableWriter", "error_document", "table_writer"]
+__all__ = ["TableWriter", "table_writer"]
 
 Row = Sequence[object]
-
-# characters XML 1.0 does not allow in a document, even escaped
-_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_CONTROL = tuple(chr(code) for code in (*range(9), 11, 12, *range(14, 32)))
 
 
 class TableWriter(Protocol):
@@ -68,27 +63,6 @@ def table_writer(
     if output.writer == "json":
         return JsonWriter(columns)
     return FitsWriter(columns)
-
-
-def error_document(message: str) -> bytes:
-    """Write a DALI 1.1 error document (section 4.4.2) carrying ``message``."""
-    text = environment().get_template("tap/error.xml").render(message=_clean(message))
-    return text.encode("utf-8")
-
-
-def _clean(text: str) -> str:
-    """Replace characters XML forbids by '?' (ASCII, as VOTable ``char`` columns must be)."""
-    return _INVALID_XML.sub("?", text) if _has_invalid_xml(text) else text
-
-
-def _has_invalid_xml(text: str) -> bool:
-    """Whether text has characters XML 1.0 forbids; for ASCII text, 29 fast substring scans.
-
-    A regular expression over a megabyte of rows took longer than formatting them.
-    """
-    if text.isascii():
-        return any(character in text for character in _CONTROL)
-    return _INVALID_XML.search(text) is not None
 
 
 class VOTableWriter:
@@ -129,7 +103,7 @@ class VOTableWriter:
         rest = b""
         if self.serialization != "TABLEDATA" and self._pending:
             rest, self._pending = base64.encodebytes(self._pending), b""
-        text = self._macros.tail(self.serialization, overflow, _clean(error) if error else None)
+        text = self._macros.tail(self.serialization, overflow, xml_safe(error) if error else None)
         return rest + str(text).encode("utf-8")
 
     def _tabledata(self, rows: Sequence[Row]) -> bytes:
@@ -145,7 +119,7 @@ class VOTableWriter:
                 for row in zip(*cells, strict=True)
             ]
         )
-        return _clean(body).encode("utf-8")
+        return xml_safe(body).encode("utf-8")
 
     def _binary(self, rows: Sequence[Row]) -> bytes:
         fields = self._fields

@@ -19,10 +19,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 
-from vo_service.dali import DaliParameters, RequestTooLargeError, read_dali_parameters
-from vo_service.tap.responses import VOTABLE_TYPE, xml_document
-from vo_service.tap.writers import error_document
-from vo_service.templating import xml_datetime
+from vo_service.dali import (
+    VOTABLE_TYPE,
+    DaliParameters,
+    RequestTooLargeError,
+    error_document,
+    read_dali_parameters,
+)
+from vo_service.templating import xml_datetime, xml_response
 
 from .models import ExecutionPhase, Job
 from .service import InvalidPhaseError, JobService, UnknownJobError, parse_instant
@@ -88,7 +92,7 @@ def _see_job_list(request: Request) -> Response:
 
 
 def _job_document(request: Request, job: Job) -> Response:
-    return xml_document("uws/job.xml", job=job, job_url=_job_url(request, job.job_id))
+    return xml_response("uws/job.xml", job=job, job_url=_job_url(request, job.job_id))
 
 
 @_uws_errors
@@ -122,7 +126,7 @@ async def job_list(request: Request) -> Response:
         )
 
     found = await to_thread.run_sync(listing)
-    return xml_document("uws/jobs.xml", jobs=found, jobs_url=str(request.url_for("uws_jobs")))
+    return xml_response("uws/jobs.xml", jobs=found, jobs_url=str(request.url_for("uws_jobs")))
 
 
 @_uws_errors
@@ -235,7 +239,7 @@ async def job_parameters(request: Request) -> Response:
     job_id = request.path_params["job_id"]
     if request.method == "GET":
         found = await to_thread.run_sync(jobs.get, job_id)
-        return xml_document("uws/parameters.xml", job=found, job_url=_job_url(request, job_id))
+        return xml_response("uws/parameters.xml", job=found, job_url=_job_url(request, job_id))
     params = await _params(request)
     inline = {name: part.content for name, part in params.inline.items()}
     await to_thread.run_sync(jobs.update_parameters, job_id, list(params), inline)
@@ -261,7 +265,7 @@ async def job_results(request: Request) -> Response:
     """Answer the result list (UWS 1.1, section 2.2.2.3)."""
     job_id = request.path_params["job_id"]
     found = await to_thread.run_sync(_jobs(request).get, job_id)
-    return xml_document("uws/results.xml", job=found, job_url=_job_url(request, job_id))
+    return xml_response("uws/results.xml", job=found, job_url=_job_url(request, job_id))
 
 
 @_uws_errors
