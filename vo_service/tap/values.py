@@ -202,7 +202,11 @@ def native_formatter(column: ResultColumn) -> NativeFormatter:
             return None
         if isinstance(value, str):
             return [float(x) for x in value.split()]
-        return _array_values(value, single).tolist()
+        values = _array_values(value, single)
+        if values.dtype == np.float32:
+            # the shortest text of each float32, not the float64 it widens to
+            return [float(str(x)) for x in values]
+        return values.tolist()
 
     return array
 

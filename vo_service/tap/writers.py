@@ -280,11 +280,15 @@ def _fits_column(column: ResultColumn, values: list[object]) -> Column:
     if shape.kind in ("text", "timestamp"):
         return Column(["" if v is None else v for v in values], dtype=str)
     if shape.kind == "array":
-        arrays = [np.asarray(v if v is not None else [], dtype=float) for v in values]
+        dtype = np.float32 if column.datatype == "float" else np.float64
+        arrays = [np.asarray(v if v is not None else [], dtype=dtype) for v in values]
         column_data = np.empty(len(arrays), dtype=object)
         column_data[:] = arrays
         return Column(column_data)
     if shape.kind == "real":
         return Column([np.nan if v is None else v for v in values], dtype=float)
-    dtype = bool if shape.kind == "boolean" else np.int64
+    dtype = bool if shape.kind == "boolean" else _FITS_INTEGERS.get(column.datatype, np.int64)
     return MaskedColumn([0 if v is None else v for v in values], mask=missing, dtype=dtype)
+
+
+_FITS_INTEGERS = {"unsignedByte": np.uint8, "short": np.int16, "int": np.int32, "long": np.int64}
