@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import psycopg
 import sqlalchemy as sa
@@ -147,7 +147,6 @@ class QuerySession:
     dialect: str
     deadline: float | None
     cancel: CancelToken
-    _uploads: list[str] = field(default_factory=list)
     _read_only: bool = False
 
     @property
@@ -185,7 +184,6 @@ class QuerySession:
             self.connection.execute(
                 insert, [dict(zip(keys, row, strict=True)) for row in upload.rows]
             )
-        self._uploads.append(sql_name)
         return UploadedTable(adql_name=upload.name, sql_name=sql_name, columns=upload.columns)
 
     def rows(
@@ -259,7 +257,6 @@ class QuerySession:
         finally:
             if self.dialect == "sqlite" and self._read_only:
                 self.dbapi.execute("PRAGMA query_only = 0")
-            self._uploads.clear()
 
     # -- helpers --------------------------------------------------------------------------
 
