@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 Work = Callable[[Job, CancelToken, Path], Sequence[JobResult]]
 """What a job does: given the job, a cancel token and its folder, returns its results."""
 
-_CONTROL = frozenset({"PHASE", "ACTION"})
+# job control parameters (UWS 1.1, section 2.2.3): they act on the job, they are not its parameters
+_CONTROL = frozenset({"PHASE", "ACTION", "EXECUTIONDURATION", "DESTRUCTION"})
 _ABORTABLE = frozenset(
     {
         ExecutionPhase.PENDING,
