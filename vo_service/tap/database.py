@@ -16,6 +16,7 @@ rollback, so nothing a query brings stays behind.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sqlite3
 import threading
@@ -240,7 +241,7 @@ class QuerySession:
         The driver's cursor is used directly: its rows are plain tuples, several
         times cheaper than SQLAlchemy rows for the thousands of rows of a result.
         """
-        compiled = sa.text(query.sql).compile(dialect=self.connection.dialect)
+        compiled = _compile(query.sql, self.connection.dialect)
         values = compiled.construct_params(dict(query.parameters))
         if compiled.positional:
             return compiled.string, tuple(values[name] for name in compiled.positiontup or ())
@@ -310,6 +311,12 @@ class QuerySession:
             raise ExecutionError(
                 f"the database could not run the query: {_message(original)}"
             ) from error
+
+
+@functools.lru_cache(maxsize=512)
+def _compile(sql: str, dialect: sa.Dialect) -> sa.Compiled:
+    """Compile ``sqlalchemy.text`` once per SQL text (the translator repeats it for a query)."""
+    return sa.text(sql).compile(dialect=dialect)
 
 
 def _sqlite_read_only(action: int, *_args: object) -> int:
