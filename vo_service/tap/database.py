@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import psycopg
 import sqlalchemy as sa
@@ -86,7 +86,7 @@ class QueryDatabase:
             now = time.monotonic()
             if self._schema is None or now - self._schema_loaded_at > _SCHEMA_TTL_S:
                 with self.engine.connect() as connection:
-                    self._schema = _bare_column_names(TapSchema.load(connection))
+                    self._schema = TapSchema.load(connection)
                 self._schema_loaded_at = now
             return self._schema
 
@@ -115,25 +115,6 @@ class QueryDatabase:
     def dispose(self) -> None:
         """Close the pooled connections."""
         self.engine.dispose()
-
-
-def _bare_column_names(schema: TapSchema) -> TapSchema:
-    """Give the translator the bare name of columns TAP_SCHEMA lists delimited.
-
-    TAP 1.1 (section 4.3) has TAP_SCHEMA name the column ``"size"`` with its
-    quotes, as SIZE is an ADQL reserved word; the database column is
-    ``size``, which is what a query's ``"size"`` must resolve to.
-    """
-    tables = []
-    for table in schema.tables:
-        columns = tuple(
-            replace(column, name=column.name[1:-1].replace('""', '"'))
-            if len(column.name) > 1 and column.name.startswith('"') and column.name.endswith('"')
-            else column
-            for column in table.columns
-        )
-        tables.append(replace(table, columns=columns))
-    return replace(schema, tables=tuple(tables))
 
 
 def _register_sqlite_functions(dbapi_connection: sqlite3.Connection, _record: object) -> None:
