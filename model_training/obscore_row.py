@@ -197,6 +197,7 @@ def obscore_row(
         "facility_name": image.telescope,
         "instrument_name": image.instrument,
         "scientific_category": None,
+        "proposal_id": None,
         "image_kind": image.image_kind,
         "band_list": _band_list(image),
         "obs_release_date": None,

@@ -117,6 +117,25 @@ class Catalogue:
                 loader._generate_all_inserts()
                 for insert in loader.inserts:
                     conn.execute(insert)
+            self._follow_tap_11_self_description(conn)
+
+    def _follow_tap_11_self_description(self, conn: Connection) -> None:
+        """Correct Felis' description of TAP_SCHEMA itself where it departs from TAP 1.1.
+
+        TAP 1.1 (section 4.3) names the column ``"size"``, delimited, because
+        SIZE is an ADQL reserved word, and every column of the five TAP_SCHEMA
+        tables is a standard one (section 4); Felis writes the name bare and
+        ``std = 0`` for ``keys`` and ``key_columns``. taplint reports both.
+        """
+        columns = self.tap_schema["columns"]
+        ours = columns.c.table_name.like(f"{TAP_SCHEMA_NAME}.%")
+        conn.execute(columns.update().where(ours).values(std=1))
+        conn.execute(
+            columns.update()
+            .where(columns.c.table_name == f"{TAP_SCHEMA_NAME}.columns")
+            .where(columns.c.column_name == "size")
+            .values(column_name='"size"')
+        )
 
     def _delete_tap_schema_rows(self, conn: Connection, schema_names: list[str]) -> None:
         """Delete the TAP_SCHEMA rows of some schemas, leaving any other schema's rows.

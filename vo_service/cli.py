@@ -52,7 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Configuration: VOSIM_DATA_DIR, VOSIM_DB_URL, VOSIM_PUBLIC_URL, VOSIM_AUTHORITY.",
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for add_verb in (_add_synth, _add_ingest, _add_demo, _add_publish, _add_unpublish):
+    for add_verb in (
+        _add_synth,
+        _add_ingest,
+        _add_demo,
+        _add_serve,
+        _add_publish,
+        _add_unpublish,
+    ):
         add_verb(verbs)
     return parser
 
@@ -199,6 +206,25 @@ def _run_unpublish(args: argparse.Namespace, _settings: Settings) -> int:
     from model_training.publish import unpublish
 
     print(unpublish(args.engine_url, tap_schema_name=args.tap_schema_name, dachs_rd=args.dachs_rd))
+
+
+def _add_serve(verbs: argparse._SubParsersAction) -> None:
+    from vo_service.server import DEFAULT_HOST, DEFAULT_PORT
+
+    parser = verbs.add_parser("serve", help="serve TAP (and the other endpoints) over HTTP")
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})"
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})"
+    )
+    parser.set_defaults(handler=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from vo_service.server import serve
+
+    serve(settings, host=args.host, port=args.port)
     return 0
 
 

@@ -80,7 +80,7 @@ class TapSchema:
                 row
             )
             column = ResultColumn(
-                name=name,
+                name=_undelimited(name),
                 datatype=datatype,
                 arraysize=arraysize,
                 xtype=xtype,
@@ -90,7 +90,7 @@ class TapSchema:
                 description=description,
             )
             order = float("inf") if index is None else float(index)
-            columns.setdefault(table_name, []).append((order, name, column))
+            columns.setdefault(table_name, []).append((order, column.name, column))
         tables = []
         for qualified, schema_name in schema_of.items():
             prefix = f"{schema_name}."
@@ -158,3 +158,15 @@ def suggestion(name: str, known: Iterable[str]) -> str:
     if not close:
         return ""
     return "; did you mean " + " or ".join(repr(lowered[c]) for c in close) + "?"
+
+
+def _undelimited(name: str) -> str:
+    """Return the database name of a column that TAP_SCHEMA may list delimited.
+
+    TAP 1.1 (section 4.3) has TAP_SCHEMA name the column ``"size"`` with its
+    quotes, as SIZE is an ADQL reserved word; the database column is
+    ``size``, which is what a query's ``"size"`` must resolve to.
+    """
+    if len(name) > 1 and name[0] == name[-1] == '"':
+        return name[1:-1].replace('""', '"')
+    return name
