@@ -206,6 +206,7 @@ def _run_unpublish(args: argparse.Namespace, _settings: Settings) -> int:
     from model_training.publish import unpublish
 
     print(unpublish(args.engine_url, tap_schema_name=args.tap_schema_name, dachs_rd=args.dachs_rd))
+    return 0
 
 
 def _add_serve(verbs: argparse._SubParsersAction) -> None:
