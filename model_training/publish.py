@@ -207,7 +207,13 @@ def publish(
     catalogue = open_catalogue(settings, create=False)
     archive = ArchiveDatabase.connect(engine_url)
     try:
-        vosim_images = read_vosim_images(catalogue)
+        try:
+            vosim_images = read_vosim_images(catalogue)
+        except sa.exc.DBAPIError as error:
+            raise PublishError(
+                f"cannot read vosim's catalogue {settings.db_url} ({error.orig}); run vosim "
+                "ingest and the later stages first, with the same VOSIM_DATA_DIR / VOSIM_DB_URL"
+            ) from None
         with _archive_transaction(archive) as conn:
             dachs = archive.is_dachs(conn)
             if dachs and dachs_rd is None:

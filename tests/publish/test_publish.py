@@ -268,6 +268,13 @@ def test_a_wrong_mapping_is_named(vosim_settings: Settings, archive_url: str) ->
         publish(vosim_settings, archive_url, mapping=ArchiveMapping(table="ivoa.missing"))
 
 
+def test_an_empty_installation_is_a_publish_error(
+    sqlite_settings: Settings, archive_url: str
+) -> None:
+    with pytest.raises(PublishError, match="run vosim ingest"):
+        publish(sqlite_settings, archive_url)
+
+
 def test_an_unreachable_archive_is_a_publish_error(vosim_settings: Settings) -> None:
     with pytest.raises(PublishError, match="cannot connect"):
         publish(vosim_settings, "postgresql+psycopg://nobody:x@127.0.0.1:1/none")
