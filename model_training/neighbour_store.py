@@ -207,7 +207,7 @@ class _BinaryRecords:
             record["rank"] = rank[rows]
             record["neighbour_length"] = neighbour_length
             record["neighbour"] = self.by_length[neighbour_length][self.local[neighbour[rows]]]
-            record["similarity_length"] = 4
+            record["similarity_length"] = 8
             record["similarity"] = similarity[rows]
             record["model_length"] = 4
             record["model"] = model_id
@@ -225,7 +225,7 @@ def _tuple_layout(query_length: int, neighbour_length: int) -> np.dtype:
             ("neighbour_length", ">i4"),
             ("neighbour", f"S{neighbour_length}"),
             ("similarity_length", ">i4"),
-            ("similarity", ">f4"),
+            ("similarity", ">f8"),  # Felis float: double precision
             ("model_length", ">i4"),
             ("model", ">i4"),
         ]
