@@ -40,8 +40,9 @@ def brute_force(vectors, categories, compatible, keys, k):
     scores[~compatible[categories][:, categories]] = -np.inf
     lists = {}
     for i in range(len(vectors)):
-        order = [j for j in np.lexsort((keys, -scores[i])) if np.isfinite(scores[i, j])][:k]
-        lists[i] = ([int(keys[j]) for j in order], [scores[i, j] for j in order])
+        order = np.lexsort((keys, -scores[i]))[:k]
+        order = order[np.isfinite(scores[i, order])]
+        lists[i] = (keys[order].tolist(), scores[i, order].tolist())
     return lists
 
 
@@ -121,9 +122,9 @@ def test_floors_and_their_recheck(monkeypatch):
     rechecked = []
     recheck = exact_top_k._recheck
 
-    def spy(space, lists, rows, blocks, runs):
+    def spy(space, lists, rows, *more):
         rechecked.append(int(lists.needs_recheck(rows).sum()))
-        return recheck(space, lists, rows, blocks, runs)
+        return recheck(space, lists, rows, *more)
 
     monkeypatch.setattr(exact_top_k, "_recheck", spy)
     assert_same_lists(collected(all_pairs_top_k(space, 200, 1024)), expected)
