@@ -60,7 +60,7 @@ def main() -> None:
     print(f"{'backend':<28} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'260M rows':>10}")
     encode_s = time_encoding(dids, neighbours, values)
     report("binary COPY encoding only", n_rows, encode_s)
-    with postgres_database(args.pg_url) as url:
+    with ScratchDatabase(args.pg_url) as url:
         catalogue = prepare(
             Settings.from_env({"VOSIM_DATA_DIR": tempfile.mkdtemp(), "VOSIM_DB_URL": url}), dids
         )
@@ -123,7 +123,7 @@ def write(catalogue, dids, neighbours, values, bulk: bool) -> float:
     return time.perf_counter() - start
 
 
-class postgres_database:
+class ScratchDatabase:
     """A scratch PostgreSQL database, dropped afterwards."""
 
     def __init__(self, url: str) -> None:
