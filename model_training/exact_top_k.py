@@ -263,7 +263,7 @@ class CandidateLists:
             list) and int32 tie keys.
         """
         codes = self.codes[rows]
-        if codes.device.type == "cpu":
+        if _host_path(codes.device):
             # numpy's SIMD sort is several times faster than torch's on CPU.
             ordered = codes.numpy()
             ordered.sort(axis=1)
@@ -541,7 +541,7 @@ def _side_by_side(tasks: list, device: torch.device) -> None:
     own rows, keep both cores busy instead.
     """
     threads = torch.get_num_threads()
-    if device.type != "cpu" or threads < 2:
+    if not _host_path(device) or threads < 2:
         for task in tasks:
             task()
         return
@@ -608,7 +608,7 @@ def _offer_rows(
 
 def _chunk_rows(width: int, device: torch.device) -> int:
     """Rows of a block handled at once: about 2 M entries on CPU (stays in cache)."""
-    if device.type == "cuda":
+    if not _host_path(device):
         return 1 << 30
     return max(1, (1 << 21) // max(width, 1))
 
@@ -699,7 +699,7 @@ def _flat_positions_at_or_above(block: torch.Tensor, floor: torch.Tensor) -> tor
     On CPU numpy does it: its comparison and ``flatnonzero`` took 2 ms for a
     256 x 8192 block where torch's ``>=`` and ``nonzero`` took 10 ms.
     """
-    if block.device.type != "cpu":
+    if not _host_path(block.device):
         return torch.nonzero((block >= floor).view(-1)).squeeze(1)
     mask = np.greater_equal(block.numpy(), floor.numpy())
     return torch.from_numpy(np.flatnonzero(mask))
@@ -707,7 +707,7 @@ def _flat_positions_at_or_above(block: torch.Tensor, floor: torch.Tensor) -> tor
 
 def _stable_order(values: torch.Tensor, bound: int) -> torch.Tensor:
     """Stable sorting permutation of small non-negative ints (a radix sort on CPU)."""
-    if values.device.type == "cpu" and bound <= np.iinfo(np.uint16).max:
+    if _host_path(values.device) and bound <= np.iinfo(np.uint16).max:
         # numpy sorts 16-bit ints stably with a radix sort, in linear time.
         return torch.from_numpy(np.argsort(values.numpy().astype(np.uint16), kind="stable"))
     return torch.sort(values, stable=True).indices
@@ -763,6 +763,14 @@ def _exclude_self(scores: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) 
     if bool(same.any()):
         at = torch.nonzero(same).squeeze(1)
         scores[at.to(scores.device), where[same].to(scores.device)] = NEG_INF
+
+
+def _host_path(device: torch.device) -> bool:
+    """Whether to take the CPU code paths (numpy helpers, two workers) rather than the GPU ones.
+
+    Tests switch it off to run the GPU paths' logic on the CPU.
+    """
+    return device.type == "cpu"
 
 
 def _cpu(positions: slice | torch.Tensor) -> slice | torch.Tensor:

@@ -111,7 +111,8 @@ def test_ties_are_broken_by_did_rank():
         assert_same_lists(collected(all_pairs_top_k(space, 30, block_size)), expected)
 
 
-def test_floors_and_their_recheck(monkeypatch):
+@pytest.mark.parametrize("host_path", [True, False])
+def test_floors_and_their_recheck(monkeypatch, host_path):
     # k large enough for the sampled floors to be used; then floors set too
     # high on purpose so that most rows must be searched again. Vectors of
     # eighths: no float32 rounding, so the order is exact (and ties abound).
@@ -119,6 +120,7 @@ def test_floors_and_their_recheck(monkeypatch):
     compatible = np.array([[1, 1, 0], [1, 1, 0], [0, 0, 1]], dtype=bool)
     expected = brute_force(vectors, categories, compatible, keys, 200)
     space = space_of(vectors, categories, compatible, keys)
+    monkeypatch.setattr(exact_top_k, "_host_path", lambda device: host_path)
     rechecked = []
     recheck = exact_top_k._recheck
 
@@ -498,3 +500,14 @@ def test_cli_verb(sqlite_settings, monkeypatch, capsys):
     assert (
         "model 1 (continuum): full, 20 public images, 20 lists (80 rows)" in capsys.readouterr().out
     )
+
+
+def test_gpu_code_paths_on_the_cpu(monkeypatch):
+    # The CUDA branches (torch comparison and nonzero, torch stable sort,
+    # whole-block chunks, one worker, torch sort of the lists) run the same
+    # logic; without a GPU here, run them on CPU tensors.
+    monkeypatch.setattr(exact_top_k, "_host_path", lambda device: False)
+    vectors, categories, keys = random_archive(300, 8, 3, seed=10)
+    expected = brute_force(vectors, categories, ASYMMETRIC, keys, 40)
+    space = space_of(vectors, categories, ASYMMETRIC, keys)
+    assert_same_lists(collected(all_pairs_top_k(space, 40, 64)), expected)
