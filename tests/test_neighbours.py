@@ -116,7 +116,7 @@ def test_floors_and_their_recheck(monkeypatch, host_path):
     # k large enough for the sampled floors to be used; then floors set too
     # high on purpose so that most rows must be searched again. Vectors of
     # eighths: no float32 rounding, so the order is exact (and ties abound).
-    vectors, categories, keys = random_archive(3000, 16, 3, seed=3, exact=True)
+    vectors, categories, keys = random_archive(2000, 16, 3, seed=3, exact=True)
     compatible = np.array([[1, 1, 0], [1, 1, 0], [0, 0, 1]], dtype=bool)
     expected = brute_force(vectors, categories, compatible, keys, 200)
     space = space_of(vectors, categories, compatible, keys)
