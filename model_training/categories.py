@@ -1,4 +1,8 @@
-"""Which scientific categories may be listed as similar to which: ``similarity.category_compat``.
+"""ALMA's scientific categories, and which may be listed as similar to which.
+
+Every ALMA proposal is filed under one of five scientific categories
+(`SCIENTIFIC_CATEGORIES`, spelled as proposals and the archive spell them).
+The rest of this module derives ``similarity.category_compat`` from them.
 
 The paper (Stoehr et al. 2024, "Results") limits the images listed as
 similar to "data from a similar scientific category, to avoid scientifically
@@ -59,6 +63,12 @@ import sqlalchemy as sa
 from tap_schema import Catalogue, Settings, open_catalogue
 
 __all__ = [
+    "COSMOLOGY",
+    "DISKS",
+    "GALAXIES",
+    "ISM",
+    "SCIENTIFIC_CATEGORIES",
+    "STELLAR",
     "CategoryCompatibility",
     "CategoryFileError",
     "CompatibilityRule",
@@ -71,6 +81,13 @@ __all__ = [
     "render_matrix",
     "store_compatibility",
 ]
+
+COSMOLOGY = "Cosmology and the high-redshift universe"
+GALAXIES = "Galaxies and galactic nuclei"
+ISM = "ISM, star formation and astrochemistry"
+DISKS = "Circumstellar disks, exoplanets and the solar system"
+STELLAR = "Stellar evolution and the Sun"
+SCIENTIFIC_CATEGORIES = (COSMOLOGY, GALAXIES, ISM, DISKS, STELLAR)
 
 DERIVED = "derived"
 OVERRIDE = "override"

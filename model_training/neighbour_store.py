@@ -6,7 +6,9 @@ block of lists is streamed straight from numpy arrays into the database,
 inside the caller's one transaction:
 
 * **PostgreSQL**: one ``COPY ... FROM STDIN (FORMAT BINARY)`` per block
-  (psycopg 3 ``cursor.copy``). The binary tuples are built by numpy as
+  (psycopg 3 ``cursor.copy``). Unlike `model_training.bulk_copy`, which
+  hands psycopg one Python row at a time, the binary tuples are built by
+  numpy as
   fixed-size records, one record layout per pair of DID lengths (archive DIDs
   come in a handful of lengths), so no per-row Python code runs and no
   similarity is formatted as text. For large loads the table's primary key,
@@ -32,6 +34,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from tap_schema import Catalogue
+
+from .bulk_copy import psycopg_connection
 
 __all__ = [
     "BULK_LOAD_ROWS",
@@ -137,7 +141,7 @@ class NeighbourWriter:
         self, query: np.ndarray, rank: np.ndarray, neighbour: np.ndarray, similarity: np.ndarray
     ) -> None:
         assert self._records is not None
-        cursor = self.conn.connection.driver_connection.cursor()
+        cursor = psycopg_connection(self.conn).cursor()
         sql = f"COPY similarity.neighbour ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
         with cursor.copy(sql) as copy:
             copy.write(_COPY_SIGNATURE)

@@ -1,0 +1,367 @@
+"""Latency of synchronous TAP queries over HTTP, on SQLite and PostgreSQL.
+
+Builds a catalogue of realistic size (5,000 ObsCore rows, 5,000 images with
+10 neighbours each: 50,000 neighbour rows), serves it with ``vosim serve`` in
+its own process, and times four kinds of query from one keep-alive HTTP
+connection: the first 1000 ObsCore rows (all columns), the neighbours of an
+image joined with ObsCore, a COUNT, and a cone search. It also times how
+long astropy takes to write the 1000-row result as a VOTable, against
+vosim's own writer, since that choice is what the latency goal rests on.
+
+Run from the repository root::
+
+    python benchmarks/tap_latency.py [--requests 200] [--backends sqlite postgresql]
+
+The reference, GAVO DaCHS 2.7 on this kind of machine (NOTES.md), took
+80-250 ms per query for the same kinds of query; it is not installed here,
+so its figure is quoted, not measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tap_schema import Settings, open_catalogue
+
+N_IMAGES = 5_000
+N_NEIGHBOURS = 10
+PG_SERVER = os.environ.get(
+    "VOSIM_TEST_PG_URL", "postgresql+psycopg://vosim:vosim@127.0.0.1:5432/vosim"
+)
+CATEGORIES = (
+    "Cosmology and the high-redshift universe",
+    "Galaxies and galactic nuclei",
+    "ISM, star formation and astrochemistry",
+    "Circumstellar disks, exoplanets and the solar system",
+    "Stellar evolution and the Sun",
+)
+BANDS = {"3": 100e9, "6": 230e9, "7": 345e9, "9": 670e9}
+
+
+def build_catalogue(settings: Settings, seed: int = 1) -> list[tuple[str, float, float]]:
+    """Fill an empty catalogue; return (did, ra, dec) of the public images."""
+    rng = random.Random(seed)
+    catalogue = open_catalogue(settings)
+    now = datetime(2025, 1, 1)
+    obscore, images, neighbours = [], [], []
+    public = []
+    for index in range(N_IMAGES):
+        did = f"ivo://vosim.bench/alma?uid___A001_X{index:05d}"
+        band = rng.choice(list(BANDS))
+        kind = "continuum" if index % 3 else "peak_flux"
+        ra, dec = rng.uniform(0, 360), np.degrees(np.arcsin(rng.uniform(-1, 0.5)))
+        proprietary = rng.random() < 0.05
+        release = (
+            now + timedelta(days=400) if proprietary else now - timedelta(days=rng.randint(1, 3000))
+        )
+        half = 0.005
+        obscore.append(
+            {
+                "dataproduct_type": "image" if kind == "continuum" else "cube",
+                "calib_level": 2,
+                "obs_collection": "ALMA",
+                "obs_id": f"uid://A001/X{index // 4:05d}/X{index % 4}",
+                "obs_publisher_did": did,
+                "access_url": f"http://127.0.0.1:8000/datalink?ID={did}",
+                "access_format": "application/x-votable+xml;content=datalink",
+                "access_estsize": rng.randint(1_000, 900_000),
+                "target_name": f"SRC-{index // 4:04d}",
+                "s_ra": ra,
+                "s_dec": dec,
+                "s_fov": 0.01,
+                "s_region": f"POLYGON ICRS {ra - half} {dec - half} {ra + half} {dec - half} "
+                f"{ra + half} {dec + half} {ra - half} {dec + half}",
+                "s_resolution": rng.uniform(0.02, 2.0),
+                "s_xel1": 512,
+                "s_xel2": 512,
+                "t_min": 57000 + rng.uniform(0, 3000),
+                "t_max": 57000 + rng.uniform(3000, 3001),
+                "t_exptime": rng.uniform(60, 7200),
+                "t_resolution": 6.05,
+                "t_xel": 1,
+                "em_min": 299792458.0 / (BANDS[band] + 4e9),
+                "em_max": 299792458.0 / (BANDS[band] - 4e9),
+                "em_res_power": rng.uniform(10, 1e5),
+                "em_xel": 1 if kind == "continuum" else 480,
+                "o_ucd": "phot.flux.density;phys.polarization.stokes.I",
+                "pol_states": "/I/",
+                "pol_xel": 1,
+                "facility_name": "ALMA",
+                "instrument_name": f"ALMA-BAND{band}",
+                "obs_release_date": release,
+                "scientific_category": rng.choice(CATEGORIES),
+                "image_kind": kind,
+                "band_list": band,
+            }
+        )
+        images.append(
+            {
+                "obs_publisher_did": did,
+                "image_kind": kind,
+                "cutout_ra": ra,
+                "cutout_dec": dec,
+                "cutout_rule": "peak",
+                "peak_snr": rng.uniform(1, 100),
+                "noise_rms": rng.uniform(1e-5, 1e-3),
+                "preview_url": f"http://127.0.0.1:8000/preview/{index}.png",
+            }
+        )
+        if not proprietary:
+            public.append((did, ra, dec))
+    dids = [row["obs_publisher_did"] for row in obscore]
+    for did in dids:
+        for rank, other in enumerate(rng.sample(dids, N_NEIGHBOURS), start=1):
+            neighbours.append(
+                {
+                    "obs_publisher_did": did,
+                    "rank": rank,
+                    "neighbour_did": other,
+                    "cosine_similarity": 1.0 - 0.01 * rank,
+                    "model_id": 1,
+                }
+            )
+    with catalogue.begin() as conn:
+        conn.execute(catalogue.table("ivoa.obscore").insert(), obscore)
+        conn.execute(
+            catalogue.table("similarity.model").insert(),
+            {"model_id": 1, "model_name": "bench", "image_kind": "continuum", "is_current": 1},
+        )
+        conn.execute(catalogue.table("similarity.image").insert(), images)
+        conn.execute(catalogue.table("similarity.neighbour").insert(), neighbours)
+        if catalogue.dialect == "postgresql":
+            conn.execute(sa.text("ANALYZE"))
+    catalogue.dispose()
+    return public
+
+
+def queries(public: list[tuple[str, float, float]], rng: random.Random) -> dict[str, callable]:
+    """The four kinds of query; each call gives one query text (a new image or position)."""
+
+    def neighbours() -> str:
+        did = rng.choice(public)[0]
+        return (
+            "SELECT n.rank, n.cosine_similarity, o.obs_publisher_did, o.target_name, o.band_list, "
+            "o.s_resolution, o.obs_release_date, o.access_url FROM similarity.neighbour AS n "
+            "JOIN ivoa.obscore AS o ON o.obs_publisher_did = n.neighbour_did "
+            f"WHERE n.obs_publisher_did = '{did}' ORDER BY n.rank"
+        )
+
+    def cone() -> str:
+        _, ra, dec = rng.choice(public)
+        return (
+            "SELECT obs_publisher_did, target_name, s_ra, s_dec, band_list FROM ivoa.obscore "
+            f"WHERE 1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', {ra}, {dec}, 0.5))"
+        )
+
+    return {
+        "TOP 1000 * from ivoa.obscore": lambda: "SELECT TOP 1000 * FROM ivoa.obscore",
+        "neighbours of an image JOIN obscore": neighbours,
+        "COUNT(*) of a band": lambda: (
+            f"SELECT COUNT(*) AS n FROM ivoa.obscore WHERE band_list = '{rng.choice(list(BANDS))}'"
+        ),
+        "cone of 0.5 deg": cone,
+    }
+
+
+@contextmanager
+def server(settings: Settings):
+    """Run ``vosim serve`` in its own process; yield its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environ = {
+        **os.environ,
+        "VOSIM_DATA_DIR": str(settings.data_dir),
+        "VOSIM_DB_URL": settings.db_url,
+        "VOSIM_TAP_HARD_MAXREC": "100000",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vo_service.cli", "serve", "--port", str(port)],
+        env=environ,
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(process.stderr.read().decode()) from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def time_queries(url: str, make_query, requests: int, warmup: int = 10) -> list[float]:
+    """Milliseconds per request, from one keep-alive connection."""
+    parts = urllib.parse.urlparse(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    times = []
+    for index in range(warmup + requests):
+        path = "/tap/sync?" + urllib.parse.urlencode({"LANG": "ADQL", "QUERY": make_query()})
+        started = time.perf_counter()
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status != 200:
+            raise RuntimeError(body.decode()[:500])
+        if index >= warmup:
+            times.append(elapsed)
+    connection.close()
+    return times
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def writer_comparison(settings: Settings, repeat: int = 20) -> tuple[float, float]:
+    """Median ms to write the TOP 1000 result as TABLEDATA: astropy vs vosim's writer."""
+    from astropy.io.votable.tree import Field, Resource, TableElement, VOTableFile
+
+    from vo_service.adql import translate_adql
+    from vo_service.tap.database import QueryDatabase
+    from vo_service.tap.formats import OUTPUT_FORMATS
+    from vo_service.tap.writers import table_writer
+
+    database = QueryDatabase(settings.db_url, pool_size=1)
+    translated = translate_adql(
+        "SELECT TOP 1000 * FROM ivoa.obscore", schema=database.schema(), dialect=database.dialect
+    )
+    with database.session(timeout_s=60) as session:
+        rows = [row for batch in session.rows(translated, limit=1000) for row in batch]
+    database.dispose()
+    columns = translated.columns
+
+    def ours() -> bytes:
+        writer = table_writer(OUTPUT_FORMATS[0], columns)
+        return writer.head() + writer.rows(rows) + writer.tail(overflow=False, error=None)
+
+    def astropy() -> bytes:
+        votable = VOTableFile()
+        resource = Resource()
+        votable.resources.append(resource)
+        table = TableElement(votable)
+        resource.tables.append(table)
+        for column in columns:
+            table.fields.append(
+                Field(
+                    votable,
+                    name=column.name,
+                    datatype=column.datatype,
+                    arraysize=column.arraysize,
+                    unit=column.unit,
+                    ucd=column.ucd,
+                    utype=column.utype,
+                    xtype=column.xtype,
+                )
+            )
+        table.create_arrays(len(rows))
+        for index, row in enumerate(rows):
+            table.array[index] = tuple("" if v is None else v for v in row)
+        buffer = io.BytesIO()
+        votable.to_xml(buffer, tabledata_format="tabledata")
+        return buffer.getvalue()
+
+    def median_ms(function) -> float:
+        samples = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            function()
+            samples.append((time.perf_counter() - started) * 1000)
+        return statistics.median(samples)
+
+    return median_ms(astropy), median_ms(ours)
+
+
+@contextmanager
+def installation(backend: str):
+    folder = Path(tempfile.mkdtemp(prefix=f"vosim-bench-{backend}-"))
+    environ = {"VOSIM_DATA_DIR": str(folder)}
+    admin = name = None
+    if backend == "postgresql":
+        name = f"vosim_bench_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        environ["VOSIM_DB_URL"] = (
+            sa.engine.make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
+        )
+    try:
+        yield Settings.from_env(environ)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200, help="timed requests per query kind")
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
+    args = parser.parse_args()
+    results = []
+    writers = {}
+    for backend in args.backends:
+        with installation(backend) as settings:
+            print(
+                f"[{backend}] building {N_IMAGES} ObsCore rows, "
+                f"{N_IMAGES * N_NEIGHBOURS} neighbours",
+                file=sys.stderr,
+            )
+            public = build_catalogue(settings)
+            writers[backend] = writer_comparison(settings)
+            with server(settings) as url:
+                rng = random.Random(7)
+                for label, make in queries(public, rng).items():
+                    times = time_queries(url, make, args.requests)
+                    results.append((backend, label, percentile(times, 50), percentile(times, 95)))
+    cores = os.cpu_count()
+    print(
+        f"\nSync TAP query latency over HTTP, {args.requests} requests each, {cores} cores "
+        f"(reference: GAVO DaCHS 2.7, 80-250 ms per query on this kind of machine; "
+        f"goal p50 <= 20 ms)\n"
+    )
+    print(f"| {'backend':10} | {'query':38} | {'p50 ms':>7} | {'p95 ms':>7} |")
+    print(f"|{'-' * 12}|{'-' * 40}|{'-' * 9}|{'-' * 9}|")
+    for backend, label, p50, p95 in results:
+        print(f"| {backend:10} | {label:38} | {p50:7.1f} | {p95:7.1f} |")
+    print("\nWriting the 1000-row, 34-column result as VOTable TABLEDATA (median ms, in process)\n")
+    print(f"| {'backend':10} | {'astropy.io.votable':>18} | {'vosim writer':>12} |")
+    print(f"|{'-' * 12}|{'-' * 20}|{'-' * 14}|")
+    for backend, (astropy_ms, ours_ms) in writers.items():
+        print(f"| {backend:10} | {astropy_ms:18.1f} | {ours_ms:12.1f} |")
+
+
+if __name__ == "__main__":
+    main()

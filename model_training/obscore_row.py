@@ -1,0 +1,339 @@
+"""The catalogue rows of one image product: ObsCore 1.1 values and the similarity record.
+
+ObsCore (IVOA ObsCore 1.1, section 3 and table 5) describes a product by
+what the FITS header says: where it is on the sky (``s_*``), when it was
+observed (``t_*``), at which wavelengths (``em_*``), in which polarisation
+(``pol_*``). This module derives each of those from a `FitsImage`, applies
+the operator's metadata (which wins over the header), and names the product:
+
+- ``product_key``: the file name without ``.fits``/``.fits.gz``, every
+  character outside ``[A-Za-z0-9._-]`` replaced by ``_``, so that it can be
+  used as is in ``/preview/{key}.png`` and ``/files/{key}.fits`` URLs;
+- ``obs_publisher_did``: ``ivo://{authority}/products?{product_key}``
+  (IVOA Identifiers 2.0: authority, resource path, ``?`` and a local part);
+- ``access_url``: the product's DataLink ``{links}`` response.
+
+Release date: real ALMA headers carry none. When the metadata gives none,
+the release date is the observation date plus 12 months, ALMA's standard
+proprietary period, so that data are never published earlier than the
+archive would; with no observation date either it stays NULL (unknown).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+
+from tap_schema import Settings
+
+from .cutout import Cutout
+from .fits_image import PEAK_FLUX, FitsImage, pixel_to_icrs
+
+__all__ = [
+    "ALMA_BANDS_GHZ",
+    "DATALINK_FORMAT",
+    "PROPRIETARY_MONTHS",
+    "access_url",
+    "alma_bands",
+    "default_release_date",
+    "obscore_row",
+    "parse_date_obs",
+    "preview_url",
+    "product_key",
+    "publisher_did",
+    "similarity_image_row",
+]
+
+DATALINK_FORMAT = "application/x-votable+xml;content=datalink"
+"""``access_format`` of a DataLink ``{links}`` response (DataLink 1.1, section 3)."""
+
+PROPRIETARY_MONTHS = 12
+"""ALMA's standard proprietary period, the default time from observation to release."""
+
+ALMA_BANDS_GHZ: dict[str, tuple[float, float]] = {
+    "1": (35.0, 50.0),
+    "3": (84.0, 116.0),
+    "4": (125.0, 163.0),
+    "5": (163.0, 211.0),
+    "6": (211.0, 275.0),
+    "7": (275.0, 373.0),
+    "8": (385.0, 500.0),
+    "9": (602.0, 720.0),
+    "10": (787.0, 950.0),
+}
+"""ALMA receiver bands and their frequency edges in GHz (Band 2 is not offered)."""
+
+SPEED_OF_LIGHT = 299_792_458.0  # m/s
+_MJD_EPOCH = datetime(1858, 11, 17)
+_SECONDS_PER_DAY = 86_400.0
+_UNSAFE_KEY_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
+_FITS_SUFFIX = re.compile(r"\.fits(\.gz)?$", re.IGNORECASE)
+_STOKES_ORDER = ("I", "Q", "U", "V", "RR", "LL", "RL", "LR", "XX", "YY", "XY", "YX")
+
+
+def product_key(file_name: str) -> str:
+    """URL-safe key of a product: its file name without the FITS suffix, sanitised.
+
+    Two files with the same key (``a b.fits`` and ``a_b.fits``, or the same
+    name in two folders) would share URLs; ingest refuses the second one.
+    """
+    stem = _FITS_SUFFIX.sub("", file_name)
+    return _UNSAFE_KEY_CHARACTERS.sub("_", stem)
+
+
+def publisher_did(settings: Settings, key: str) -> str:
+    """``obs_publisher_did`` of a product: ``ivo://{authority}/products?{key}``."""
+    return f"ivo://{settings.authority}/products?{key}"
+
+
+def access_url(settings: Settings, did: str) -> str:
+    """URL of a product's DataLink response, its ObsCore ``access_url``."""
+    return f"{settings.public_url}/datalink?ID={quote(did, safe='')}"
+
+
+def preview_url(settings: Settings, key: str) -> str:
+    """URL of a product's PNG preview."""
+    return f"{settings.public_url}/preview/{key}.png"
+
+
+def alma_bands(freq_min_hz: float | None, freq_max_hz: float | None) -> str | None:
+    """ALMA band(s) overlapping a frequency range, e.g. ``'7'`` (space-separated if several).
+
+    Real ALMA headers carry no band keyword; archives derive it from the
+    frequency, as here. None if the range is unknown or in no band.
+    """
+    if freq_min_hz is None or freq_max_hz is None:
+        return None
+    low, high = freq_min_hz / 1e9, freq_max_hz / 1e9
+    bands = [band for band, (lo, hi) in ALMA_BANDS_GHZ.items() if low < hi and high > lo]
+    return " ".join(bands) or None
+
+
+def parse_date_obs(value: str) -> datetime:
+    """Parse a FITS DATE-OBS (ISO 8601, UTC) into a naive UTC datetime.
+
+    Raises
+    ------
+    ValueError
+        If it is not an ISO date or date-time.
+    """
+    text = value.strip()
+    parsed = datetime.fromisoformat(text[:-1] if text.endswith("Z") else text)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def default_release_date(observed: datetime) -> datetime:
+    """Add ALMA's 12-month proprietary period to an observation date (29 Feb → 28 Feb)."""
+    years, months = divmod(observed.month - 1 + PROPRIETARY_MONTHS, 12)
+    year, month = observed.year + years, months + 1
+    day = observed.day
+    while True:
+        try:
+            return observed.replace(year=year, month=month, day=day)
+        except ValueError:
+            day -= 1
+
+
+def obscore_row(
+    image: FitsImage,
+    *,
+    key: str,
+    file_size: int,
+    settings: Settings,
+    metadata: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the ``ivoa.obscore`` row of an image product.
+
+    Parameters
+    ----------
+    image
+        The read FITS image.
+    key
+        Its `product_key`.
+    file_size
+        Size of the FITS file in bytes (for ``access_estsize``).
+    settings
+        Authority, public URL and default collection of the archive.
+    metadata
+        The operator's values for this file, by ObsCore column name (already
+        typed); they replace what the header says. ``t_exptime`` also sets
+        ``t_max`` and ``t_resolution`` unless those are given too.
+
+    Returns
+    -------
+    dict
+        Column name to value; None for what is unknown.
+
+    Raises
+    ------
+    ValueError
+        If DATE-OBS is present but not an ISO date.
+    """
+    metadata = dict(metadata or {})
+    did = publisher_did(settings, key)
+    row: dict[str, Any] = {
+        "dataproduct_type": "cube" if image.image_kind == PEAK_FLUX else "image",
+        "calib_level": 2,
+        "obs_collection": settings.collection,
+        "obs_id": _FITS_SUFFIX.sub("", image.path.name),
+        "obs_publisher_did": did,
+        "access_url": access_url(settings, did),
+        "access_format": DATALINK_FORMAT,
+        "access_estsize": max(1, math.ceil(file_size / 1024)),
+        "target_name": image.target_name,
+        **_spatial(image),
+        **_temporal(image),
+        **_spectral(image),
+        "o_ucd": "phot.flux.density",
+        **_polarisation(image),
+        "facility_name": image.telescope,
+        "instrument_name": image.instrument,
+        "scientific_category": None,
+        "proposal_id": None,
+        "image_kind": image.image_kind,
+        "band_list": _band_list(image),
+        "obs_release_date": None,
+    }
+    row.update(metadata)
+    if "t_max" not in metadata and row["t_min"] is not None:
+        row["t_max"] = row["t_min"] + (row["t_exptime"] or 0.0) / _SECONDS_PER_DAY
+    if "t_resolution" not in metadata:
+        row["t_resolution"] = row["t_exptime"]
+    if row["obs_release_date"] is None and row["t_min"] is not None:
+        row["obs_release_date"] = default_release_date(_mjd_to_datetime(row["t_min"]))
+    return row
+
+
+def similarity_image_row(
+    image: FitsImage, cutout: Cutout, *, key: str, settings: Settings
+) -> dict[str, Any]:
+    """Build the ``similarity.image`` row: which map, where the cut-out is, how it was chosen."""
+    return {
+        "obs_publisher_did": publisher_did(settings, key),
+        "image_kind": image.image_kind,
+        "cutout_ra": cutout.ra,
+        "cutout_dec": cutout.dec,
+        "cutout_rule": cutout.rule,
+        "peak_snr": _finite_or_none(cutout.peak_snr),
+        "noise_rms": _finite_or_none(cutout.noise.rms),
+        "preview_url": preview_url(settings, key),
+    }
+
+
+def _spatial(image: FitsImage) -> dict[str, Any]:
+    """Centre, field of view (circle through the farthest corner) and footprint polygon."""
+    ny, nx = image.shape
+    corner_x = np.array([-0.5, nx - 0.5, nx - 0.5, -0.5])
+    corner_y = np.array([-0.5, -0.5, ny - 0.5, ny - 0.5])
+    ra, dec = pixel_to_icrs(
+        image.wcs, np.append(corner_x, (nx - 1) / 2.0), np.append(corner_y, (ny - 1) / 2.0)
+    )
+    centre_ra, centre_dec = float(ra[4]), float(dec[4])
+    corners_ra, corners_dec = ra[:4], dec[:4]
+    radius = float(np.max(_separation_deg(centre_ra, centre_dec, corners_ra, corners_dec)))
+    if _winds_anticlockwise_from_outside(corners_ra, corners_dec, centre_ra, centre_dec):
+        corners_ra, corners_dec = corners_ra[::-1], corners_dec[::-1]
+    vertices = " ".join(f"{r:.7f} {d:.7f}" for r, d in zip(corners_ra, corners_dec, strict=True))
+    beam = (
+        math.sqrt(image.beam_major_arcsec * image.beam_minor_arcsec)
+        if image.beam_major_arcsec and image.beam_minor_arcsec
+        else None
+    )
+    return {
+        "s_ra": centre_ra,
+        "s_dec": centre_dec,
+        "s_fov": 2.0 * radius,
+        "s_region": f"POLYGON ICRS {vertices}",
+        "s_resolution": beam,
+        "s_xel1": nx,
+        "s_xel2": ny,
+    }
+
+
+def _temporal(image: FitsImage) -> dict[str, Any]:
+    t_min = None
+    if image.date_obs is not None:
+        try:
+            t_min = _datetime_to_mjd(parse_date_obs(image.date_obs))
+        except ValueError as error:
+            raise ValueError(
+                f"DATE-OBS {image.date_obs!r} is not an ISO 8601 date: fix the header or give"
+                " t_min and obs_release_date in the metadata file"
+            ) from error
+    return {
+        "t_min": t_min,
+        "t_max": t_min,
+        "t_exptime": image.exptime_s,
+        "t_resolution": image.exptime_s,
+        "t_xel": 1,
+    }
+
+
+def _spectral(image: FitsImage) -> dict[str, Any]:
+    """Wavelength limits from the frequency edges; resolving power ν / Δν of one channel."""
+    low, high, width = image.freq_min_hz, image.freq_max_hz, image.channel_width_hz
+    if low is None or high is None:
+        return {"em_min": None, "em_max": None, "em_res_power": None, "em_xel": image.n_channels}
+    return {
+        "em_min": SPEED_OF_LIGHT / high,
+        "em_max": SPEED_OF_LIGHT / low,
+        "em_res_power": (low + high) / 2.0 / width if width else None,
+        "em_xel": image.n_channels,
+    }
+
+
+def _polarisation(image: FitsImage) -> dict[str, Any]:
+    if not image.stokes:
+        return {"pol_states": None, "pol_xel": None}
+    states = sorted(
+        set(image.stokes), key=lambda s: _STOKES_ORDER.index(s) if s in _STOKES_ORDER else 99
+    )
+    return {"pol_states": "/" + "/".join(states) + "/", "pol_xel": len(image.stokes)}
+
+
+def _band_list(image: FitsImage) -> str | None:
+    if image.telescope is None or "ALMA" not in image.telescope.upper():
+        return None
+    return alma_bands(image.freq_min_hz, image.freq_max_hz)
+
+
+def _separation_deg(ra0: float, dec0: float, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    """Great-circle distance (haversine, accurate at small angles)."""
+    ra0, dec0, ra, dec = (np.radians(v) for v in (ra0, dec0, ra, dec))
+    hav = np.sin((dec - dec0) / 2) ** 2 + np.cos(dec0) * np.cos(dec) * np.sin((ra - ra0) / 2) ** 2
+    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0))))
+
+
+def _winds_anticlockwise_from_outside(
+    ra: np.ndarray, dec: np.ndarray, ra0: float, dec0: float
+) -> bool:
+    """Whether the corners wind the wrong way for DALI.
+
+    DALI 1.1 (section 3.3.7) wants polygon vertices counter-clockwise as seen
+    from the origin towards the sky, where east is left of north. In a plane
+    with east to the right that is clockwise, a negative signed area.
+    """
+    east = ((ra - ra0 + 180.0) % 360.0 - 180.0) * math.cos(math.radians(dec0))
+    north = dec - dec0
+    area = np.sum(east * np.roll(north, -1) - np.roll(east, -1) * north)
+    return bool(area > 0)
+
+
+def _datetime_to_mjd(moment: datetime) -> float:
+    return (moment - _MJD_EPOCH) / timedelta(days=1)
+
+
+def _mjd_to_datetime(mjd: float) -> datetime:
+    return _MJD_EPOCH + timedelta(days=mjd)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

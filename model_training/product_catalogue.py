@@ -1,0 +1,150 @@
+"""Ingest's side of the catalogue: what is already there, and writing a batch of products.
+
+The only ingest module that talks to the database. Each product has exactly
+one row in each of ``ivoa.obscore``, ``similarity.image`` and
+``vosim.product``, keyed by ``obs_publisher_did``; they are written in one
+transaction per batch, after the batch's cut-outs are safely on disk (see
+`cutout_store`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, String, func, select
+
+from tap_schema import Catalogue
+
+from .product import PreparedProduct
+
+__all__ = ["KnownProduct", "ProductCatalogue"]
+
+OBSCORE = "ivoa.obscore"
+SIMILARITY_IMAGE = "similarity.image"
+PRODUCT = "vosim.product"
+
+
+@dataclass(frozen=True)
+class KnownProduct:
+    """What the catalogue remembers of an ingested file (its ``vosim.product`` row)."""
+
+    obs_publisher_did: str
+    product_key: str
+    file_path: str
+    file_size: int
+    file_mtime: float
+    cutout_index: int
+    metadata_digest: str | None
+
+
+class ProductCatalogue:
+    """Reads and writes the three per-product tables of a catalogue.
+
+    Parameters
+    ----------
+    catalogue
+        The open catalogue.
+    """
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        self.obscore = catalogue.table(OBSCORE)
+        self.image = catalogue.table(SIMILARITY_IMAGE)
+        self.product = catalogue.table(PRODUCT)
+        self._string_lengths = {
+            table.name: {
+                column.name: column.type.length
+                for column in table.columns
+                if isinstance(column.type, String) and column.type.length
+            }
+            for table in (self.obscore, self.image, self.product)
+        }
+
+    def known_products(self) -> list[KnownProduct]:
+        """Every ingested product, as recorded in ``vosim.product``."""
+        columns = [self.product.c[name] for name in KnownProduct.__dataclass_fields__]
+        with self.catalogue.begin() as conn:
+            return [KnownProduct(*row) for row in conn.execute(select(*columns))]
+
+    def referenced_cutout_rows(self) -> int:
+        """One past the highest cut-out row a committed product references (0 if none)."""
+        with self.catalogue.begin() as conn:
+            highest = conn.execute(select(func.max(self.product.c.cutout_index))).scalar()
+        return 0 if highest is None else int(highest) + 1
+
+    def problems(self, prepared: PreparedProduct) -> list[str]:
+        """Values the database would refuse (strings longer than their column), as sentences."""
+        found = []
+        for table, row in (
+            (self.obscore, prepared.obscore),
+            (self.image, prepared.image),
+            (self.product, self._product_row(prepared, 0)),
+        ):
+            for name, length in self._string_lengths[table.name].items():
+                value = row.get(name)
+                if isinstance(value, str) and len(value) > length:
+                    found.append(
+                        f"{name} is {len(value)} characters long, more than the {length} of"
+                        f" {table.fullname}.{name}; shorten it (file name, header or metadata)"
+                    )
+        return found
+
+    def write(
+        self,
+        conn: Connection,
+        new: Iterable[tuple[PreparedProduct, int]],
+        updated: Iterable[tuple[PreparedProduct, KnownProduct]],
+    ) -> None:
+        """Insert new products and update re-ingested ones, in the caller's transaction.
+
+        Parameters
+        ----------
+        conn
+            A connection inside a transaction.
+        new
+            Products with the cut-out row they were appended to.
+        updated
+            Products already in the catalogue, with what the catalogue knew of
+            them; their rows are replaced by the new values and they keep their
+            cut-out row.
+        """
+        new = list(new)
+        if new:
+            conn.execute(self.obscore.insert(), [p.obscore for p, _ in new])
+            conn.execute(self.image.insert(), [p.image for p, _ in new])
+            conn.execute(self.product.insert(), [self._product_row(p, i) for p, i in new])
+        for prepared, known in updated:
+            for table, row in (
+                (self.obscore, prepared.obscore),
+                (self.image, prepared.image),
+                (self.product, self._product_row(prepared, known.cutout_index)),
+            ):
+                where = table.c.obs_publisher_did == known.obs_publisher_did
+                conn.execute(table.update().where(where).values(row))
+
+    def counts(self) -> dict[str, int]:
+        """Rows in each of the three tables (they are equal after every ingest)."""
+        with self.catalogue.begin() as conn:
+            return {
+                table.fullname: conn.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in (self.obscore, self.image, self.product)
+            }
+
+    @staticmethod
+    def _product_row(prepared: PreparedProduct, cutout_index: int) -> dict[str, Any]:
+        task = prepared.task
+        return {
+            "obs_publisher_did": prepared.obscore["obs_publisher_did"],
+            "product_key": task.key,
+            "file_path": str(task.path),
+            "file_size": task.file_size,
+            "file_mtime": task.file_mtime,
+            "cutout_index": cutout_index,
+            "cutout_x": prepared.cutout_x,
+            "cutout_y": prepared.cutout_y,
+            "ingested_at": datetime.now(UTC).replace(tzinfo=None),
+            "metadata_digest": task.metadata_digest,
+        }

@@ -1,0 +1,74 @@
+"""What the translator hands to the TAP service: SQL, parameters, output columns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ResultColumn", "TranslatedQuery", "UploadedTable"]
+
+
+@dataclass(frozen=True)
+class ResultColumn:
+    """Metadata of one output column, for the VOTable FIELD (as in TAP_SCHEMA.columns)."""
+
+    name: str
+    datatype: str
+    arraysize: str | None = None
+    xtype: str | None = None
+    unit: str | None = None
+    ucd: str | None = None
+    utype: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadedTable:
+    """A TAP_UPLOAD table the service has already loaded into the database."""
+
+    adql_name: str
+    """Name the user gave it, used in ADQL as ``TAP_UPLOAD.<adql_name>``."""
+    sql_name: str
+    """Name of the (temporary) table in the database, already quoted as needed."""
+    columns: tuple[ResultColumn, ...] = ()
+
+
+Decoder = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class TranslatedQuery:
+    """SQL ready to execute, with its bind parameters and the output columns' metadata.
+
+    Execute it with SQLAlchemy as
+    ``connection.execute(sqlalchemy.text(query.sql), query.parameters)``: the
+    SQL uses ``:name`` bind parameters, and any colon inside a string literal
+    is escaped for `sqlalchemy.text`. Then pass the rows through `decode`, which
+    gives the same Python values on both backends.
+    """
+
+    sql: str
+    parameters: Mapping[str, object] = field(default_factory=dict)
+    columns: tuple[ResultColumn, ...] = ()
+    decoders: tuple[Decoder | None, ...] = field(default=(), repr=False, compare=False)
+    """Per output column, how to turn the database's value into the DALI value."""
+
+    def decode(self, rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
+        """Turn database rows into the values the VOTable writer needs, on both backends.
+
+        Arrays (``datatype`` float/double with an ``arraysize``: geometry values
+        as DALI 1.1 point/circle/polygon, similarity vectors) become
+        `numpy.ndarray`; timestamps already come out of the SQL as ISO-8601
+        strings; every other value is left as the database driver gave it.
+        """
+        if not any(self.decoders):
+            for row in rows:
+                yield tuple(row)
+            return
+        decoders = self.decoders
+        for row in rows:
+            yield tuple(
+                value if decoder is None or value is None else decoder(value)
+                for decoder, value in zip(decoders, row, strict=True)
+            )

@@ -1,0 +1,108 @@
+"""The vosim web application: its HTTP surface as one route table (DESIGN.md, "HTTP surface").
+
+Read the table top to bottom to see every URL the service answers. Each
+protocol lives in its own module (``tap.sync``, ``tap.vosi``,
+``uws.handlers``); this file only wires them, opens what they share, and
+starts and stops it with the application.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import anyio
+from anyio import to_thread
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+
+from tap_schema import Catalogue, Settings
+from vo_service.tap import sync, vosi
+from vo_service.tap.limits import TapLimits
+from vo_service.tap.service import TapService
+from vo_service.uws import handlers as uws
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+_CLEANUP_INTERVAL_S = 60.0
+
+
+def create_app(
+    settings: Settings,
+    *,
+    catalogue: Catalogue | None = None,
+    limits: TapLimits | None = None,
+) -> Starlette:
+    """Build the application.
+
+    Parameters
+    ----------
+    settings
+        The installation (database URL, data and job folders).
+    catalogue
+        An open catalogue to use; by default the one of ``settings``, created
+        if missing.
+    limits
+        TAP limits; by default `TapLimits.from_env`.
+    """
+    tap = TapService.open(settings, catalogue=catalogue, limits=limits)
+    routes = [
+        Mount(
+            "/tap",
+            routes=[
+                Route("/sync", sync.sync_query, methods=["GET", "POST"]),
+                Route("/async", uws.job_list, methods=["GET", "POST"], name="uws_jobs"),
+                Route(
+                    "/async/{job_id}", uws.job, methods=["GET", "POST", "DELETE"], name="uws_job"
+                ),
+                Route("/async/{job_id}/phase", uws.job_phase, methods=["GET", "POST"]),
+                Route(
+                    "/async/{job_id}/executionduration",
+                    uws.job_execution_duration,
+                    methods=["GET", "POST"],
+                ),
+                Route("/async/{job_id}/destruction", uws.job_destruction, methods=["GET", "POST"]),
+                Route("/async/{job_id}/error", uws.job_error),
+                Route("/async/{job_id}/quote", uws.job_quote),
+                Route("/async/{job_id}/owner", uws.job_owner),
+                Route("/async/{job_id}/parameters", uws.job_parameters, methods=["GET", "POST"]),
+                Route("/async/{job_id}/parameters/{name}", uws.job_parameter),
+                Route("/async/{job_id}/results", uws.job_results),
+                Route("/async/{job_id}/results/{result_id}", uws.job_result),
+                Route("/capabilities", vosi.capabilities),
+                Route("/availability", vosi.availability),
+                Route("/tables", vosi.tables),
+                Route("/tables/{table_name}", vosi.table),
+                Route("/examples", vosi.examples),
+            ],
+        ),
+    ]
+    app = Starlette(routes=routes, lifespan=_lifespan)
+    app.state.tap = tap
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Start the services; destroy expired async jobs every minute; stop cleanly."""
+    tap: TapService = app.state.tap
+    await to_thread.run_sync(tap.start)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(_destroy_expired_jobs, tap)
+        try:
+            yield
+        finally:
+            tasks.cancel_scope.cancel()
+            await to_thread.run_sync(tap.stop)
+
+
+async def _destroy_expired_jobs(tap: TapService) -> None:
+    while True:
+        try:
+            await to_thread.run_sync(tap.jobs.destroy_expired)
+        except Exception:
+            log.exception("destroying expired jobs failed")
+        await anyio.sleep(_CLEANUP_INTERVAL_S)

@@ -1,0 +1,347 @@
+"""Where TAP queries run: a read-only session with a time limit, on SQLite or PostgreSQL.
+
+Whatever a query says, it must never change or leak the catalogue (TAP 1.1
+leaves this to the service). The translator only emits SELECTs; this module
+makes the database itself refuse anything else, as a second wall:
+
+- PostgreSQL: every query runs in a transaction made ``READ ONLY`` after the
+  upload tables are filled, with ``SET LOCAL statement_timeout``;
+- SQLite: the connection is switched to ``PRAGMA query_only`` and an
+  authorizer that allows reading only, and a progress handler interrupts the
+  statement when its time is up or the job is aborted.
+
+Upload tables are created inside the same transaction and vanish with its
+rollback, so nothing a query brings stays behind.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from tap_schema import create_catalogue_engine
+from vo_service.adql import (
+    ResultColumn,
+    TranslatedQuery,
+    UploadedTable,
+    postgres_setup,
+    sqlite_functions,
+)
+from vo_service.adql.catalog import TapSchema
+from vo_service.cancellation import CancelToken
+
+from .errors import ExecutionError, QueryAbortedError, QueryTimeoutError
+from .uploads import UploadTable
+
+__all__ = ["QueryDatabase", "QuerySession"]
+
+_SCHEMA_TTL_S = 30.0
+_PROGRESS_STEPS = 2_000
+# SQLite authorizer actions a read-only query may perform (sqlite.org/c3ref/c_alter_table.html)
+_SQLITE_READ_ACTIONS = frozenset({20, 21, 31, 33})  # READ, SELECT, FUNCTION, RECURSIVE
+
+
+class QueryDatabase:
+    """The catalogue as TAP queries see it.
+
+    Parameters
+    ----------
+    db_url
+        SQLAlchemy URL of the catalogue (the same as ``Settings.db_url``).
+    pool_size
+        Connections kept open for queries.
+    """
+
+    def __init__(self, db_url: str, *, pool_size: int = 4) -> None:
+        url = sa.engine.make_url(db_url)
+        in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+        options = {} if in_memory else {"pool_size": pool_size, "max_overflow": pool_size}
+        self.engine = create_catalogue_engine(db_url, **options)
+        self.dialect: str = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _register_sqlite_functions)
+        self._schema: TapSchema | None = None
+        self._schema_loaded_at = 0.0
+        self._schema_lock = threading.Lock()
+
+    def prepare(self) -> None:
+        """Install what the translator's SQL needs at start-up (pgsphere on PostgreSQL)."""
+        if self.dialect == "postgresql":
+            with self.engine.begin() as connection:
+                postgres_setup.install(connection)
+
+    def schema(self) -> TapSchema:
+        """TAP_SCHEMA as the translator needs it, re-read at most every 30 s."""
+        with self._schema_lock:
+            now = time.monotonic()
+            if self._schema is None or now - self._schema_loaded_at > _SCHEMA_TTL_S:
+                with self.engine.connect() as connection:
+                    self._schema = TapSchema.load(connection)
+                self._schema_loaded_at = now
+            return self._schema
+
+    @contextmanager
+    def session(
+        self, *, timeout_s: float | None, cancel: CancelToken | None = None
+    ) -> Iterator[QuerySession]:
+        """Open a read-only query session; everything in it is rolled back at the end.
+
+        Parameters
+        ----------
+        timeout_s
+            Wall-clock limit of the statement and its fetches; None for none.
+        cancel
+            Set from another thread to stop the query (UWS abort).
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self.engine.connect() as connection:
+            session = QuerySession(connection, self.dialect, deadline, cancel or CancelToken())
+            try:
+                session.begin()
+                yield session
+            finally:
+                session.close()
+
+    def dispose(self) -> None:
+        """Close the pooled connections."""
+        self.engine.dispose()
+
+
+def _register_sqlite_functions(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    sqlite_functions.register(dbapi_connection)
+
+
+@dataclass
+class QuerySession:
+    """One transaction in which uploads are loaded and one query runs."""
+
+    connection: sa.Connection
+    dialect: str
+    deadline: float | None
+    cancel: CancelToken
+    _read_only: bool = False
+
+    @property
+    def dbapi(self) -> object:
+        """The driver's own connection (sqlite3 or psycopg)."""
+        return self.connection.connection.dbapi_connection
+
+    def begin(self) -> None:
+        """Start the transaction and, on PostgreSQL, its statement timeout."""
+        if self.dialect == "postgresql":
+            remaining = self._remaining_ms()
+            self.connection.exec_driver_sql(f"SET LOCAL statement_timeout = {remaining}")
+        else:
+            self.connection.exec_driver_sql("SELECT 1")  # opens the transaction (BEGIN)
+
+    def load_upload(self, upload: UploadTable) -> UploadedTable:
+        """Create a temporary table holding an uploaded table, for this transaction only."""
+        if self._read_only:
+            raise RuntimeError("uploads must be loaded before the query runs")
+        prefix = "pg_temp" if self.dialect == "postgresql" else "temp"
+        table = f"tap_upload_{upload.name.lower()}"
+        sql_name = f'{prefix}."{table}"'
+        definitions = ", ".join(
+            f"{_quote(column.name)} {_sql_type(column, self.dialect)}" for column in upload.columns
+        )
+        suffix = " ON COMMIT DROP" if self.dialect == "postgresql" else ""
+        self.connection.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {_quote(table)} ({definitions}){suffix}"
+        )
+        if upload.rows:
+            keys = [f"c{index}" for index in range(len(upload.columns))]
+            insert = sa.text(
+                f"INSERT INTO {sql_name} VALUES ({', '.join(':' + key for key in keys)})"
+            )
+            self.connection.execute(
+                insert, [dict(zip(keys, row, strict=True)) for row in upload.rows]
+            )
+        return UploadedTable(adql_name=upload.name, sql_name=sql_name, columns=upload.columns)
+
+    def rows(
+        self, query: TranslatedQuery, *, limit: int, batch_size: int = 1_000
+    ) -> Iterator[Sequence[tuple[object, ...]]]:
+        """Execute a translated query read-only and yield its rows in batches.
+
+        Parameters
+        ----------
+        query
+            SQL from the translator (``:name`` bind parameters).
+        limit
+            Stop after this many rows (the service asks MAXREC + 1 to see overflow).
+        batch_size
+            Rows per batch.
+
+        Raises
+        ------
+        QueryTimeoutError, QueryAbortedError, ExecutionError
+            When the database stops or refuses the query.
+        """
+        self._make_read_only()
+        sql, parameters = self._driver_statement(query)
+        raw = self.dbapi
+        interrupt = raw.cancel_safe if self.dialect == "postgresql" else raw.interrupt
+        fetched = 0
+        with self.cancel.interrupting(interrupt), self._translate_errors():
+            cursor = raw.cursor()
+            if self.dialect == "postgresql":
+                # stream() always uses the extended query protocol, which runs one
+                # statement only, and fetches in chunks whatever the result's size
+                stream = cursor.stream(sql, parameters, size=batch_size)
+
+                def fetch(count: int) -> list:
+                    return list(itertools.islice(stream, count))
+
+            else:
+                cursor.execute(sql, parameters)  # sqlite3 runs one statement only
+                fetch = cursor.fetchmany
+            try:
+                while fetched < limit:
+                    self._check_time()
+                    batch = fetch(min(batch_size, limit - fetched))
+                    if not batch:
+                        break
+                    fetched += len(batch)
+                    yield list(query.decode(batch))
+            finally:
+                cursor.close()
+
+    def _driver_statement(self, query: TranslatedQuery) -> tuple[str, object]:
+        """Compile the translator's ``sqlalchemy.text`` SQL for the driver's own cursor.
+
+        The driver's cursor is used directly: its rows are plain tuples, several
+        times cheaper than SQLAlchemy rows for the thousands of rows of a result.
+        """
+        compiled = _compile(query.sql, self.connection.dialect)
+        values = compiled.construct_params(dict(query.parameters))
+        if compiled.positional:
+            return compiled.string, tuple(values[name] for name in compiled.positiontup or ())
+        return compiled.string, values
+
+    def close(self) -> None:
+        """Roll everything back (uploads included) and restore the connection."""
+        if self.dialect == "sqlite":
+            raw = self.dbapi
+            raw.set_progress_handler(None, 0)
+            raw.set_authorizer(None)
+        try:
+            self.connection.rollback()
+        finally:
+            if self.dialect == "sqlite" and self._read_only:
+                self.dbapi.execute("PRAGMA query_only = 0")
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _make_read_only(self) -> None:
+        if self._read_only:
+            return
+        if self.dialect == "postgresql":
+            self.connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            # a first snapshot: from now on not even SET TRANSACTION READ WRITE is allowed
+            self.connection.exec_driver_sql("SELECT 1")
+        else:
+            raw = self.dbapi
+            raw.execute("PRAGMA query_only = 1")
+            raw.set_authorizer(_sqlite_read_only)
+            raw.set_progress_handler(self._sqlite_progress, _PROGRESS_STEPS)
+        self._read_only = True
+
+    def _sqlite_progress(self) -> int:
+        """Tell SQLite, every few thousand steps, whether to interrupt the statement (nonzero)."""
+        if self.cancel.cancelled:
+            return 1
+        return 1 if self.deadline is not None and time.monotonic() > self.deadline else 0
+
+    def _remaining_ms(self) -> int:
+        if self.deadline is None:
+            return 0  # PostgreSQL: no limit
+        return max(1, int((self.deadline - time.monotonic()) * 1000))
+
+    def _check_time(self) -> None:
+        if self.cancel.cancelled:
+            raise QueryAbortedError("the query was aborted")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise QueryTimeoutError(self._timeout_message())
+
+    def _timeout_message(self) -> str:
+        return (
+            "the query ran longer than the execution time it was allowed and was stopped; "
+            "make it more selective, or run it as an async job with a longer executionduration"
+        )
+
+    @contextmanager
+    def _translate_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (sa.exc.DBAPIError, sqlite3.Error, psycopg.Error) as error:
+            if self.cancel.cancelled:
+                raise QueryAbortedError("the query was aborted") from error
+            original = error.orig if isinstance(error, sa.exc.DBAPIError) else error
+            if _is_interruption(original):
+                raise QueryTimeoutError(self._timeout_message()) from error
+            raise ExecutionError(
+                f"the database could not run the query: {_message(original)}"
+            ) from error
+
+
+@functools.lru_cache(maxsize=512)
+def _compile(sql: str, dialect: sa.Dialect) -> sa.Compiled:
+    """Compile ``sqlalchemy.text`` once per SQL text (the translator repeats it for a query)."""
+    return sa.text(sql).compile(dialect=dialect)
+
+
+def _sqlite_read_only(action: int, *_args: object) -> int:
+    return sqlite3.SQLITE_OK if action in _SQLITE_READ_ACTIONS else sqlite3.SQLITE_DENY
+
+
+def _is_interruption(error: BaseException | None) -> bool:
+    if isinstance(error, sqlite3.OperationalError):
+        return "interrupted" in str(error)
+    return type(error).__name__ == "QueryCanceled"
+
+
+def _message(error: BaseException | None) -> str:
+    diag = getattr(error, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    return primary or str(error).strip().splitlines()[0]
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+_PG_TYPES = {
+    "boolean": "BOOLEAN",
+    "unsignedByte": "SMALLINT",
+    "short": "SMALLINT",
+    "int": "INTEGER",
+    "long": "BIGINT",
+    "float": "REAL",
+    "double": "DOUBLE PRECISION",
+}
+
+
+def _sql_type(column: ResultColumn, dialect: str) -> str:
+    """Database type of an uploaded column (TAP 1.1 section 5.5: keep timestamps as timestamps)."""
+    is_array = bool(column.arraysize) and column.datatype not in ("char", "unicodeChar")
+    if column.datatype in ("char", "unicodeChar") or is_array:
+        if (column.xtype or "").lower() == "timestamp" and dialect == "postgresql":
+            return "TIMESTAMP"
+        return "TEXT"
+    if dialect == "postgresql":
+        return _PG_TYPES.get(column.datatype, "DOUBLE PRECISION")
+    return (
+        "INTEGER"
+        if column.datatype in ("boolean", "unsignedByte", "short", "int", "long")
+        else "REAL"
+    )

@@ -1,0 +1,69 @@
+"""What an async TAP job does: run its query and store the result as a file.
+
+This is the ``work`` function the UWS job service runs in a worker thread
+(TAP 1.1, section 2.2: the result of an async query is the UWS result named
+``result``). Parameters are checked only now, when the job runs, as TAP 1.1
+section 2.3 requires; any error ends the job in phase ERROR with the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from vo_service.cancellation import CancelToken
+from vo_service.dali import DaliParameters
+from vo_service.uws.models import Job, JobError, JobFailedError, JobResult
+
+from .database import QueryDatabase
+from .errors import TapError
+from .limits import TapLimits
+from .query import parse_tap_query, result_chunks
+
+__all__ = ["TapJobWork"]
+
+
+class TapJobWork:
+    """Runs the query of an async TAP job into ``<job folder>/result.<ext>``.
+
+    Parameters
+    ----------
+    database
+        Where queries run.
+    limits
+        Row and upload limits; the hard execution duration applies when the
+        job asks for an unlimited one.
+    """
+
+    def __init__(self, database: QueryDatabase, limits: TapLimits) -> None:
+        self.database = database
+        self.limits = limits
+
+    def __call__(self, job: Job, cancel: CancelToken, folder: Path) -> Sequence[JobResult]:
+        """Execute the job's query; raise `JobFailedError` with the message if it cannot run."""
+        params = DaliParameters((p.name, p.value) for p in job.parameters if not p.by_reference)
+        inline = {p.name.lower(): p.value for p in job.parameters if p.by_reference}
+
+        def resolve(part: str) -> bytes | None:
+            file_name = inline.get(part.lower())
+            return None if file_name is None else (folder / file_name).read_bytes()
+
+        try:
+            query = parse_tap_query(params, self.limits, resolve_inline=resolve)
+            path = folder / f"result.{query.response.format.extension}"
+            partial = folder / "result.part"
+            with partial.open("wb") as out:
+                for chunk in result_chunks(
+                    self.database,
+                    query,
+                    timeout_s=job.execution_duration or self.limits.hard_duration_s,
+                    cancel=cancel,
+                    trailing_errors=False,
+                ):
+                    out.write(chunk)
+            partial.replace(path)
+        except TapError as error:
+            raise JobFailedError(JobError(error.message)) from error
+        except ValueError as error:  # a repeated single-valued parameter
+            raise JobFailedError(JobError(str(error))) from error
+        return [JobResult("result", path.name, query.response.content_type, path.stat().st_size)]

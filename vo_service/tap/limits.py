@@ -1,0 +1,77 @@
+"""The limits a TAP service announces in TAPRegExt and enforces on every query.
+
+TAPRegExt 1.0 (section 2.3) lets a service declare a default and a hard
+value for each resource a query may use: rows returned (``outputLimit``),
+bytes uploaded (``uploadLimit``), run time (``executionDuration``) and how
+long async results are kept (``retentionPeriod``). One object holds them, so
+that the capabilities document and the code that enforces them can never
+disagree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+
+__all__ = ["TapLimits"]
+
+
+@dataclass(frozen=True)
+class TapLimits:
+    """Resource limits of the TAP service.
+
+    Parameters
+    ----------
+    default_maxrec
+        Rows returned when the request has no MAXREC (TAPRegExt
+        ``outputLimit/default``).
+    hard_maxrec
+        Rows never exceeded, whatever MAXREC asks for (``outputLimit/hard``);
+        a larger MAXREC is silently lowered to it (DALI 1.1, section 3.2.3).
+    sync_duration_s
+        Statement timeout of a synchronous query, in seconds.
+    default_duration_s, hard_duration_s
+        Execution duration of an async job, in seconds: initial value, and the
+        most a client may ask for (``executionDuration``).
+    default_retention_s, hard_retention_s
+        Time from creation of an async job to its destruction, in seconds
+        (``retentionPeriod``).
+    upload_limit_bytes
+        Largest TAP_UPLOAD table accepted, in bytes (``uploadLimit/hard``).
+    max_uploads
+        Largest number of tables in one request.
+    async_workers
+        Async jobs executed at the same time; more wait in QUEUED.
+    max_wait_s
+        Longest time a UWS ``WAIT`` request blocks (UWS 1.1, section 2.2.1.2
+        lets the server return earlier than asked).
+    """
+
+    default_maxrec: int = 10_000
+    hard_maxrec: int = 1_000_000
+    sync_duration_s: float = 60.0
+    default_duration_s: int = 600
+    hard_duration_s: int = 3_600
+    default_retention_s: int = 7 * 86_400
+    hard_retention_s: int = 30 * 86_400
+    upload_limit_bytes: int = 20_000_000
+    max_uploads: int = 8
+    async_workers: int = 2
+    max_wait_s: float = 60.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TapLimits:
+        """Read overrides from ``VOSIM_TAP_<FIELD>`` variables (e.g. ``VOSIM_TAP_HARD_MAXREC``)."""
+        env = os.environ if environ is None else environ
+        changes: dict[str, object] = {}
+        for field in fields(cls):
+            value = env.get(f"VOSIM_TAP_{field.name.upper()}")
+            if value is not None:
+                kind = float if field.type == "float" else int
+                changes[field.name] = kind(value)
+        return replace(cls(), **changes)
+
+    def with_changes(self, **changes: object) -> TapLimits:
+        """Return a copy with some limits replaced (tests use small limits)."""
+        return replace(self, **changes)

@@ -1,0 +1,37 @@
+"""HTTP responses shared by the TAP endpoints: DALI errors and the service's base URL.
+
+Errors are mapped to the protocol's form here and nowhere else (STYLE.md):
+a `TapError` becomes a DALI 1.1 error document (section 4.4.2) with the
+error's HTTP status.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from vo_service.dali import VOTABLE_TYPE, error_document
+
+from .errors import TapError
+
+__all__ = ["base_url", "error_response"]
+
+log = logging.getLogger(__name__)
+
+
+def error_response(error: TapError | str, status_code: int | None = None) -> Response:
+    """Answer with a DALI error document for an error (its status) or a message (400)."""
+    message = error.message if isinstance(error, TapError) else error
+    if status_code is None:
+        status_code = error.status_code if isinstance(error, TapError) else 400
+    if status_code >= 500:
+        log.error("TAP request failed: %s", message)
+    return Response(error_document(message), status_code=status_code, media_type=VOTABLE_TYPE)
+
+
+def base_url(request: Request, service_path: str = "/tap") -> str:
+    """Return the TAP base URL as the client reached it (accessURLs, job and result links)."""
+    root = str(request.base_url).rstrip("/")
+    return root + service_path

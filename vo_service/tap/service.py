@@ -1,0 +1,98 @@
+"""Everything the TAP endpoints share, opened once per application.
+
+The read-write catalogue (TAP_SCHEMA, the job tables), the read-only query
+database, the limits and the async job service, with their start-up and
+shut-down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from tap_schema import Catalogue, Settings, open_catalogue
+from vo_service.uws import JobService, JobStore
+from vo_service.uws.service import JobLimits
+
+from .database import QueryDatabase
+from .jobs import TapJobWork
+from .limits import TapLimits
+
+__all__ = ["TapService"]
+
+
+@dataclass
+class TapService:
+    """The state of the TAP service.
+
+    Parameters
+    ----------
+    settings
+        The installation's settings (job results go to ``settings.job_dir``).
+    limits
+        Row, time and upload limits.
+    catalogue
+        The catalogue, read-write: TAP_SCHEMA and the job tables.
+    database
+        Where queries run, read-only.
+    jobs
+        The async job list.
+    """
+
+    settings: Settings
+    limits: TapLimits
+    catalogue: Catalogue
+    database: QueryDatabase
+    jobs: JobService
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        catalogue: Catalogue | None = None,
+        limits: TapLimits | None = None,
+    ) -> TapService:
+        """Open the databases (creating missing tables) and the job service."""
+        limits = limits or TapLimits.from_env()
+        if catalogue is None:
+            catalogue = open_catalogue(settings)
+        else:
+            catalogue.metadata["vosim"].create_all(catalogue.engine)
+        database = QueryDatabase(catalogue.engine.url.render_as_string(hide_password=False))
+        jobs = JobService(
+            JobStore(catalogue),
+            job_dir=settings.job_dir,
+            limits=JobLimits(
+                default_duration_s=limits.default_duration_s,
+                hard_duration_s=limits.hard_duration_s,
+                default_retention_s=limits.default_retention_s,
+                hard_retention_s=limits.hard_retention_s,
+                workers=limits.async_workers,
+            ),
+            work=TapJobWork(database, limits),
+        )
+        return cls(settings, limits, catalogue, database, jobs)
+
+    def start(self) -> None:
+        """Prepare the query database and take up the jobs a previous run left."""
+        self.settings.job_dir.mkdir(parents=True, exist_ok=True)
+        self.database.prepare()
+        self.jobs.recover()
+
+    def stop(self) -> None:
+        """Stop the job workers and close the query connections."""
+        self.jobs.shutdown()
+        self.database.dispose()
+
+    def check_database(self) -> tuple[bool, str]:
+        """Whether the catalogue answers, with a note for VOSI availability."""
+        try:
+            with self.database.engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as error:
+            return False, f"the catalogue database does not answer: {error.__class__.__name__}"
+        return True, "the service is accepting queries"

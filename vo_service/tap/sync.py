@@ -1,0 +1,72 @@
+"""``/tap/sync``: run a query and answer with its result (TAP 1.1 section 2.1, DALI 1.1 2.2).
+
+The query runs in a worker thread. Its first rows are fetched before the
+response starts, so that any error of the query gets a proper HTTP status and
+DALI error document; a small result is then sent in one piece (with a
+Content-Length), a large one is streamed as it is read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from itertools import chain
+
+from anyio import to_thread
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from vo_service.dali import DaliParameters, RequestTooLargeError, read_dali_parameters
+
+from .errors import TapError
+from .query import TapQuery, parse_tap_query, result_chunks
+from .responses import error_response
+from .service import TapService
+
+__all__ = ["sync_query"]
+
+log = logging.getLogger(__name__)
+
+_PREFETCH_BYTES = 1 << 20
+_BODY_MARGIN_BYTES = 1 << 20
+
+
+async def sync_query(request: Request) -> Response:
+    """Run one TAP query synchronously (GET or POST, urlencoded or multipart)."""
+    service: TapService = request.app.state.tap
+    try:
+        params = await read_dali_parameters(
+            request, max_body_bytes=service.limits.upload_limit_bytes + _BODY_MARGIN_BYTES
+        )
+    except RequestTooLargeError as error:
+        return error_response(str(error), 413)
+    except HTTPException as error:  # a malformed form body
+        return error_response(f"the request body could not be read: {error.detail}", 400)
+    try:
+        query, head, rest = await to_thread.run_sync(_start, service, params)
+    except TapError as error:
+        return error_response(error)
+    except Exception:
+        log.exception("sync query failed")
+        return error_response("internal error of the service; the query was not run", 500)
+    content_type = query.response.content_type
+    if rest is None:
+        return Response(head, media_type=content_type)
+    return StreamingResponse(chain((head,), rest), media_type=content_type)
+
+
+def _start(
+    service: TapService, params: DaliParameters
+) -> tuple[TapQuery, bytes, Iterator[bytes] | None]:
+    """Check the query, run it, and read its result up to the first megabyte."""
+    query = parse_tap_query(params, service.limits)
+    chunks = result_chunks(service.database, query, timeout_s=service.limits.sync_duration_s)
+    pieces = [next(chunks)]
+    size = len(pieces[0])
+    for piece in chunks:
+        pieces.append(piece)
+        size += len(piece)
+        if size >= _PREFETCH_BYTES:
+            return query, b"".join(pieces), chunks
+    return query, b"".join(pieces), None

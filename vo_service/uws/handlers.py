@@ -1,0 +1,284 @@
+"""The UWS 1.1 REST binding (section 2.2): parse the request, call the job service, answer.
+
+Every state change answers 303 See Other: to the job after ``PHASE``,
+``EXECUTIONDURATION``, ``DESTRUCTION`` and parameter changes, to the job
+list after a deletion (HTTP DELETE or ``ACTION=DELETE``). An unknown job is
+404, a change its phase forbids 403 (section 2.2), a malformed value 400.
+The routes are named in `vo_service.app`; the job service is the one in
+``request.app.state.tap.jobs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from functools import wraps
+
+from anyio import to_thread
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+
+from vo_service.dali import (
+    VOTABLE_TYPE,
+    DaliParameters,
+    RequestTooLargeError,
+    error_document,
+    read_dali_parameters,
+)
+from vo_service.templating import xml_datetime, xml_response
+
+from .models import ExecutionPhase, Job
+from .service import InvalidPhaseError, JobService, UnknownJobError, parse_instant
+
+__all__ = [
+    "job",
+    "job_destruction",
+    "job_error",
+    "job_execution_duration",
+    "job_list",
+    "job_owner",
+    "job_parameter",
+    "job_parameters",
+    "job_phase",
+    "job_quote",
+    "job_result",
+    "job_results",
+]
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _uws_errors(handler: Handler) -> Handler:
+    """Map the service's errors to UWS status codes, in one place."""
+
+    @wraps(handler)
+    async def wrapper(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except UnknownJobError as error:
+            return PlainTextResponse(str(error), status_code=404)
+        except InvalidPhaseError as error:
+            return PlainTextResponse(str(error), status_code=403)
+        except RequestTooLargeError as error:
+            return PlainTextResponse(str(error), status_code=413)
+        except ValueError as error:
+            return PlainTextResponse(str(error), status_code=400)
+        except HTTPException as error:
+            return PlainTextResponse(str(error.detail), status_code=error.status_code)
+
+    return wrapper
+
+
+def _jobs(request: Request) -> JobService:
+    return request.app.state.tap.jobs
+
+
+async def _params(request: Request) -> DaliParameters:
+    limit = request.app.state.tap.limits.upload_limit_bytes + (1 << 20)
+    return await read_dali_parameters(request, max_body_bytes=limit)
+
+
+def _job_url(request: Request, job_id: str) -> str:
+    return str(request.url_for("uws_job", job_id=job_id))
+
+
+def _see_job(request: Request, job_id: str) -> Response:
+    return RedirectResponse(_job_url(request, job_id), status_code=303)
+
+
+def _see_job_list(request: Request) -> Response:
+    return RedirectResponse(str(request.url_for("uws_jobs")), status_code=303)
+
+
+def _job_document(request: Request, job: Job) -> Response:
+    return xml_response("uws/job.xml", job=job, job_url=_job_url(request, job.job_id))
+
+
+@_uws_errors
+async def job_list(request: Request) -> Response:
+    """GET: the job list, filtered by PHASE, AFTER, LAST. POST: create a job (303 to it)."""
+    jobs = _jobs(request)
+    params = await _params(request)
+    if request.method == "POST":
+        inline = {name: part.content for name, part in params.inline.items()}
+        job = await to_thread.run_sync(jobs.create, list(params), inline)
+        return _see_job(request, job.job_id)
+    phases = []
+    for value in params.getlist("PHASE"):
+        try:
+            phases.append(ExecutionPhase(value.upper()))
+        except ValueError:
+            raise ValueError(f"PHASE={value!r} is not a UWS phase") from None
+    after = params.get("AFTER")
+    last = params.get("LAST")
+    last_count = None
+    if last is not None:
+        if not last.strip().isdigit() or int(last) <= 0:
+            raise ValueError(f"LAST={last!r} must be a whole number greater than 0")
+        last_count = int(last)
+
+    def listing() -> list[Job]:
+        return jobs.list(
+            phases=phases,
+            after=parse_instant(after, "AFTER") if after else None,
+            last=last_count,
+        )
+
+    found = await to_thread.run_sync(listing)
+    return xml_response("uws/jobs.xml", jobs=found, jobs_url=str(request.url_for("uws_jobs")))
+
+
+@_uws_errors
+async def job(request: Request) -> Response:
+    """GET: the job document, blocking with WAIT. DELETE or POST ACTION=DELETE: destroy it."""
+    jobs = _jobs(request)
+    job_id = request.path_params["job_id"]
+    if request.method == "DELETE":
+        await to_thread.run_sync(jobs.delete, job_id)
+        return _see_job_list(request)
+    params = await _params(request)
+    if request.method == "POST":
+        action = params.get("ACTION")
+        if action is not None and action.upper() == "DELETE":
+            await to_thread.run_sync(jobs.delete, job_id)
+            return _see_job_list(request)
+        raise ValueError(
+            "POST to a job takes only ACTION=DELETE; post parameters to its /parameters and "
+            "PHASE=RUN or ABORT to its /phase"
+        )
+    wait = params.get("WAIT")
+    if wait is None:
+        found = await to_thread.run_sync(jobs.get, job_id)
+    else:
+        try:
+            seconds = float(wait)
+        except ValueError:
+            raise ValueError(f"WAIT={wait!r} is not a number of seconds") from None
+        max_wait = request.app.state.tap.limits.max_wait_s
+        timeout = max_wait if seconds < 0 else min(seconds, max_wait)
+        found = await jobs.wait(job_id, timeout_s=timeout, phase=params.get("PHASE"))
+    return _job_document(request, found)
+
+
+@_uws_errors
+async def job_phase(request: Request) -> Response:
+    """GET: the phase as text. POST PHASE=RUN or PHASE=ABORT (303 to the job)."""
+    jobs = _jobs(request)
+    job_id = request.path_params["job_id"]
+    if request.method == "GET":
+        found = await to_thread.run_sync(jobs.get, job_id)
+        return PlainTextResponse(found.phase.value)
+    phase = ((await _params(request)).get("PHASE") or "").upper()
+    if phase == "RUN":
+        await to_thread.run_sync(jobs.start, job_id)
+    elif phase == "ABORT":
+        await to_thread.run_sync(jobs.abort, job_id)
+    else:
+        raise ValueError(f"PHASE={phase or '(none)'} cannot be posted; use RUN or ABORT")
+    return _see_job(request, job_id)
+
+
+@_uws_errors
+async def job_execution_duration(request: Request) -> Response:
+    """GET: the execution duration in seconds. POST EXECUTIONDURATION (303 to the job)."""
+    jobs = _jobs(request)
+    job_id = request.path_params["job_id"]
+    if request.method == "GET":
+        found = await to_thread.run_sync(jobs.get, job_id)
+        return PlainTextResponse(str(found.execution_duration))
+    value = (await _params(request)).get("EXECUTIONDURATION")
+    if value is None:
+        raise ValueError("EXECUTIONDURATION is missing")
+    await to_thread.run_sync(jobs.set_execution_duration, job_id, value)
+    return _see_job(request, job_id)
+
+
+@_uws_errors
+async def job_destruction(request: Request) -> Response:
+    """GET: the destruction instant. POST DESTRUCTION (303 to the job)."""
+    jobs = _jobs(request)
+    job_id = request.path_params["job_id"]
+    if request.method == "GET":
+        found = await to_thread.run_sync(jobs.get, job_id)
+        return PlainTextResponse(_instant(found.destruction_time))
+    value = (await _params(request)).get("DESTRUCTION")
+    if value is None:
+        raise ValueError("DESTRUCTION is missing")
+    await to_thread.run_sync(jobs.set_destruction, job_id, value)
+    return _see_job(request, job_id)
+
+
+@_uws_errors
+async def job_error(request: Request) -> Response:
+    """Answer the DALI error document of a job in phase ERROR (TAP 1.1 section 2.2, 200)."""
+    found = await to_thread.run_sync(_jobs(request).get, request.path_params["job_id"])
+    if found.phase != ExecutionPhase.ERROR or found.error is None:
+        return PlainTextResponse(f"job {found.job_id} is {found.phase}, not ERROR", status_code=404)
+    return Response(error_document(found.error.message), media_type=VOTABLE_TYPE)
+
+
+@_uws_errors
+async def job_quote(request: Request) -> Response:
+    """Answer the quote: empty, as this service does not predict completion (UWS 1.1, 2.1.6)."""
+    found = await to_thread.run_sync(_jobs(request).get, request.path_params["job_id"])
+    return PlainTextResponse(_instant(found.quote))
+
+
+@_uws_errors
+async def job_owner(request: Request) -> Response:
+    """Answer the owner: empty for anonymous jobs (UWS 1.1, 2.1.8)."""
+    found = await to_thread.run_sync(_jobs(request).get, request.path_params["job_id"])
+    return PlainTextResponse(found.owner_id or "")
+
+
+@_uws_errors
+async def job_parameters(request: Request) -> Response:
+    """GET: the parameter list. POST: add or replace parameters of a PENDING job (303)."""
+    jobs = _jobs(request)
+    job_id = request.path_params["job_id"]
+    if request.method == "GET":
+        found = await to_thread.run_sync(jobs.get, job_id)
+        return xml_response("uws/parameters.xml", job=found, job_url=_job_url(request, job_id))
+    params = await _params(request)
+    inline = {name: part.content for name, part in params.inline.items()}
+    await to_thread.run_sync(jobs.update_parameters, job_id, list(params), inline)
+    return _see_job(request, job_id)
+
+
+@_uws_errors
+async def job_parameter(request: Request) -> Response:
+    """Answer the content of an inline parameter (UWS 1.1, section 2.2.3.1.1)."""
+    jobs = _jobs(request)
+    job_id, name = request.path_params["job_id"], request.path_params["name"]
+    found = await to_thread.run_sync(jobs.get, job_id)
+    for parameter in found.parameters:
+        if parameter.name == name:
+            if parameter.by_reference:
+                return FileResponse(jobs.folder(job_id) / parameter.value)
+            return PlainTextResponse(parameter.value)
+    return PlainTextResponse(f"job {job_id} has no parameter {name!r}", status_code=404)
+
+
+@_uws_errors
+async def job_results(request: Request) -> Response:
+    """Answer the result list (UWS 1.1, section 2.2.2.3)."""
+    job_id = request.path_params["job_id"]
+    found = await to_thread.run_sync(_jobs(request).get, job_id)
+    return xml_response("uws/results.xml", job=found, job_url=_job_url(request, job_id))
+
+
+@_uws_errors
+async def job_result(request: Request) -> Response:
+    """One result file, e.g. TAP's ``result`` (TAP 1.1, section 2.2)."""
+    jobs = _jobs(request)
+    job_id, result_id = request.path_params["job_id"], request.path_params["result_id"]
+    found = await to_thread.run_sync(jobs.get, job_id)
+    for result in found.results:
+        if result.result_id == result_id:
+            return FileResponse(jobs.folder(job_id) / result.file_name, media_type=result.mime_type)
+    return PlainTextResponse(f"job {job_id} has no result {result_id!r}", status_code=404)
+
+
+def _instant(value: datetime | None) -> str:
+    return xml_datetime(value) if value is not None else ""
