@@ -468,7 +468,7 @@ def _estimate_floors(
     ).long()
     for start in range(0, rows.numel(), block_size):
         part = rows[start : start + block_size]
-        scores = space.vectors[part.to(space.device)] @ sample_vectors.T
+        scores = _products(space.vectors[part.to(space.device)], sample_vectors)
         part_runs = space.runs(part)
         _exclude(scores, part_runs, sample_runs, _allowed(space.compatible, part_runs, sample_runs))
         _exclude_self(scores, part, sample)
@@ -504,7 +504,7 @@ def _offer_block_pair(
         return
     shape = (rows.stop - rows.start, cols.stop - cols.start)
     scores = buffer[: shape[0] * shape[1]].view(shape)
-    torch.mm(space.vectors[rows], space.vectors[cols].T, out=scores)
+    _products(space.vectors[rows], space.vectors[cols], out=scores)
     if not both_sides:
         scores.fill_diagonal_(NEG_INF)
     by_column = None
@@ -587,7 +587,7 @@ def _offer_rows(
     if not bool(row_ok.any()) and not feeds:
         return received
     device_rows = rows.to(device)
-    scores = space.vectors[device_rows] @ space.vectors[cols].T
+    scores = _products(space.vectors[device_rows], space.vectors[cols])
     _exclude_self(scores, rows, torch.arange(cols.start, cols.stop))
     by_column = None
     if feeds:
@@ -763,6 +763,23 @@ def _exclude_self(scores: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) 
     if bool(same.any()):
         at = torch.nonzero(same).squeeze(1)
         scores[at.to(scores.device), where[same].to(scores.device)] = NEG_INF
+
+
+def _products(
+    rows: torch.Tensor, cols: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Return ``rows @ cols.T``, the dot products of two sets of vectors (float32).
+
+    On CPU through numpy's BLAS (OpenBLAS): on the AMD EPYC cores this was
+    measured on, its sgemm ran at 42-45 GFLOP/s where torch's (MKL) ran at
+    25-29, alternating on the same 4096 x 4096 x 2048 product.
+    """
+    if rows.device.type != "cpu":
+        return torch.mm(rows, cols.T, out=out)
+    if out is None:
+        out = torch.empty((rows.shape[0], cols.shape[0]), dtype=torch.float32)
+    np.matmul(rows.numpy(), cols.numpy().T, out=out.numpy())
+    return out
 
 
 def _host_path(device: torch.device) -> bool:
