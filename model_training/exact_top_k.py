@@ -517,28 +517,30 @@ def _offer_block_pair(
     device = space.device
     row_keys, col_keys = space.tie_keys[rows], space.tie_keys[cols]
     row_floor = lists.floor[rows]
-    if by_column is None:
-        half = (rows.stop - rows.start + 1) // 2
-        tasks = [
-            lambda: _harvest(lists, scores[:half], rows.start, col_keys, row_floor[:half]),
-            lambda: _harvest(lists, scores[half:], rows.start + half, col_keys, row_floor[half:]),
-        ]
-    else:
+    half = (rows.stop - rows.start + 1) // 2
+    tasks = [
+        lambda: _harvest(lists, scores[:half], rows.start, col_keys, row_floor[:half]),
+        lambda: _harvest(lists, scores[half:], rows.start + half, col_keys, row_floor[half:]),
+    ]
+    if by_column is not None:
         col_floor = lists.floor[cols]
-        tasks = [
-            lambda: _harvest(lists, scores, rows.start, col_keys, row_floor),
-            lambda: _harvest_by_column(lists, by_column, cols.start, row_keys, col_floor),
-        ]
+        middle = (cols.stop - cols.start + 1) // 2
+        for part in (slice(0, middle), slice(middle, cols.stop - cols.start)):
+            tasks.append(
+                lambda part=part: _harvest_by_column(
+                    lists, by_column, cols.start, row_keys, col_floor, part
+                )
+            )
     _side_by_side(tasks, device)
 
 
 def _side_by_side(tasks: list, device: torch.device) -> None:
-    """Run tasks that write disjoint rows of the lists, on two cores at once on CPU.
+    """Run tasks that write disjoint rows of the lists, on every core at once on CPU.
 
     The harvesting is many small tensor operations; split over cores by
     torch's intra-op threads they spend their time waiting for each other
-    (badly so on a shared machine). Two single-threaded workers, each on its
-    own rows, keep both cores busy instead.
+    (badly so on a shared machine). Single-threaded workers, each on its own
+    rows of the lists, keep the cores busy instead.
     """
     threads = torch.get_num_threads()
     if not _host_path(device) or threads < 2:
@@ -547,7 +549,7 @@ def _side_by_side(tasks: list, device: torch.device) -> None:
         return
     torch.set_num_threads(1)
     try:
-        with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
+        with ThreadPoolExecutor(max_workers=min(threads, len(tasks))) as pool:
             for future in [pool.submit(task) for task in tasks]:
                 future.result()
     finally:
@@ -654,6 +656,7 @@ def _harvest_by_column(
     first_position: int,
     keys: torch.Tensor,
     floor: torch.Tensor,
+    columns: slice | None = None,
 ) -> torch.Tensor:
     """Offer each column of a block (a row of its transpose) the entries at or above its floor.
 
@@ -667,6 +670,9 @@ def _harvest_by_column(
         ``(r,)`` tie keys of the block's rows.
     floor
         ``(c,)`` floors of the columns.
+    columns
+        Only these columns of the block (default: all), so that workers can
+        share a block without writing to the same lists.
 
     Returns
     -------
@@ -674,20 +680,23 @@ def _harvest_by_column(
         Positions that received candidates.
     """
     width = scores.shape[1]
-    floor = floor.clamp(min=_FINITE_FLOOR)
-    step = _chunk_rows(width, scores.device)
+    first, stop = (0, width) if columns is None else (columns.start, columns.stop)
+    span = stop - first
+    floor = floor[first:stop].clamp(min=_FINITE_FLOOR)
+    flat = scores.view(-1)
+    step = _chunk_rows(span, scores.device)
     received = []
     for start in range(0, scores.shape[0], step):
-        part = scores[start : start + step]
+        part = scores[start : start + step, first:stop]
         at = _flat_positions_at_or_above(part, floor[None, :])
-        col = at % width
-        order = _stable_order(col, width)
+        col = at % span
+        order = _stable_order(col, span)
         at, col = at.index_select(0, order), col.index_select(0, order)
-        values = part.reshape(-1).index_select(0, at)
         at -= col
-        at //= width
+        at //= span
         at += start  # now the row
-        col += first_position  # now the receiving position
+        values = flat.index_select(0, at * width + first + col)
+        col += first_position + first  # now the receiving position
         lists.offer(col, values, keys.index_select(0, at))
         received.append(torch.unique_consecutive(col))
     return torch.cat(received) if received else torch.zeros(0, dtype=torch.int64)
@@ -700,7 +709,7 @@ def _flat_positions_at_or_above(block: torch.Tensor, floor: torch.Tensor) -> tor
     256 x 8192 block where torch's ``>=`` and ``nonzero`` took 10 ms.
     """
     if not _host_path(block.device):
-        return torch.nonzero((block >= floor).view(-1)).squeeze(1)
+        return torch.nonzero((block >= floor).reshape(-1)).squeeze(1)
     mask = np.greater_equal(block.numpy(), floor.numpy())
     return torch.from_numpy(np.flatnonzero(mask))
 
