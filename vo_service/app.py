@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 from tap_schema import Catalogue, Settings
+from vo_service import datalink, files
 from vo_service.similarity import IndexOptions, SimilarityLimits, SimilarityService
 from vo_service.similarity import handlers as similarity
 from vo_service.tap import sync, vosi
@@ -88,8 +89,11 @@ def create_app(
                 Route("/examples", vosi.examples),
             ],
         ),
+        Route("/datalink", datalink.links, methods=["GET", "POST"]),
         Route("/similarity/sync", similarity.similarity_sync, methods=["GET", "POST"]),
         Route("/similarity/image", similarity.similar_image),
+        Route("/preview/{key}.png", files.preview),
+        Route("/files/{key}.fits", files.fits_file),
     ]
     app = Starlette(routes=routes, lifespan=_lifespan)
     app.state.tap = tap
