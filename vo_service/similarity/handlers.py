@@ -4,6 +4,9 @@
   ``NOT_ID`` (repeatable), ``MAXREC`` rows from ``OFFSET``; a result table
   (VOTable by default) or, with ``RESPONSEFORMAT=application/json``, the
   page's JSON document (`vo_service.similarity.responses`).
+- ``POST /similarity/sync`` with a multipart file field ``IMAGE``: rank
+  against an uploaded FITS image instead (`vo_service.similarity.upload`),
+  with the same other parameters.
 - ``GET /similarity/image?ID=``: the JSON description of one public image
   (the page's tile of the image a search starts from).
 
@@ -27,6 +30,7 @@ from .errors import ParameterError, SimilarityError
 from .parameters import SimilarityRequest, parse_similarity_request, wants_json
 from .responses import error_response, image_response, json_response, table_response
 from .service import SimilarityResult, SimilarityService
+from .upload import IMAGE_FIELD, read_uploaded_image
 
 __all__ = ["similar_image", "similarity_sync"]
 
@@ -51,13 +55,31 @@ async def similarity_sync(request: Request) -> Response:
     as_json = wants_json(params)
     try:
         parsed = parse_similarity_request(params, service.limits)
-        result = await to_thread.run_sync(service.search, parsed.query)
+        result = await to_thread.run_sync(_search, service, parsed, params)
         return await _answer(request, service, parsed, result)
     except SimilarityError as error:
         return error_response(error, error.status_code, as_json=as_json)
     except Exception:
         log.exception("similarity request failed")
         return error_response("internal error of the similarity service", 500, as_json=as_json)
+
+
+def _search(
+    service: SimilarityService, parsed: SimilarityRequest, params: DaliParameters
+) -> SimilarityResult:
+    """Rank against the selected images, or against the uploaded one."""
+    part = params.find_inline(IMAGE_FIELD)
+    if part is None:
+        if IMAGE_FIELD in params:
+            raise ParameterError(
+                f"{IMAGE_FIELD} must be a file in a multipart/form-data POST "
+                f"(e.g. curl -F {IMAGE_FIELD}=@image.fits)"
+            )
+        return service.search(parsed.query)
+    image = read_uploaded_image(
+        part.content, part.filename, limit_bytes=service.limits.upload_limit_bytes
+    )
+    return service.search_by_image(image, parsed.query)
 
 
 async def similar_image(request: Request) -> Response:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from starlette.responses import Response
 
 from vo_service.adql import ResultColumn, TapSchema
@@ -38,6 +39,7 @@ from vo_service.urls import ServiceUrls
 
 from .errors import SimilarityError
 from .service import RankedImage, SimilarityLimits, SimilarityResult
+from .upload import UploadedImage
 
 __all__ = [
     "DID_FIELD_ID",
@@ -138,11 +140,26 @@ def json_response(
         "overflow": result.overflow,
         "results": [_ranked_json(row, urls) for row in result.results],
     }
+    if result.uploaded is not None:
+        document["upload"] = _upload_json(result.uploaded)
     if quick_select is not None:
         document["quick_select"] = quick_select
     if note:
         document["note"] = note
     return Response(json.dumps(document), media_type=JSON_TYPE)
+
+
+def _upload_json(image: UploadedImage) -> dict[str, object]:
+    """Describe what the service made of an uploaded image: its kind and cut-out."""
+    cutout = image.cutout
+    return {
+        "file_name": image.file_name,
+        "image_kind": image.image_kind,
+        "cutout_rule": cutout.rule,
+        "cutout_ra": cutout.ra,
+        "cutout_dec": cutout.dec,
+        "peak_snr": cutout.peak_snr if np.isfinite(cutout.peak_snr) else None,
+    }
 
 
 def result_columns(schema: TapSchema) -> tuple[ResultColumn, ...]:
@@ -213,6 +230,9 @@ def table_response(
     infos += [("total", str(result.total))]
     infos += [("ID", did) for did in result.selection]
     infos += [("NOT_ID", did) for did in result.excluded]
+    if result.uploaded is not None:
+        upload = _upload_json(result.uploaded)
+        infos += [(f"upload_{name}", str(value)) for name, value in upload.items()]
     if note:
         infos.append(("note", note))
     frame = VOTableFrame(
