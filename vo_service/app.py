@@ -98,6 +98,7 @@ def create_app(
         Route("/datalink", datalink.links, methods=["GET", "POST"]),
         Route("/similarity/sync", similarity.similarity_sync, methods=["GET", "POST"]),
         Route("/similarity/image", similarity.similar_image),
+        Route("/similarity/capabilities", similarity.capabilities),
         Route("/preview/{key}.png", files.preview),
         Route("/files/{key}.fits", files.fits_file),
     ]

@@ -9,6 +9,8 @@
   with the same other parameters.
 - ``GET /similarity/image?ID=``: the JSON description of one public image
   (the page's tile of the image a search starts from).
+- ``GET /similarity/capabilities``: VOSI capabilities listing both ways of
+  calling the service and its parameters.
 
 Errors are answered in the form the request asked for, in one place
 (`responses.error_response`): a DALI error document, or ``{"error": …}``.
@@ -17,6 +19,7 @@ Errors are answered in the form the request asked for, in one place
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from anyio import to_thread
 from starlette.exceptions import HTTPException
@@ -24,15 +27,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vo_service.dali import DaliParameters, RequestTooLargeError, read_dali_parameters
+from vo_service.templating import xml_response
 from vo_service.urls import ServiceUrls
 
 from .errors import ParameterError, SimilarityError
 from .parameters import SimilarityRequest, parse_similarity_request, wants_json
 from .responses import error_response, image_response, json_response, table_response
-from .service import SimilarityResult, SimilarityService
+from .service import SimilarityLimits, SimilarityResult, SimilarityService
 from .upload import IMAGE_FIELD, read_uploaded_image
 
-__all__ = ["similar_image", "similarity_sync"]
+__all__ = ["capabilities", "similar_image", "similarity_sync"]
 
 log = logging.getLogger(__name__)
 
@@ -124,4 +128,49 @@ async def _answer(
         maxrec=query.maxrec,
         offset=query.offset,
         note=note,
+    )
+
+
+@dataclass(frozen=True)
+class _Param:
+    name: str
+    description: str
+    data_type: str = "string"
+    use: str = "optional"
+
+
+def _parameters(limits: SimilarityLimits) -> tuple[_Param, ...]:
+    return (
+        _Param(
+            "ID", "Publisher DID of a selected image; repeat it to combine images", use="required"
+        ),
+        _Param("NOT_ID", "Publisher DID of an image to rank away from; repeatable"),
+        _Param(
+            "MAXREC",
+            f"Rows to return (default {limits.default_maxrec}, at most {limits.hard_maxrec})",
+            "integer",
+        ),
+        _Param("OFFSET", "Ranked rows to skip, for the next page (default 0)", "integer"),
+        _Param(
+            "RESPONSEFORMAT",
+            "VOTable (default), csv, tsv, fits, or application/json (the page's document)",
+        ),
+        _Param(
+            "QUICKSELECT",
+            "true: add the five k-means representatives of the top 1000, each with its 15 "
+            "nearest (JSON only)",
+            "boolean",
+        ),
+    )
+
+
+async def capabilities(request: Request) -> Response:
+    """VOSI capabilities of the similarity service (VOSI 1.1, section 3.1)."""
+    service: SimilarityService = request.app.state.similarity
+    return xml_response(
+        "similarity/capabilities.xml",
+        urls=ServiceUrls.from_request(request),
+        params=_parameters(service.limits),
+        limits=service.limits,
+        image_field=IMAGE_FIELD,
     )
