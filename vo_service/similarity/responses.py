@@ -10,8 +10,12 @@
                   "file_url": ..., "page_url": ...}, ...],
      "quick_select": [{"representative": did, "members": [did, ...]}, ...]}
 
-``quick_select`` only when requested; errors are ``{"error": message}``
-with the HTTP status of the error.
+``quick_select`` only when requested (``QUICKSELECT=true``): the five
+k-means representatives of the current top 1000, most similar first, each
+with the 15 images closest to it (itself first), which a click preselects;
+``upload`` only for a search by uploaded image; ``note`` when MAXREC was
+lowered. Errors are ``{"error": message}`` with the HTTP status of the
+error.
 
 **Tables** (VOTable by default; CSV, TSV, FITS as in TAP) are written by
 the TAP writer, with the same columns. Their metadata (UCD, unit,
@@ -125,7 +129,6 @@ def json_response(
     *,
     maxrec: int,
     offset: int,
-    quick_select: list[dict[str, object]] | None = None,
     note: str | None = None,
 ) -> Response:
     """Answer with the page's JSON document of a ranking."""
@@ -142,8 +145,11 @@ def json_response(
     }
     if result.uploaded is not None:
         document["upload"] = _upload_json(result.uploaded)
-    if quick_select is not None:
-        document["quick_select"] = quick_select
+    if result.quick_select is not None:
+        document["quick_select"] = [
+            {"representative": group.representative, "members": list(group.members)}
+            for group in result.quick_select
+        ]
     if note:
         document["note"] = note
     return Response(json.dumps(document), media_type=JSON_TYPE)

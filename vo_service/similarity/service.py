@@ -54,6 +54,8 @@ from .storage import VectorStorage
 from .upload import UploadedImage
 
 __all__ = [
+    "QUICK_SELECT_DEPTH",
+    "QuickSelectGroup",
     "RankedImage",
     "SimilarityLimits",
     "SimilarityQuery",
@@ -62,6 +64,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+QUICK_SELECT_DEPTH = 1000
+"""The quick-select row clusters this many of the best-ranked images (the paper's top 1000)."""
 
 
 @dataclass(frozen=True)
@@ -114,12 +119,15 @@ class SimilarityQuery:
         Rows to return.
     offset
         Rows to skip (paging).
+    quick_select
+        Also cluster the top 1000 for the page's quick-select row.
     """
 
     selection: tuple[str, ...]
     excluded: tuple[str, ...] = ()
     maxrec: int = 100
     offset: int = 0
+    quick_select: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,15 @@ class RankedImage:
     rank: int
     product: Product
     similarity: float
+
+
+@dataclass(frozen=True)
+class QuickSelectGroup:
+    """One entry of the quick-select row: a cluster's representative and what it preselects."""
+
+    representative: str
+    members: tuple[str, ...]
+    """The images closest to the representative among the top 1000, itself first."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +163,8 @@ class SimilarityResult:
     """More ranked images follow this page."""
     uploaded: UploadedImage | None = None
     """The uploaded image ranked against, if the search was by upload."""
+    quick_select: tuple[QuickSelectGroup, ...] | None = None
+    """The quick-select row, when asked for."""
 
 
 class SimilarityService:
@@ -339,7 +358,10 @@ class SimilarityService:
         eligible = index.public_mask(now) & index.compatible_mask(allowed)
         eligible[selected] = False
         eligible[avoided] = False
-        ranking = index.rank(vector, eligible, query.offset + query.maxrec)
+        depth = query.offset + query.maxrec
+        if query.quick_select:
+            depth = max(depth, QUICK_SELECT_DEPTH)
+        ranking = index.rank(vector, eligible, depth)
         page = slice(query.offset, query.offset + query.maxrec)
         rows = self._rows(
             [index.dids[p] for p in ranking.positions[page]],
@@ -355,6 +377,7 @@ class SimilarityService:
             total=ranking.total,
             results=tuple(rows),
             overflow=ranking.total > query.offset + query.maxrec,
+            quick_select=_quick_select(index, ranking.positions) if query.quick_select else None,
         )
 
     def _check_selection(
@@ -447,3 +470,24 @@ class SimilarityService:
                 continue
             rows.append(RankedImage(offset + len(rows) + 1, product, float(score)))
         return rows
+
+
+def _quick_select(index: KindIndex, ranked: np.ndarray) -> tuple[QuickSelectGroup, ...]:
+    """Cluster the top 1000 of a ranking into the quick-select row (the paper's "Interface").
+
+    k-means in five groups; each group's representative is its member
+    closest to the centroid, and preselects the 15 images closest to it
+    (`model_training.quick_select`, also used for the precomputed lists).
+    The ranking here is the refined one, so the row follows the selection.
+    """
+    from model_training.quick_select import quick_select
+
+    top = ranked[:QUICK_SELECT_DEPTH]
+    chosen = quick_select(index.vectors[top])
+    return tuple(
+        QuickSelectGroup(
+            representative=index.dids[top[representative]],
+            members=tuple(index.dids[top[member]] for member in members),
+        )
+        for representative, members in zip(chosen.representatives, chosen.preselected, strict=True)
+    )
