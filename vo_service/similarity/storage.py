@@ -21,6 +21,22 @@ from tap_schema import Catalogue
 __all__ = ["CurrentModel", "KindVectors", "VectorStorage"]
 
 _FETCH_ROWS = 4_096
+_ARRAY_HEADER_BYTES = 20
+"""Header of a 1-D binary array: ndim, has-null flag, element type, size, lower bound."""
+_ARRAY_ELEMENTS = np.dtype([("length", ">i4"), ("value", ">f4")])
+
+
+class _PostgresFloatArray(sa.types.TypeDecorator):
+    """``array_send`` of a ``REAL[]`` column, read straight into a float32 vector."""
+
+    impl = sa.LargeBinary
+    cache_ok = True
+
+    def process_result_value(self, value: bytes | None, dialect: sa.Dialect) -> np.ndarray | None:
+        if value is None:
+            return None
+        elements = np.frombuffer(value, dtype=_ARRAY_ELEMENTS, offset=_ARRAY_HEADER_BYTES)
+        return elements["value"].astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -166,10 +182,15 @@ class VectorStorage:
         )
 
     def _vector_rows(self, model: CurrentModel) -> Iterator[list[tuple]]:
+        vector: sa.ColumnElement = self.embedding.c.vector
+        if self.catalogue.dialect == "postgresql":
+            # REAL[] in PostgreSQL's binary array format: psycopg would build a
+            # Python float per element (half a billion for 260,000 x 2048)
+            vector = sa.func.array_send(vector, type_=_PostgresFloatArray())
         query = (
             sa.select(
                 self.embedding.c.obs_publisher_did,
-                self.embedding.c.vector,
+                vector,
                 self.obscore.c.scientific_category,
                 self.obscore.c.obs_release_date,
             )
