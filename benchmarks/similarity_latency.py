@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--dimensions", type=int, default=2048)
     parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument(
-        "--reduced", type=int, nargs="+", default=[256], help="axes of the reduced copy (each)"
+        "--reduced", type=int, nargs="+", default=[384], help="axes of the reduced copy (each)"
     )
     parser.add_argument("--queries", type=int, default=40, help="queries per selection size")
     args = parser.parse_args()

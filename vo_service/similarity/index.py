@@ -71,7 +71,7 @@ class IndexOptions:
     """
 
     reduce_from: int = 50_000
-    reduced_dimensions: int = 256
+    reduced_dimensions: int = 384
     target_recall: float = 0.999
     calibration_queries: int = 12
     margin: float = 1.5

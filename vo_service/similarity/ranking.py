@@ -21,7 +21,7 @@ order numpy happened to partition in.
 d = 2048 reads 2 GB per query, and a single query vector makes that scan
 bound by memory bandwidth, not arithmetic. `ReducedCopy` keeps the vectors
 projected onto their leading principal axes (centred PCA), stored as
-float16: 256 axes take 1/16 of the memory of the full vectors. A query
+float16: 384 axes of 2048 take under a tenth of their memory. A query
 scores all images there, keeps a generous candidate set, and re-ranks those
 candidates exactly with the full float32 vectors. What the approximation
 can lose is only which images enter the candidate set, never their final
