@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from urllib.parse import urlencode
 
 import pytest
 
 from tests import served_archive as archive
+from tests.stilts_lint import run_votlint
 from tests.tap.helpers import http, query_status, votable
 from tests.tap.server import RunningServer
 
@@ -179,6 +181,10 @@ def test_votable_result(archive_server: RunningServer) -> None:
     expected = archive.expected_ranking([START.did])[:4]
     assert list(table["obs_publisher_did"]) == [image.did for image, _ in expected]
     assert query_status(response.content)[-1][0] == "OVERFLOW"
+    url = f"{archive_server.url}/similarity/sync?" + urlencode(
+        [("ID", START.did), ("ID", CONTINUUM[3].did), ("NOT_ID", CONTINUUM[5].did)]
+    )
+    assert run_votlint(url).messages == []
 
 
 @pytest.mark.parametrize(

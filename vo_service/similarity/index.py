@@ -40,7 +40,7 @@ from datetime import datetime
 
 import numpy as np
 
-from .ranking import ReducedCopy, query_vector, top_positions
+from .ranking import ReducedCopy, query_vector, rerank, top_positions
 
 __all__ = ["CALIBRATION_DEPTH", "IndexOptions", "KindIndex", "Ranking", "allowed_categories"]
 
@@ -196,7 +196,7 @@ class KindIndex:
             scores = (self.vectors @ query)[positions]
         else:
             positions = self._candidates(query, eligible, candidates)
-            scores = self.vectors[positions] @ query
+            scores = rerank(self.vectors, positions, query)
         best = top_positions(scores, positions, depth)
         return Ranking(positions[best], scores[best], total)
 

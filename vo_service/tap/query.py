@@ -9,11 +9,17 @@ when there were more. It knows nothing of HTTP or UWS.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from vo_service.adql import AdqlError, TranslatedQuery, UploadedTable, translate_adql
+from vo_service.adql import (
+    AdqlError,
+    ResultColumn,
+    TranslatedQuery,
+    UploadedTable,
+    translate_adql,
+)
 from vo_service.cancellation import CancelToken
 from vo_service.dali import DaliParameters
 from vo_service.service_descriptor import links_service
@@ -206,7 +212,9 @@ def result_chunks(
         yield writer.tail(overflow=overflow, error=error)
 
 
-def _datalink_frame(columns: tuple, datalink_url: str | None) -> VOTableFrame | None:
+def _datalink_frame(
+    columns: Sequence[ResultColumn], datalink_url: str | None
+) -> VOTableFrame | None:
     """Bind a DataLink service descriptor to the result's ``obs_publisher_did`` column.
 
     DataLink 1.1, section 4: the descriptor's ID parameter refers by
