@@ -41,6 +41,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -118,7 +120,10 @@ def main() -> None:
         "--reduced", type=int, nargs="+", default=[384], help="axes of the reduced copy (each)"
     )
     parser.add_argument("--queries", type=int, default=40, help="queries per selection size")
+    parser.add_argument("--threads", type=int, default=2, help="BLAS and torch threads")
     args = parser.parse_args()
+    threadpool_limits(args.threads)
+    torch.set_num_threads(args.threads)
     n, d = args.images, args.dimensions
 
     started = time.perf_counter()
@@ -214,7 +219,8 @@ def main() -> None:
     print()
     print(
         f"refinement latency, top {DEPTH} of {n} x {d}, {args.queries} queries per size, "
-        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+        f"{args.threads} threads on {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f}"
     )
     print(
         f"{'method':<26} {'selected':>8} {'p50 ms':>8} {'p95 ms':>8} {'recall':>8} "
