@@ -12,6 +12,7 @@ from vo_service.similarity.ranking import (
     EmptyQueryError,
     ReducedCopy,
     query_vector,
+    rerank,
     top_positions,
 )
 
@@ -125,8 +126,16 @@ def test_reduced_copy_scores_rank_like_the_full_vectors() -> None:
     query = query_vector(vectors[:3])
     exact = vectors @ query
     approximate = copy.scores(query)
-    assert np.corrcoef(exact, approximate)[0, 1] > 0.9999
-    assert copy.nbytes == copy.vectors.nbytes + copy.basis.nbytes + copy.mean.nbytes
+    assert np.corrcoef(exact, approximate)[0, 1] > 0.999
+    assert copy.codes.dtype == np.int8 and copy.codes.shape == (3000, 64)
+    assert copy.nbytes < vectors.nbytes / 3
+
+
+def test_rerank_gives_the_exact_scores() -> None:
+    vectors = unit_rows(500, 48)
+    query = query_vector(vectors[:2])
+    positions = np.array([3, 17, 250, 499])
+    assert rerank(vectors, positions, query) == pytest.approx(vectors[positions] @ query, abs=1e-6)
 
 
 def test_two_stage_ranking_equals_the_exact_scan() -> None:
