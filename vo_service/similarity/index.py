@@ -129,6 +129,7 @@ class KindIndex:
         if len(self.dids) >= self.options.reduce_from and len(self.dids) > CALIBRATION_DEPTH:
             self.reduced = ReducedCopy.fit(self.vectors, self.options.reduced_dimensions)
             self.calibrate()
+            rerank(self.vectors, np.zeros(1, dtype=np.int64), self.vectors[0])  # compile it now
 
     def with_metadata(
         self, categories: Sequence[str | None], release_dates: Sequence[datetime | None]
