@@ -40,7 +40,8 @@ __all__ = ["capabilities", "similar_image", "similarity_sync"]
 
 log = logging.getLogger(__name__)
 
-_FORM_MARGIN_BYTES = 1 << 20
+_FORM_MARGIN_BYTES = 64 * 1024
+"""Room for the form fields beside the uploaded file: a larger body is refused unread."""
 
 
 async def similarity_sync(request: Request) -> Response:
