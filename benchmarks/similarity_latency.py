@@ -36,18 +36,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numba
 import numpy as np
-import torch
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tap_schema import Settings, open_catalogue
+from vo_service.similarity import SimilarityQuery, SimilarityService
 from vo_service.similarity.index import IndexOptions, KindIndex
 from vo_service.similarity.ranking import query_vector, top_positions
+from vo_service.similarity.responses import json_response
+from vo_service.urls import ServiceUrls
 
 DEPTH = 1000
 SIZES = (1, 3, 10)
@@ -120,10 +125,16 @@ def main() -> None:
         "--reduced", type=int, nargs="+", default=[384], help="axes of the reduced copy (each)"
     )
     parser.add_argument("--queries", type=int, default=40, help="queries per selection size")
-    parser.add_argument("--threads", type=int, default=2, help="BLAS and torch threads")
+    parser.add_argument("--threads", type=int, default=2, help="BLAS and numba threads")
+    parser.add_argument(
+        "--service",
+        type=int,
+        default=0,
+        help="also time SimilarityService.search on a SQLite catalogue of this many images",
+    )
     args = parser.parse_args()
     threadpool_limits(args.threads)
-    torch.set_num_threads(args.threads)
+    numba.set_num_threads(args.threads)
     n, d = args.images, args.dimensions
 
     started = time.perf_counter()
@@ -236,6 +247,122 @@ def main() -> None:
         "memory: vectors, plus vosim's reduced copy, plus the paper's neighbour lists (1000 "
         "per image, which the paper's archive reads from its database per request)"
     )
+
+    if args.service:
+        del indexes, lists
+        service_latency(vectors[: args.service], args.queries)
+
+
+def service_latency(vectors: np.ndarray, count: int) -> None:
+    """Time `SimilarityService.search` and the page's JSON, catalogue on SQLite, per MAXREC."""
+    n = len(vectors)
+    with tempfile.TemporaryDirectory(prefix="vosim-similarity-bench-") as folder:
+        settings = Settings.from_env({"VOSIM_DATA_DIR": folder})
+        catalogue = open_catalogue(settings)
+        started = time.perf_counter()
+        fill_catalogue(catalogue, vectors)
+        print(f"\ncatalogue of {n} images written in {time.perf_counter() - started:.0f} s")
+        service = SimilarityService(catalogue)
+        started = time.perf_counter()
+        service.refresh(force=True)
+        print(
+            f"service loaded its index (vectors, PCA, calibration) in "
+            f"{time.perf_counter() - started:.0f} s"
+        )
+        urls = ServiceUrls("http://127.0.0.1:8000")
+        rng = np.random.default_rng(11)
+        dids = [f"ivo://bench/{i:07d}" for i in range(n)]
+        print(
+            f"{'MAXREC':>6} {'selected':>8} {'search p50':>11} {'p95':>6} {'+JSON p50':>10} "
+            f"{'p95':>6}"
+        )
+        for maxrec in (100, 1000):
+            for size in SIZES:
+                searches, answers = [], []
+                for selection in make_queries(vectors, count, rng)[size]:
+                    query = SimilarityQuery(tuple(dids[i] for i in selection), maxrec=maxrec)
+                    started = time.perf_counter()
+                    result = service.search(query)
+                    searched = time.perf_counter()
+                    json_response(result, urls, maxrec=maxrec, offset=0)
+                    searches.append((searched - started) * 1000)
+                    answers.append((time.perf_counter() - started) * 1000)
+                print(
+                    f"{maxrec:>6} {size:>8} {np.median(searches):>11.1f} "
+                    f"{np.percentile(searches, 95):>6.1f} {np.median(answers):>10.1f} "
+                    f"{np.percentile(answers, 95):>6.1f}"
+                )
+        catalogue.dispose()
+
+
+def fill_catalogue(catalogue, vectors: np.ndarray) -> None:
+    """One public continuum image per vector: ObsCore, product, image and embedding rows."""
+    released = NOW - timedelta(days=1)
+    with catalogue.begin() as conn:
+        conn.execute(
+            catalogue.table("similarity.model").insert(),
+            {"model_id": 1, "model_name": "bench", "image_kind": "continuum", "is_current": 1},
+        )
+    for start in range(0, len(vectors), 10_000):
+        block = range(start, min(start + 10_000, len(vectors)))
+        dids = [f"ivo://bench/{i:07d}" for i in block]
+        with catalogue.begin() as conn:
+            conn.execute(
+                catalogue.table("ivoa.obscore").insert(),
+                [
+                    {
+                        "dataproduct_type": "image",
+                        "calib_level": 2,
+                        "obs_collection": "ALMA",
+                        "obs_id": did,
+                        "obs_publisher_did": did,
+                        "target_name": f"SRC-{i}",
+                        "s_ra": (i * 0.37) % 360,
+                        "s_dec": -30.0,
+                        "band_list": "7",
+                        "scientific_category": None,
+                        "image_kind": "continuum",
+                        "obs_release_date": released,
+                    }
+                    for i, did in zip(block, dids, strict=True)
+                ],
+            )
+            conn.execute(
+                catalogue.table("vosim.product").insert(),
+                [
+                    {
+                        "obs_publisher_did": did,
+                        "product_key": f"p{i:07d}",
+                        "file_path": f"/archive/p{i:07d}.fits",
+                        "file_size": 1,
+                        "file_mtime": 0.0,
+                        "cutout_index": i,
+                        "cutout_x": 32,
+                        "cutout_y": 32,
+                        "ingested_at": released,
+                    }
+                    for i, did in zip(block, dids, strict=True)
+                ],
+            )
+            conn.execute(
+                catalogue.table("similarity.image").insert(),
+                [
+                    {
+                        "obs_publisher_did": did,
+                        "image_kind": "continuum",
+                        "cutout_rule": "peak",
+                        "preview_url": f"http://127.0.0.1:8000/preview/p{i:07d}.png",
+                    }
+                    for i, did in zip(block, dids, strict=True)
+                ],
+            )
+            conn.execute(
+                catalogue.table("similarity.embedding").insert(),
+                [
+                    {"obs_publisher_did": did, "model_id": 1, "vector": vectors[i]}
+                    for i, did in zip(block, dids, strict=True)
+                ],
+            )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ from tap_schema import Catalogue
 
 __all__ = ["Product", "ProductArchive", "utc_now"]
 
-_LOOKUP_BATCH = 500
-"""Identifiers per ``IN (…)`` list: far below SQLite's and PostgreSQL's parameter limits."""
+_LOOKUP_BATCH = 1000
+"""Identifiers per ``IN (…)`` list (a page of results): far below the backends' parameter limits."""
 
 
 def utc_now() -> datetime:
@@ -106,8 +106,8 @@ class ProductArchive:
         with self.catalogue.engine.connect() as connection:
             for start in range(0, len(wanted), _LOOKUP_BATCH):
                 batch = wanted[start : start + _LOOKUP_BATCH]
-                for row in connection.execute(self._select.where(self._did.in_(batch))):
-                    found[row.obs_publisher_did] = Product(*row)
+                rows = connection.execute(self._select.where(self._did.in_(batch))).all()
+                found.update((row[0], Product(*row)) for row in rows)
         return found
 
     def find_by_key(self, product_key: str) -> Product | None:
