@@ -160,3 +160,15 @@ def test_tap_votable_with_descriptor_passes_votlint(archive_server: RunningServe
     response = http.get(url)
     assert b'ID="obs_publisher_did"' in response.content
     assert b'value="ivo://ivoa.net/std/DataLink#links-1.1"' in response.content
+
+
+def test_too_many_ids_are_answered_in_part(
+    archive_server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("vo_service.datalink.MAX_IDS", 2)
+    ids = [PUBLIC.did, UNKNOWN, CUBE.did]
+    response = http.post(f"{archive_server.url}/datalink", data={"ID": ids})
+    assert response.status_code == 200
+    rows = votable(response.content).get_first_table().to_table()
+    assert set(rows["ID"]) == {PUBLIC.did, UNKNOWN}
+    assert query_status(response.content)[-1][0] == "OVERFLOW"
