@@ -2,8 +2,8 @@
 
 Read the table top to bottom to see every URL the service answers. Each
 protocol lives in its own module (``tap.sync``, ``tap.vosi``,
-``uws.handlers``); this file only wires them, opens what they share, and
-starts and stops it with the application.
+``uws.handlers``, ``similarity.handlers``); this file only wires them, opens
+what they share, and starts and stops it with the application.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 from tap_schema import Catalogue, Settings
+from vo_service import datalink, files
+from vo_service.similarity import IndexOptions, SimilarityLimits, SimilarityService
+from vo_service.similarity import handlers as similarity
+from vo_service.similarity.embedder import Embedder
 from vo_service.tap import sync, vosi
 from vo_service.tap.limits import TapLimits
 from vo_service.tap.service import TapService
@@ -35,6 +39,9 @@ def create_app(
     *,
     catalogue: Catalogue | None = None,
     limits: TapLimits | None = None,
+    similarity_limits: SimilarityLimits | None = None,
+    index_options: IndexOptions | None = None,
+    embedder: Embedder | None = None,
 ) -> Starlette:
     """Build the application.
 
@@ -47,8 +54,17 @@ def create_app(
         if missing.
     limits
         TAP limits; by default `TapLimits.from_env`.
+    similarity_limits
+        Limits of the similarity service; by default `SimilarityLimits.from_env`.
+    index_options
+        How the similarity index ranks (exact or reduced copy); defaults otherwise.
+    embedder
+        Embeds uploaded images for the similarity search by image.
     """
     tap = TapService.open(settings, catalogue=catalogue, limits=limits)
+    similar = SimilarityService(
+        tap.catalogue, limits=similarity_limits, options=index_options, embedder=embedder
+    )
     routes = [
         Mount(
             "/tap",
@@ -79,24 +95,47 @@ def create_app(
                 Route("/examples", vosi.examples),
             ],
         ),
+        Route("/datalink", datalink.links, methods=["GET", "POST"]),
+        Route("/similarity/sync", similarity.similarity_sync, methods=["GET", "POST"]),
+        Route("/similarity/image", similarity.similar_image),
+        Route("/similarity/capabilities", similarity.capabilities),
+        Route("/preview/{key}.png", files.preview),
+        Route("/files/{key}.fits", files.fits_file),
     ]
     app = Starlette(routes=routes, lifespan=_lifespan)
     app.state.tap = tap
+    app.state.similarity = similar
     return app
 
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Start the services; destroy expired async jobs every minute; stop cleanly."""
+    """Start the services (the similarity vectors loaded before the first request).
+
+    Then, while serving: destroy expired async jobs every minute, and reload
+    the similarity vectors when the catalogue changes; stop cleanly.
+    """
     tap: TapService = app.state.tap
+    similar: SimilarityService = app.state.similarity
     await to_thread.run_sync(tap.start)
+    await to_thread.run_sync(lambda: similar.refresh(force=True))
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(_destroy_expired_jobs, tap)
+        tasks.start_soon(_refresh_similarity, similar)
         try:
             yield
         finally:
             tasks.cancel_scope.cancel()
             await to_thread.run_sync(tap.stop)
+
+
+async def _refresh_similarity(similar: SimilarityService) -> None:
+    while True:
+        await anyio.sleep(similar.limits.refresh_interval_s)
+        try:
+            await to_thread.run_sync(similar.refresh)
+        except Exception:
+            log.exception("reloading the similarity vectors failed; serving the previous ones")
 
 
 async def _destroy_expired_jobs(tap: TapService) -> None:
