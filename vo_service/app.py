@@ -2,8 +2,8 @@
 
 Read the table top to bottom to see every URL the service answers. Each
 protocol lives in its own module (``tap.sync``, ``tap.vosi``,
-``uws.handlers``); this file only wires them, opens what they share, and
-starts and stops it with the application.
+``uws.handlers``), the HTML pages in ``pages``; this file only wires them,
+opens what they share, and starts and stops it with the application.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ import anyio
 from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from tap_schema import Catalogue, Settings
+from vo_service import pages
 from vo_service.tap import sync, vosi
 from vo_service.tap.limits import TapLimits
 from vo_service.tap.service import TapService
@@ -50,6 +52,9 @@ def create_app(
     """
     tap = TapService.open(settings, catalogue=catalogue, limits=limits)
     routes = [
+        Route("/", pages.home),
+        Route(pages.SIMILAR_PAGE, pages.similar),
+        Mount("/static", StaticFiles(packages=[("templates", "static")]), name="static"),
         Mount(
             "/tap",
             routes=[
@@ -82,6 +87,7 @@ def create_app(
     ]
     app = Starlette(routes=routes, lifespan=_lifespan)
     app.state.tap = tap
+    app.state.catalogue = tap.catalogue
     return app
 
 
