@@ -2,14 +2,17 @@
  *
  * The server renders the original image and hands over the selection it was
  * opened with (the JSON in #page-config). This script asks the similarity
- * service for the ranking of the whole selection, draws it, and asks again
- * after every click: one request with all selected IDs, the newest request
+ * service for the ranking of the whole selection and draws it; every click
+ * asks again, with all selected IDs in one request, and the newest request
  * wins. The URL always names the selection, so a page can be shared.
  *
  * The grid is virtually scrolled: every tile has the same size, the grid
- * element is as tall as all rows together (it is the spacer), and only the
- * rows in or near the viewport exist in the DOM, as absolutely placed tiles
- * recycled from a pool. Thousands of results thus cost a few dozen nodes.
+ * element is as tall as the rows of the whole ranking (it is the spacer),
+ * and only the rows in or near the viewport exist in the DOM, as absolutely
+ * placed tiles recycled from a pool. The ranking arrives in pages of
+ * config.maxrec rows (MAXREC and OFFSET): the first with the quick-select
+ * groups, the others when scrolling comes near them. Thousands of results
+ * thus cost a few dozen DOM nodes and one request per page scrolled to.
  */
 (function () {
   "use strict";
@@ -34,7 +37,7 @@
   const state = {
     selection: config.selection.map((card) => card.obs_publisher_did),
     imageKind: config.image_kind,
-    request: null,
+    request: null, // AbortController of the ranking request in flight
   };
 
   function element(tag, className, text) {
@@ -44,19 +47,102 @@
     return node;
   }
 
-  function describe(card) {
-    const kind = KIND_LABELS[card.image_kind || state.imageKind] || "";
-    return `${card.target_name || "unnamed target"}, band ${card.band_list || "unknown"}, ${kind} image`;
+  function kindLabel(kind) {
+    return KIND_LABELS[kind] || kind || "";
   }
 
-  /* ---------------------------------------------------------------- grid */
+  function describe(card) {
+    return `${card.target_name || "unnamed target"}, band ${card.band_list || "unknown"}, ` +
+      `${kindLabel(card.image_kind || state.imageKind)} image`;
+  }
+
+  function similarityService(selection, offset, quickSelect) {
+    const params = new URLSearchParams();
+    for (const did of selection) params.append("ID", did);
+    params.set("MAXREC", String(config.maxrec));
+    if (offset) params.set("OFFSET", String(offset));
+    params.set("RESPONSEFORMAT", "application/json");
+    if (quickSelect) params.set("QUICKSELECT", "true");
+    return `${config.service}?${params}`;
+  }
+
+  /* Fetch a ranking page; resolve to the JSON body, or throw an Error with the service's words. */
+  async function fetchRanking(url, signal) {
+    let response;
+    try {
+      response = await fetch(url, { signal, headers: { Accept: "application/json" } });
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+      throw new Error(`the similarity service could not be reached (${error.message})`);
+    }
+    const body = await response.json().catch(() => null);
+    if (!response.ok || !body || !Array.isArray(body.results)) {
+      throw new Error(body && body.error ? body.error : `HTTP ${response.status}`);
+    }
+    return body;
+  }
+
+  /* -------------------------------------------------------------- ranking */
+
+  /* One ranking of one selection: its total, the rows loaded so far, and more on demand. */
+  class Ranking {
+    constructor(selection, first) {
+      this.selection = selection;
+      this.total = typeof first.total === "number" ? first.total : first.results.length;
+      this.rows = [];
+      this.pages = new Set([0]);
+      this.loaded = 0;
+      this.controller = new AbortController();
+      this.add(first.results);
+    }
+
+    add(results) {
+      for (const result of results) {
+        if (this.rows[result.rank - 1] === undefined) this.loaded += 1;
+        this.rows[result.rank - 1] = result;
+        cards.set(result.obs_publisher_did, result);
+      }
+    }
+
+    get(index) {
+      return this.rows[index];
+    }
+
+    /* Ask for the pages that hold rows first..last and are neither loaded nor on their way. */
+    require(first, last, onLoaded) {
+      const size = config.maxrec;
+      const lastPage = Math.floor(Math.min(last, this.total - 1) / size);
+      for (let page = Math.floor(first / size); page <= lastPage; page += 1) {
+        if (this.pages.has(page)) continue;
+        this.pages.add(page);
+        const url = similarityService(this.selection, page * size, false);
+        fetchRanking(url, this.controller.signal).then(
+          (body) => {
+            this.add(body.results);
+            onLoaded(this);
+          },
+          (error) => {
+            if (error.name === "AbortError") return;
+            this.pages.delete(page); // scrolling there again retries
+            showError(`More results could not be loaded: ${error.message}`);
+          },
+        );
+      }
+    }
+
+    abandon() {
+      this.controller.abort();
+    }
+  }
+
+  /* ----------------------------------------------------------------- grid */
 
   class VirtualGrid {
     constructor(container, onToggle) {
       this.container = container;
-      this.results = [];
+      this.ranking = null;
       this.selected = new Set();
-      this.live = new Map(); // result index -> tile in the DOM
+      this.live = new Map(); // index in the ranking -> tile in the DOM
       this.pool = [];
       this.first = 0;
       this.last = -1;
@@ -66,11 +152,12 @@
       this.gap = parseFloat(style.getPropertyValue("--tile-gap"));
       this.rowPitch = this.tileHeight + this.gap;
       this.columns = 1;
+      this.width = -1;
       this.frameRequested = false;
 
       container.addEventListener("click", (event) => {
         const pick = event.target.closest(".tile-pick");
-        if (pick) onToggle(pick.parentNode.dataset.did);
+        if (pick && pick.parentNode.dataset.did) onToggle(pick.parentNode.dataset.did);
       });
       // A recycled tile hides its image until the new preview has arrived.
       const loaded = (event) => {
@@ -80,12 +167,24 @@
       container.addEventListener("load", loaded, true);
       container.addEventListener("error", loaded, true);
       window.addEventListener("scroll", () => this.schedule(), { passive: true });
-      new ResizeObserver(() => this.layout()).observe(container);
+      // Only a new width changes the columns; the height is ours (the spacer).
+      new ResizeObserver(() => {
+        if (container.clientWidth !== this.width) this.layout(false);
+      }).observe(container);
     }
 
-    setResults(results) {
-      this.results = results;
+    show(ranking) {
+      this.ranking = ranking;
+      this.container.dataset.total = String(ranking.total);
+      this.container.dataset.count = String(ranking.loaded);
       this.layout(true);
+    }
+
+    /* Rows arrived for the ranking on show: fill the tiles that waited for them. */
+    refresh(ranking) {
+      if (ranking !== this.ranking) return;
+      this.container.dataset.count = String(ranking.loaded);
+      this.render(true);
     }
 
     setSelected(selected) {
@@ -93,12 +192,17 @@
       for (const tile of this.live.values()) this.markSelected(tile);
     }
 
-    layout(refill = false) {
+    get count() {
+      return this.ranking ? this.ranking.total : 0;
+    }
+
+    layout(refill) {
       const width = this.container.clientWidth;
       const pitch = this.tileWidth + this.gap;
       const columns = Math.max(1, Math.floor((width + this.gap) / pitch));
-      const rows = Math.ceil(this.results.length / columns);
+      const rows = Math.ceil(this.count / columns);
       const moved = columns !== this.columns;
+      this.width = width;
       this.columns = columns;
       this.container.style.height = `${Math.max(0, rows * this.rowPitch - this.gap)}px`;
       this.render(refill || moved);
@@ -113,9 +217,11 @@
       });
     }
 
-    /* Put in the DOM exactly the tiles of the rows in (or near) the viewport. */
+    /* Put in the DOM exactly the tiles of the rows in (or near) the viewport.
+     * A tile keeps its place while it stays in range (refill only changes its
+     * content), so the keyboard focus stays where it was after a re-ranking. */
     render(refill) {
-      const count = this.results.length;
+      const count = this.count;
       const above = -this.container.getBoundingClientRect().top;
       const firstRow = Math.max(0, Math.floor(above / this.rowPitch) - OVERSCAN_ROWS);
       const lastRow = Math.floor((above + window.innerHeight) / this.rowPitch) + OVERSCAN_ROWS;
@@ -123,16 +229,20 @@
       const last = Math.min(count - 1, (lastRow + 1) * this.columns - 1);
       if (!refill && first === this.first && last === this.last) return;
       for (const [index, tile] of this.live) {
-        if (refill || index < first || index > last) {
+        if (index < first || index > last) {
           this.live.delete(index);
           this.pool.push(tile);
         }
       }
       const added = document.createDocumentFragment();
       for (let index = first; index <= last; index += 1) {
-        if (this.live.has(index)) continue;
+        const placed = this.live.get(index);
+        if (placed) {
+          if (refill) this.fill(placed, index);
+          continue;
+        }
         const tile = this.pool.pop() || this.createTile();
-        this.fill(tile, this.results[index], index);
+        this.fill(tile, index);
         if (!tile.isConnected) added.appendChild(tile);
         this.live.set(index, tile);
       }
@@ -140,6 +250,11 @@
       for (const tile of this.pool) tile.remove();
       this.first = first;
       this.last = last;
+      if (this.ranking && last >= first) {
+        // Ask early for the rows two screens further on, so scrolling rarely waits.
+        const ahead = last + 2 * (last - first + 1);
+        this.ranking.require(first, ahead, (ranking) => this.refresh(ranking));
+      }
     }
 
     createTile() {
@@ -179,15 +294,24 @@
       return tile;
     }
 
-    fill(tile, result, index) {
+    fill(tile, index) {
+      const column = index % this.columns;
+      const row = Math.floor(index / this.columns);
+      tile.style.transform =
+        `translate(${column * (this.tileWidth + this.gap)}px, ${row * this.rowPitch}px)`;
+      const result = this.ranking.get(index);
+      if (result === undefined) {
+        this.fillPending(tile, index);
+        return;
+      }
       const parts = tile.parts;
       const name = result.target_name || "Unnamed target";
       const band = result.band_list || "?";
       const category = result.scientific_category || "no category";
-      const similarity = result.similarity.toFixed(3);
+      const similarity = typeof result.similarity === "number" ? result.similarity.toFixed(3) : "–";
+      tile.classList.remove("pending");
       tile.dataset.did = result.obs_publisher_did;
-      tile.dataset.rank = result.rank;
-      tile.style.transform = `translate(${(index % this.columns) * (this.tileWidth + this.gap)}px, ${Math.floor(index / this.columns) * this.rowPitch}px)`;
+      tile.dataset.rank = String(result.rank);
       if (parts.image.getAttribute("src") !== result.preview_url) {
         tile.classList.add("loading");
         parts.image.src = result.preview_url;
@@ -195,23 +319,48 @@
       parts.image.alt = `Preview of ${describe(result)}`;
       parts.rank.textContent = `#${result.rank}`;
       parts.overlayTarget.textContent = name;
-      parts.overlayBand.textContent = `Band ${band} · ${KIND_LABELS[state.imageKind] || state.imageKind}`;
+      parts.overlayBand.textContent = `Band ${band} · ${kindLabel(state.imageKind)}`;
       parts.overlayCategory.textContent = category;
       parts.overlaySimilarity.textContent = `Similarity ${similarity}`;
       parts.target.textContent = name;
       parts.band.textContent = `Band ${band}`;
       parts.similarity.textContent = similarity;
+      parts.pick.disabled = false;
       parts.pick.title = `${name}\nBand ${band} · ${category}\nSimilarity ${similarity}`;
       parts.datalink.href = result.datalink_url;
       parts.datalink.title = `DataLink of ${name}: preview, file and services`;
       parts.datalink.setAttribute("aria-label", `DataLink of ${name}`);
-      parts.fits.href = result.file_url;
+      parts.fits.hidden = !result.file_url;
+      if (result.file_url) parts.fits.href = result.file_url;
       parts.fits.title = `FITS file of ${name}`;
       parts.fits.setAttribute("aria-label", `FITS file of ${name}`);
       this.markSelected(tile);
     }
 
+    /* A row not loaded yet: an empty tile of the same size, filled when its page arrives. */
+    fillPending(tile, index) {
+      const parts = tile.parts;
+      tile.classList.add("pending");
+      tile.classList.remove("loading", "is-selected");
+      delete tile.dataset.did;
+      tile.dataset.rank = String(index + 1);
+      parts.image.removeAttribute("src");
+      parts.image.alt = "";
+      parts.rank.textContent = `#${index + 1}`;
+      for (const name of ["overlayTarget", "overlayBand", "overlayCategory", "overlaySimilarity",
+        "band", "similarity"]) {
+        parts[name].textContent = "";
+      }
+      parts.target.textContent = "Loading…";
+      parts.pick.disabled = true;
+      parts.pick.removeAttribute("title");
+      parts.pick.removeAttribute("aria-pressed");
+      parts.datalink.removeAttribute("href");
+      parts.fits.removeAttribute("href");
+    }
+
     markSelected(tile) {
+      if (tile.classList.contains("pending")) return;
       const selected = this.selected.has(tile.dataset.did);
       tile.classList.toggle("is-selected", selected);
       tile.parts.pick.setAttribute("aria-pressed", selected ? "true" : "false");
@@ -220,7 +369,7 @@
 
   const grid = new VirtualGrid(gridElement, toggle);
 
-  /* ----------------------------------------------------------- selection */
+  /* ------------------------------------------------------------ selection */
 
   function pageUrl(selection) {
     const query = selection.map((did) => `ID=${encodeURIComponent(did)}`).join("&");
@@ -228,8 +377,7 @@
   }
 
   function showSelection() {
-    const selected = new Set(state.selection);
-    grid.setSelected(selected);
+    grid.setSelected(new Set(state.selection));
     selectionCount.textContent = String(state.selection.length);
     clearButton.hidden = state.selection.length < 2;
     const chips = document.createDocumentFragment();
@@ -285,79 +433,62 @@
 
   clearButton.addEventListener("click", () => select([original]));
 
-  /* ------------------------------------------------------------- ranking */
+  /* ------------------------------------------------- asking for a ranking */
 
   function showError(text) {
     message.textContent = text;
     message.hidden = false;
   }
 
+  function setBusy(busy) {
+    gridElement.classList.toggle("busy", busy);
+    gridElement.setAttribute("aria-busy", busy ? "true" : "false");
+  }
+
+  /* Rank the current selection: first page and quick select; "ranked", "failed" or "superseded". */
   async function rank() {
     if (state.request) state.request.abort();
     const request = new AbortController();
     state.request = request;
-    const params = new URLSearchParams();
-    for (const did of state.selection) params.append("ID", did);
-    params.set("MAXREC", String(config.maxrec));
-    params.set("RESPONSEFORMAT", "application/json");
-    params.set("QUICKSELECT", "true");
-    gridElement.classList.add("busy");
-    gridElement.setAttribute("aria-busy", "true");
-    let response;
-    let body = null;
+    const selection = state.selection.slice();
+    setBusy(true);
+    let body;
     try {
-      response = await fetch(`${config.service}?${params}`, {
-        signal: request.signal,
-        headers: { Accept: "application/json" },
-      });
-      body = await response.json().catch(() => null);
+      body = await fetchRanking(similarityService(selection, 0, true), request.signal);
     } catch (error) {
       if (error.name === "AbortError") return "superseded";
-      if (state.request === request) finish();
-      showError(`The similarity service could not be reached (${error.message}). Try again.`);
+      state.request = null;
+      setBusy(false);
+      showError(`The similarity service could not rank this selection: ${error.message}`);
+      if (!grid.ranking) resultCount.textContent = "No ranking to show.";
       return "failed";
     }
     if (state.request !== request) return "superseded";
-    finish();
-    if (!response.ok || !body || !Array.isArray(body.results)) {
-      const reason = body && body.error ? body.error : `HTTP ${response.status}`;
-      showError(`The similarity service could not rank this selection: ${reason}`);
-      return "failed";
-    }
+    state.request = null;
     message.hidden = true;
-    show(body);
+    show(selection, body);
+    setBusy(false);
     return "ranked";
   }
 
-  function finish() {
-    state.request = null;
-    gridElement.classList.remove("busy");
-    gridElement.setAttribute("aria-busy", "false");
-  }
-
-  function show(body) {
+  function show(selection, body) {
+    if (grid.ranking) grid.ranking.abandon();
     state.imageKind = body.image_kind || state.imageKind;
-    for (const result of body.results) cards.set(result.obs_publisher_did, result);
-    const results = body.results;
-    const kind = KIND_LABELS[state.imageKind] || state.imageKind;
-    const by = state.selection.length === 1 ? "the original image" : `${state.selection.length} selected images`;
-    const total = typeof body.total === "number" ? body.total : results.length;
-    resultCount.textContent = results.length === 0
-      ? `No similar ${kind} images are public yet.`
-      : `${total.toLocaleString("en")} similar ${kind} images` +
-        (results.length < total ? ` (the first ${results.length.toLocaleString("en")} shown)` : "") +
-        `, ranked by ${by}`;
-    gridElement.dataset.total = String(total);
-    gridElement.dataset.count = String(results.length);
+    const ranking = new Ranking(selection, body);
+    const kind = kindLabel(state.imageKind);
+    const by = selection.length === 1 ? "the original image" : `${selection.length} selected images`;
+    resultCount.textContent = ranking.total === 0
+      ? `No other public ${kind} image can be compared with this one yet.`
+      : `${ranking.total.toLocaleString("en")} similar ${kind} images, ranked by ${by}`;
     // Newly ranked: show the best ones, not whatever row the user had scrolled to.
     const top = gridElement.getBoundingClientRect().top + window.scrollY - toolbar.offsetHeight - 16;
     if (window.scrollY > top) window.scrollTo(0, top);
-    grid.setResults(results);
+    grid.show(ranking);
     showQuickSelect(body.quick_select || []);
     showSelection();
   }
 
-  /* --------------------------------------------------------- quick select */
+  /* -------------------------------------------------------- quick select */
 
   function showQuickSelect(groups) {
     const items = document.createDocumentFragment();
@@ -369,7 +500,7 @@
       pick.type = "button";
       pick.dataset.did = group.representative;
       pick.title = `Group ${position + 1}, represented by ${name} (band ${card.band_list || "?"}): ` +
-        `select its ${group.members.length} closest images`;
+        `select the ${group.members.length} images closest to it`;
       const image = element("img");
       image.src = card.preview_url;
       image.alt = `Preview of ${describe(card)}`;

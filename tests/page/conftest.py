@@ -61,7 +61,8 @@ class BrowserSession:
     def tiles(self) -> list[tuple[int, str]]:
         """``(rank, identifier)`` of every tile now in the grid's DOM, by rank."""
         pairs = self.page.eval_on_selector_all(
-            "#results .tile", "tiles => tiles.map(t => [Number(t.dataset.rank), t.dataset.did])"
+            "#results .tile:not(.pending)",
+            "tiles => tiles.map(t => [Number(t.dataset.rank), t.dataset.did])",
         )
         self.seen.update(did for _, did in pairs)
         return sorted((rank, did) for rank, did in pairs)

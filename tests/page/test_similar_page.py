@@ -10,10 +10,11 @@ Screenshots of each step go to ``test-artifacts/page/``.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 import pytest
+from playwright.sync_api import Request, Route
 
 from .conftest import BrowserSession, Site
 from .helpers import (
@@ -69,7 +70,7 @@ def test_opened_page_shows_the_original_and_its_ranking(
     assert len(shown) < len(answer["results"]), "the archive is too small to need scrolling"
     assert f"{answer['total']} similar continuum images" in page.inner_text("#result-count")
     assert all(page.eval_on_selector_all("#results img", "i => i.map(x => !!x.alt)"))
-    assert page.locator(".quick-pick").count() == len(answer.get("quick_select") or [None] * 5)
+    assert page.locator(".quick-pick").count() == 5
     screenshot(page, artifacts, "01-opened")
 
 
@@ -91,6 +92,42 @@ def test_scrolling_brings_in_the_next_tiles_and_keeps_the_dom_small(
     assert len(last) < n
     assert_grid_matches(last, result_count(page), answer)
     screenshot(page, artifacts, "02-scrolled-to-the-end")
+
+
+def test_the_ranking_arrives_in_pages_as_the_grid_scrolls(
+    session: BrowserSession, site: Site, start: str
+) -> None:
+    """With pages of 10 rows, scrolling asks for each next page once, and the rows fit."""
+    page = session.page
+    asked: list[str] = []
+
+    def small_pages(route: Route) -> None:
+        body = route.fetch().text().replace('"maxrec": 1000', '"maxrec": 10')
+        route.fulfill(status=200, content_type="text/html; charset=utf-8", body=body)
+
+    def record(request: Request) -> None:
+        asked.append(request.url)
+
+    page.route("**/similar?*", small_pages)
+    page.on("request", record)
+    try:
+        open_page(session, site, [start])
+        answer = ranking(site.url, [start])
+        n = len(answer["results"])
+        assert page.get_attribute("#results", "data-total") == str(answer["total"]) == str(n)
+        page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+        page.wait_for_selector(f"#results .tile[data-rank='{n}']:not(.pending)")
+        assert_grid_matches(session.tiles(), n, answer)
+    finally:
+        page.unroute("**/similar?*", small_pages)
+        page.remove_listener("request", record)
+    pages = [dict(parse_qsl(urlsplit(url).query)) for url in asked if "/similarity/sync" in url]
+    assert all(query["MAXREC"] == "10" for query in pages)
+    offsets = [int(query.get("OFFSET", 0)) for query in pages]
+    assert sorted(offsets) == sorted(set(offsets)), "a page was asked for twice"
+    assert {0, (n - 1) // 10 * 10} <= set(offsets)
+    assert all(offset % 10 == 0 for offset in offsets)
+    assert [query.get("QUICKSELECT") for query in pages].count("true") == 1
 
 
 def test_each_click_reranks_to_the_combination_and_a_second_click_deselects(
