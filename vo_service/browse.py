@@ -11,12 +11,11 @@ can do nothing with an image that has none.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from urllib.parse import quote
 
 import sqlalchemy as sa
 
 from tap_schema import Catalogue
+from vo_service.archive import utc_now
 
 __all__ = ["IMAGE_KINDS", "ImageCard", "find_by_target", "public_images", "sample_images"]
 
@@ -29,7 +28,7 @@ _SAMPLE_CANDIDATES = 400
 
 @dataclass(frozen=True)
 class ImageCard:
-    """What a page shows of one public image: enough to draw a tile and link onwards."""
+    """What a page shows of one public image; its URLs come from `vo_service.urls`."""
 
     obs_publisher_did: str
     target_name: str | None
@@ -37,26 +36,6 @@ class ImageCard:
     scientific_category: str | None
     image_kind: str
     product_key: str | None
-
-    @property
-    def page_url(self) -> str:
-        """The similarity page starting from this image."""
-        return "/similar?ID=" + quote(self.obs_publisher_did, safe="")
-
-    @property
-    def preview_url(self) -> str | None:
-        """The PNG preview (served only for public images), or None if never ingested."""
-        return None if self.product_key is None else f"/preview/{self.product_key}.png"
-
-    @property
-    def file_url(self) -> str | None:
-        """The FITS file (served only for public images), or None if never ingested."""
-        return None if self.product_key is None else f"/files/{self.product_key}.fits"
-
-    @property
-    def datalink_url(self) -> str:
-        """The image's DataLink ``{links}`` response."""
-        return "/datalink?ID=" + quote(self.obs_publisher_did, safe="")
 
 
 def sample_images(catalogue: Catalogue, per_kind: int = 6) -> dict[str, list[ImageCard]]:
@@ -158,7 +137,7 @@ def _public_cards(catalogue: Catalogue) -> sa.Select:
         model.c.image_kind == image.c.image_kind,
         model.c.is_current == 1,
     )
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     return (
         sa.select(
             obscore.c.obs_publisher_did,

@@ -25,6 +25,7 @@ from tap_schema import Catalogue
 
 from .browse import ImageCard, find_by_target, public_images, sample_images
 from .templating import templates
+from .urls import ServiceUrls
 
 __all__ = ["SIMILAR_PAGE", "home", "similar"]
 
@@ -49,9 +50,18 @@ class PageProblem:
 def home(request: Request) -> Response:
     """``GET /``: what this is, images to start from, a search by target name."""
     catalogue = _catalogue(request)
+    urls = ServiceUrls.from_request(request)
     target = (request.query_params.get("target") or "").strip() or None
-    samples = sample_images(catalogue, per_kind=SAMPLES_PER_KIND)
-    found = find_by_target(catalogue, target, TARGET_SEARCH_LIMIT) if target else None
+    samples = {
+        kind: [_card_view(card, urls) for card in cards]
+        for kind, cards in sample_images(catalogue, per_kind=SAMPLES_PER_KIND).items()
+    }
+    found = None
+    if target:
+        found = [
+            _card_view(card, urls)
+            for card in find_by_target(catalogue, target, TARGET_SEARCH_LIMIT)
+        ]
     example = next((cards[0] for cards in samples.values() if cards), None)
     return templates.TemplateResponse(
         request,
@@ -99,10 +109,11 @@ def similar(request: Request) -> Response:
                 _page_url(found) if found else None,
             ),
         )
-    selection = [cards[did] for did in dids]
+    urls = ServiceUrls.from_request(request)
+    selection = [_card_view(cards[did], urls) for did in dids]
     config = {
-        "selection": [_card_json(card) for card in selection],
-        "image_kind": selection[0].image_kind,
+        "selection": selection,
+        "image_kind": selection[0]["image_kind"],
         "service": SIMILARITY_SERVICE,
         "maxrec": RESULTS_PER_RANKING,
         "page_path": SIMILAR_PAGE,
@@ -142,15 +153,17 @@ def _page_url(dids: list[str]) -> str:
     return SIMILAR_PAGE + "?" + urlencode([("ID", did) for did in dids])
 
 
-def _card_json(card: ImageCard) -> dict[str, Any]:
-    """Give the fields of a card the page script uses, named as in the similarity JSON."""
+def _card_view(card: ImageCard, urls: ServiceUrls) -> dict[str, Any]:
+    """Describe an image for a template and the page script, as the similarity JSON does."""
+    key, did = card.product_key, card.obs_publisher_did
     return {
-        "obs_publisher_did": card.obs_publisher_did,
+        "obs_publisher_did": did,
         "target_name": card.target_name,
         "band_list": card.band_list,
         "scientific_category": card.scientific_category,
         "image_kind": card.image_kind,
-        "preview_url": card.preview_url,
-        "datalink_url": card.datalink_url,
-        "file_url": card.file_url,
+        "preview_url": urls.preview(key) if key else None,
+        "datalink_url": urls.datalink(did),
+        "file_url": urls.file(key) if key else None,
+        "page_url": urls.page(did),
     }

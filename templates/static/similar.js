@@ -312,7 +312,9 @@
       tile.classList.remove("pending");
       tile.dataset.did = result.obs_publisher_did;
       tile.dataset.rank = String(result.rank);
-      if (parts.image.getAttribute("src") !== result.preview_url) {
+      if (!result.preview_url) {
+        parts.image.removeAttribute("src");
+      } else if (parts.image.getAttribute("src") !== result.preview_url) {
         tile.classList.add("loading");
         parts.image.src = result.preview_url;
       }
@@ -388,7 +390,7 @@
       chip.dataset.did = did;
       chip.title = `${name} · band ${card.band_list || "?"} · ${card.scientific_category || "no category"}`;
       const image = element("img");
-      image.src = card.preview_url;
+      if (card.preview_url) image.src = card.preview_url;
       image.alt = "";
       image.width = 40;
       image.height = 40;
@@ -502,7 +504,7 @@
       pick.title = `Group ${position + 1}, represented by ${name} (band ${card.band_list || "?"}): ` +
         `select the ${group.members.length} images closest to it`;
       const image = element("img");
-      image.src = card.preview_url;
+      if (card.preview_url) image.src = card.preview_url;
       image.alt = `Preview of ${describe(card)}`;
       image.width = 102;
       image.height = 102;

@@ -66,7 +66,6 @@ def test_public_images_answers_only_for_public_identifiers(any_settings: Setting
         card = cards[small.did(1)]
         assert card.target_name == "HH212"
         assert card.product_key is None  # not ingested: no preview or file to link
-        assert card.page_url == "/similar?ID=ivo%3A%2F%2Fvosim.test%2Falma%3Fimage-001"
         obscore = catalogue.table("ivoa.obscore")
         with catalogue.begin() as conn:
             conn.execute(

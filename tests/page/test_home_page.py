@@ -44,8 +44,9 @@ def test_home_page_offers_public_images_of_each_kind(
         assert len(dids) == 6
         assert all(site.archive.public.get(did) == kind for did in dids)
     assert page.locator("a[href='/tap']").count() >= 1
-    example = page.get_attribute("section.vo a[href^='/datalink?ID=']", "href")
-    datalink = httpx.get(site.url + example)
+    example = page.get_attribute("section.vo a[href*='/datalink?ID=']", "href")
+    assert example.startswith(site.url + "/datalink?ID=")
+    datalink = httpx.get(example)
     assert datalink.status_code in (200, 404)  # DataLink is served by its own branch
     assert all(page.eval_on_selector_all("img", "i => i.map(x => x.alt.startsWith('Preview of'))"))
     page.wait_for_load_state("networkidle")
