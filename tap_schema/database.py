@@ -17,7 +17,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from felis.datamodel import Schema
 from felis.metadata import MetaDataBuilder
 from felis.tap_schema import DataLoader, TableManager
@@ -32,6 +31,7 @@ from .felis_files import (
     TAP_SCHEMA_NAME,
     load_schema,
 )
+from .registration import delete_tap_schema_rows
 from .sqltypes import FloatArray
 
 __all__ = ["Catalogue", "open_catalogue"]
@@ -143,18 +143,7 @@ class Catalogue:
         An archive may describe its own tables in the same TAP_SCHEMA; only
         what vosim wrote is replaced.
         """
-        tables, columns = self.tap_schema["tables"], self.tap_schema["columns"]
-        keys, key_columns = self.tap_schema["keys"], self.tap_schema["key_columns"]
-        our_tables = sa.select(tables.c.table_name).where(tables.c.schema_name.in_(schema_names))
-        our_keys = sa.select(keys.c.key_id).where(
-            keys.c.from_table.in_(our_tables) | keys.c.target_table.in_(our_tables)
-        )
-        conn.execute(key_columns.delete().where(key_columns.c.key_id.in_(our_keys)))
-        conn.execute(keys.delete().where(keys.c.key_id.in_(our_keys)))
-        conn.execute(columns.delete().where(columns.c.table_name.in_(our_tables)))
-        conn.execute(tables.delete().where(tables.c.schema_name.in_(schema_names)))
-        schemas = self.tap_schema["schemas"]
-        conn.execute(schemas.delete().where(schemas.c.schema_name.in_(schema_names)))
+        delete_tap_schema_rows(conn, self.tap_schema, schema_names)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

@@ -20,7 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tap_schema import Catalogue, Settings
-from vo_service import pages
+from vo_service import datalink, files, pages
 from vo_service.similarity import IndexOptions, SimilarityLimits, SimilarityService
 from vo_service.similarity import handlers as similarity
 from vo_service.tap import sync, vosi
@@ -91,8 +91,11 @@ def create_app(
                 Route("/examples", vosi.examples),
             ],
         ),
+        Route("/datalink", datalink.links, methods=["GET", "POST"]),
         Route("/similarity/sync", similarity.similarity_sync, methods=["GET", "POST"]),
         Route("/similarity/image", similarity.similar_image),
+        Route("/preview/{key}.png", files.preview),
+        Route("/files/{key}.fits", files.fits_file),
         Route("/", pages.home),
         Route(pages.SIMILAR_PAGE, pages.similar),
         Mount("/static", StaticFiles(packages=[("templates", "static")]), name="static"),

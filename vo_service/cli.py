@@ -52,7 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Configuration: VOSIM_DATA_DIR, VOSIM_DB_URL, VOSIM_PUBLIC_URL, VOSIM_AUTHORITY.",
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for add_verb in (_add_synth, _add_ingest, _add_demo, _add_serve):
+    for add_verb in (
+        _add_synth,
+        _add_ingest,
+        _add_demo,
+        _add_serve,
+        _add_publish,
+        _add_unpublish,
+    ):
         add_verb(verbs)
     return parser
 
@@ -126,6 +133,80 @@ def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
     report = ingest_folder(settings, archive, archive / "metadata.csv")
     print(report)
     return report.exit_status
+
+
+def _add_publish(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser(
+        "publish",
+        help="publish the similarity tables of public images into an archive's own "
+        "PostgreSQL database and TAP service (plugin mode)",
+    )
+    _add_archive_options(parser)
+    parser.add_argument(
+        "--mapping",
+        type=Path,
+        default=None,
+        help="TOML file saying which of the archive's columns give release date, category "
+        "and kind (default: ivoa.obscore, obs_publisher_did, obs_release_date)",
+    )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="only add images whose proprietary period has ended since the last publication",
+    )
+    parser.set_defaults(handler=_run_publish)
+
+
+def _add_unpublish(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser(
+        "unpublish", help="remove from an archive's database exactly what publish added"
+    )
+    _add_archive_options(parser)
+    parser.set_defaults(handler=_run_unpublish)
+
+
+def _add_archive_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine-url",
+        required=True,
+        help="the archive's database, postgresql+psycopg://user:password@host/database",
+    )
+    parser.add_argument(
+        "--tap-schema-name",
+        default=None,
+        help="the archive's TAP_SCHEMA (default: the schema named TAP_SCHEMA in any case)",
+    )
+    parser.add_argument(
+        "--dachs-rd",
+        type=Path,
+        default=None,
+        help="GAVO DaCHS archives: the resource descriptor to write (or remove), below DaCHS' "
+        "inputs directory; DaCHS then registers the tables with dachs imp -m PATH",
+    )
+
+
+def _run_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from model_training.archive_metadata import ArchiveMapping
+    from model_training.publish import publish
+
+    mapping = ArchiveMapping.from_toml(args.mapping) if args.mapping else None
+    report = publish(
+        settings,
+        args.engine_url,
+        mapping=mapping,
+        tap_schema_name=args.tap_schema_name,
+        dachs_rd=args.dachs_rd,
+        refresh=args.refresh,
+    )
+    print(report)
+    return 0
+
+
+def _run_unpublish(args: argparse.Namespace, _settings: Settings) -> int:
+    from model_training.publish import unpublish
+
+    print(unpublish(args.engine_url, tap_schema_name=args.tap_schema_name, dachs_rd=args.dachs_rd))
+    return 0
 
 
 def _add_serve(verbs: argparse._SubParsersAction) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DATALINK_STANDARD_ID", "InputParam", "ServiceDescriptor"]
+__all__ = ["DATALINK_STANDARD_ID", "InputParam", "ServiceDescriptor", "links_service"]
 
 DATALINK_STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
 """standardID of a DataLink 1.1 ``{links}`` endpoint (DataLink 1.1, section 4.1)."""
@@ -87,3 +87,20 @@ class ServiceDescriptor:
     name: str | None = None
     description: str | None = None
     content_type: str | None = None
+
+
+def links_service(datalink_url: str, id_ref: str) -> ServiceDescriptor:
+    """Describe the DataLink ``{links}`` endpoint, its ID read from FIELD ``id_ref`` of a row.
+
+    This is the descriptor pyvo's ``iter_datalinks()`` looks for (by its
+    standardID) in a TAP or similarity result, and TOPCAT offers as
+    "Invoke Service" on each row.
+    """
+    return ServiceDescriptor(
+        id="datalink",
+        access_url=datalink_url,
+        standard_id=DATALINK_STANDARD_ID,
+        name="DataLink",
+        description="The files, previews and services of each dataset",
+        input_params=(InputParam("ID", ref=id_ref, ucd="meta.id;meta.main"),),
+    )

@@ -31,11 +31,7 @@ from starlette.responses import Response
 from vo_service.adql import ResultColumn, TapSchema
 from vo_service.archive import Product
 from vo_service.dali import VOTABLE_TYPE, error_document
-from vo_service.service_descriptor import (
-    DATALINK_STANDARD_ID,
-    InputParam,
-    ServiceDescriptor,
-)
+from vo_service.service_descriptor import InputParam, ServiceDescriptor, links_service
 from vo_service.tap.formats import ResponseFormat
 from vo_service.tap.writers import VOTableFrame, table_writer
 from vo_service.urls import ServiceUrls
@@ -45,7 +41,6 @@ from .service import RankedImage, SimilarityLimits, SimilarityResult
 
 __all__ = [
     "DID_FIELD_ID",
-    "datalink_service",
     "error_response",
     "image_json",
     "image_response",
@@ -225,7 +220,7 @@ def table_response(
         infos=tuple(infos),
         field_ids={"obs_publisher_did": DID_FIELD_ID},
         service_descriptors=(
-            datalink_service(urls, DID_FIELD_ID),
+            links_service(urls.datalink_service, DID_FIELD_ID),
             similarity_service(urls, DID_FIELD_ID, limits),
         ),
         overflow_message=(
@@ -241,18 +236,6 @@ def table_response(
         + writer.tail(overflow=result.overflow, error=None)
     )
     return Response(body, media_type=response.content_type)
-
-
-def datalink_service(urls: ServiceUrls, id_ref: str) -> ServiceDescriptor:
-    """Describe the DataLink ``{links}`` service, its ID read from FIELD ``id_ref`` of a row."""
-    return ServiceDescriptor(
-        id="datalink",
-        access_url=urls.datalink_service,
-        standard_id=DATALINK_STANDARD_ID,
-        name="DataLink",
-        description="The files, previews and services of each image",
-        input_params=(InputParam("ID", ref=id_ref, ucd="meta.id;meta.main"),),
-    )
 
 
 def similarity_service(
@@ -278,8 +261,7 @@ def similarity_service(
                 "MAXREC",
                 datatype="int",
                 arraysize=None,
-                value=str(limits.default_maxrec),
-                description="Number of similar images to return",
+                description=f"Number of similar images to return (default {limits.default_maxrec})",
                 minimum="0",
                 maximum=str(limits.hard_maxrec),
             ),
@@ -287,14 +269,12 @@ def similarity_service(
                 "OFFSET",
                 datatype="int",
                 arraysize=None,
-                value="0",
-                description="Similar images to skip (for the next page)",
+                description="Similar images to skip, for the next page (default 0)",
                 minimum="0",
             ),
             InputParam(
                 "RESPONSEFORMAT",
-                value=VOTABLE_TYPE,
-                description="Format of the answer",
+                description="Format of the answer (default VOTable)",
                 options=(VOTABLE_TYPE, "text/csv", "application/fits", JSON_TYPE),
             ),
         ),

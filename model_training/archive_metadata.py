@@ -1,0 +1,213 @@
+"""What the archive itself says of each image: release date, scientific category, image kind.
+
+In plugin mode the archive's own ObsCore table stays the archive's, and it
+is the authority on when an image becomes public (ObsCore 1.1,
+``obs_release_date``) and how it is classified. Archives name and store these
+differently (DaCHS 2.7's ``ivoa.obscore`` has no release date at all; ALMA
+keeps its category in ``scientific_category``, the kind in
+``dataproduct_type``), so a small TOML file says where they are::
+
+    [archive]
+    table = "ivoa.obscore"            # any table or view of the archive
+    publisher_did = "obs_publisher_did"
+    release_date = "obs_release_date" # NULL or in the future: proprietary
+    category = "scientific_category"  # optional
+    kind = "dataproduct_type"         # optional
+
+    [archive.kinds]                   # the archive's kind values, in vosim's words
+    image = "continuum"
+    cube = "peak_flux"
+
+Every key has the default shown (``category`` and ``kind`` default to
+none: not checked). The names are looked up in the database, never pasted
+into SQL.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+__all__ = [
+    "ArchiveImage",
+    "ArchiveMapping",
+    "ArchiveMappingError",
+    "read_archive_images",
+]
+
+_LOOKUP_CHUNK = 10_000
+
+
+class ArchiveMappingError(ValueError):
+    """The mapping file is malformed, or names a table or column the archive lacks."""
+
+
+@dataclass(frozen=True)
+class ArchiveMapping:
+    """Where the archive keeps the publisher DID, release date, category and kind of an image.
+
+    Parameters
+    ----------
+    table
+        ``schema.table`` (or a view) with one row per image product.
+    publisher_did
+        Column of the IVOA publisher DID, as in vosim's catalogue.
+    release_date
+        Column of the release date (timestamp, date or ISO-8601 text).
+    category
+        Column of the scientific category; None to take vosim's.
+    kind
+        Column from which vosim's image kind (continuum, peak_flux) follows;
+        None to take vosim's.
+    kinds
+        The archive's values of ``kind`` and the image kind each means; empty
+        when the column holds vosim's words already.
+    """
+
+    table: str = "ivoa.obscore"
+    publisher_did: str = "obs_publisher_did"
+    release_date: str = "obs_release_date"
+    category: str | None = None
+    kind: str | None = None
+    kinds: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_toml(cls, path: Path) -> ArchiveMapping:
+        """Read the ``[archive]`` table of a TOML file (see the module docstring)."""
+        try:
+            document = tomllib.loads(path.read_text("utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise ArchiveMappingError(f"{path}: not valid TOML: {error}") from None
+        section = document.get("archive")
+        if not isinstance(section, dict):
+            raise ArchiveMappingError(f"{path}: no [archive] table")
+        known = {"table", "publisher_did", "release_date", "category", "kind", "kinds"}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise ArchiveMappingError(
+                f"{path}: unknown key(s) {', '.join(unknown)} in [archive]; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        for key, value in section.items():
+            wanted = dict if key == "kinds" else str
+            if not isinstance(value, wanted):
+                raise ArchiveMappingError(f"{path}: [archive] {key} must be a {wanted.__name__}")
+        kinds = section.get("kinds", {})
+        bad = {value for value in kinds.values() if not isinstance(value, str)}
+        if bad:
+            raise ArchiveMappingError(f"{path}: [archive.kinds] values must be strings")
+        return cls(**{key: value for key, value in section.items() if key != "kinds"}, kinds=kinds)
+
+    def image_kind(self, value: object) -> str | None:
+        """Translate a value of the archive's ``kind`` column into vosim's image kind."""
+        if value is None:
+            return None
+        text = str(value)
+        return self.kinds.get(text, None) if self.kinds else text
+
+
+@dataclass(frozen=True)
+class ArchiveImage:
+    """One image as the archive describes it."""
+
+    obs_publisher_did: str
+    release_date: datetime | None
+    """Naive UTC; None when unknown (the image is then proprietary)."""
+    category: str | None
+    image_kind: str | None
+
+    def is_public(self, now: datetime) -> bool:
+        """Whether the proprietary period has ended at ``now`` (naive UTC)."""
+        return self.release_date is not None and self.release_date <= now
+
+
+def read_archive_images(
+    conn: Connection, mapping: ArchiveMapping, dids: Collection[str]
+) -> dict[str, ArchiveImage]:
+    """Read what the archive says of the images vosim knows.
+
+    Parameters
+    ----------
+    conn
+        Connection to the archive's database.
+    mapping
+        Where the values are.
+    dids
+        Publisher DIDs of vosim's images; archive rows of other products are
+        not read.
+
+    Returns
+    -------
+    dict
+        Per publisher DID found in the archive, its `ArchiveImage`.
+
+    Raises
+    ------
+    ArchiveMappingError
+        If the table or a column does not exist, or a release date cannot be
+        read as a date.
+    """
+    table = _reflect(conn, mapping.table)
+    columns = {
+        "did": mapping.publisher_did,
+        "release": mapping.release_date,
+        "category": mapping.category,
+        "kind": mapping.kind,
+    }
+    for name in columns.values():
+        if name is not None and name not in table.c:
+            raise ArchiveMappingError(
+                f"{mapping.table} has no column {name!r}; it has {', '.join(table.c.keys())}"
+            )
+    selected = [table.c[name].label(key) for key, name in columns.items() if name is not None]
+    images: dict[str, ArchiveImage] = {}
+    for chunk in _chunks(sorted(dids), _LOOKUP_CHUNK):
+        query = sa.select(*selected).where(table.c[mapping.publisher_did].in_(chunk))
+        for row in conn.execute(query).mappings():
+            images[row["did"]] = ArchiveImage(
+                obs_publisher_did=row["did"],
+                release_date=_utc(row["release"], row["did"]),
+                category=row.get("category"),
+                image_kind=mapping.image_kind(row["kind"]) if mapping.kind else None,
+            )
+    return images
+
+
+def _reflect(conn: Connection, qualified_name: str) -> sa.Table:
+    schema, _, name = qualified_name.rpartition(".")
+    try:
+        return sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=conn)
+    except sa.exc.NoSuchTableError:
+        raise ArchiveMappingError(
+            f"the archive's database has no table or view {qualified_name!r} "
+            "(set [archive] table in the mapping file)"
+        ) from None
+
+
+def _utc(value: Any, did: str) -> datetime | None:
+    """Convert a release date to naive UTC, whatever type the archive stores it in."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        except ValueError:
+            raise ArchiveMappingError(f"release date {value!r} of {did} is not ISO 8601") from None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    raise ArchiveMappingError(f"release date {value!r} of {did} is not a date")
+
+
+def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
