@@ -177,3 +177,30 @@ def test_votable_result(archive_server: RunningServer) -> None:
     expected = archive.expected_ranking([START.did])[:4]
     assert list(table["obs_publisher_did"]) == [image.did for image, _ in expected]
     assert query_status(response.content)[-1][0] == "OVERFLOW"
+
+
+@pytest.mark.parametrize(
+    ("selected", "excluded"),
+    [
+        ([0, 5], []),
+        ([1, 2, 3], [6]),
+        ([7], [0, 1]),
+    ],
+)
+def test_combined_ranking_equals_brute_force(
+    archive_server: RunningServer, selected: list[int], excluded: list[int]
+) -> None:
+    ids = [CONTINUUM[i].did for i in selected]
+    not_ids = [CONTINUUM[i].did for i in excluded]
+    document = ranking_json(archive_server, ids, not_ids, MAXREC=12)
+    expected = archive.expected_ranking(ids, not_ids)
+    assert document["selection"] == ids and document["excluded"] == not_ids
+    assert document["total"] == len(expected)
+    assert [row["obs_publisher_did"] for row in document["results"]] == [
+        image.did for image, _ in expected
+    ]
+    assert [row["similarity"] for row in document["results"]] == pytest.approx(
+        [score for _, score in expected], abs=1e-6
+    )
+    first = CONTINUUM[selected[0]].category
+    assert all(archive.compatible(first, row["scientific_category"]) for row in document["results"])
