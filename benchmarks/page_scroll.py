@@ -4,8 +4,9 @@ Serves a tiny demo archive, opens ``/similar?ID=…`` in headless Chromium and
 answers the page's ranking request with N synthetic results (Playwright
 intercepts ``/similarity/sync``), so that the figures measure the page alone,
 at sizes the service would reach only with a large archive. Every result has
-its own preview URL (answered from memory with one of the archive's real
-previews), as a real ranking would.
+its own preview URL (one of the archive's real previews, with a query that
+makes each URL distinct), so the browser fetches and decodes a preview per
+tile, as with a real ranking.
 
 For each N it scrolls the page at a steady 60 px per frame from the top to
 the bottom of the grid (capped at 600 frames) and reports the DOM size and
@@ -26,7 +27,7 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -183,10 +184,6 @@ def main() -> None:
         catalogue = open_catalogue(settings)
         archive = build(settings, catalogue, root / "archive", 8, 2)
         catalogue.dispose()
-        previews = {
-            key: (settings.preview_dir / f"{key}.png").read_bytes()
-            for key in archive.product_keys.values()
-        }
         start = archive.of_kind("continuum")[0]
         from vo_service.browse import public_images  # the cards the page itself shows
 
@@ -203,15 +200,10 @@ def main() -> None:
         ]
         catalogue.dispose()
 
-        def preview(route: Route) -> None:
-            key = urlsplit(route.request.url).path.rsplit("/", 1)[1].removesuffix(".png")
-            route.fulfill(status=200, content_type="image/png", body=previews[key])
-
         table = []
         with running_server(settings) as server, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport=VIEWPORT)
-            page.route("**/preview/*", preview)
             url = f"{server.url}/similar?ID={quote(start, safe='')}"
             for n in args.sizes:
                 rows = results(n, cards)
