@@ -517,6 +517,9 @@
       item.append(pick);
       items.append(item);
     });
+    if (groups.length === 0) {
+      items.append(element("li", "quick-empty", "No groups for this ranking: too few similar images."));
+    }
     quickRow.replaceChildren(items);
     quickRow.setAttribute("aria-busy", "false");
   }
