@@ -199,3 +199,35 @@ def expected_ranking(
     ]
     scored = [(image, float(vector(image).astype(np.float64) @ query)) for image in candidates]
     return sorted(scored, key=lambda pair: (-pair[1], pair[0].did))
+
+
+class PooledEmbedder:
+    """Stands in for the network: the 4x4 block means of the cut-out, unit length (16 values).
+
+    Like the real embedder it answers with the current model of the kind;
+    the vectors differ from the archive's random ones, which is all a test of
+    the plumbing needs.
+    """
+
+    def __init__(self) -> None:
+        self.model_ids = {"continuum": 2, "peak_flux": 3}
+
+    def embed(self, image_kind: str, cutout: np.ndarray) -> tuple[int, np.ndarray]:
+        values = cutout.reshape(4, 16, 4, 16).mean(axis=(1, 3)).ravel().astype(np.float32)
+        return self.model_ids[image_kind], values / np.linalg.norm(values)
+
+
+def expected_upload_ranking(
+    uploaded: np.ndarray, image_kind: str, excluded: list[str] = ()
+) -> list[tuple[ArchiveImage, float]]:
+    """Brute-force ranking of an uploaded image: its kind, every category, public only."""
+    query = uploaded.astype(np.float64)
+    if excluded:
+        query = query - 0.5 * np.mean([vector(BY_DID[did]) for did in excluded], axis=0)
+    query /= np.linalg.norm(query)
+    scored = [
+        (image, float(vector(image).astype(np.float64) @ query))
+        for image in PUBLIC
+        if image.image_kind == image_kind and image.did not in excluded
+    ]
+    return sorted(scored, key=lambda pair: (-pair[1], pair[0].did))

@@ -48,5 +48,9 @@ def archive_server(
         served_archive.build(settings, catalogue, folder / "files")
     finally:
         catalogue.dispose()
-    with running_server(settings, similarity_limits=TEST_SIMILARITY_LIMITS) as server:
+    with running_server(
+        settings,
+        similarity_limits=TEST_SIMILARITY_LIMITS,
+        embedder=served_archive.PooledEmbedder(),
+    ) as server:
         yield server

@@ -23,6 +23,7 @@ from tap_schema import Catalogue, Settings
 from vo_service import datalink, files, pages
 from vo_service.similarity import IndexOptions, SimilarityLimits, SimilarityService
 from vo_service.similarity import handlers as similarity
+from vo_service.similarity.embedder import Embedder
 from vo_service.tap import sync, vosi
 from vo_service.tap.limits import TapLimits
 from vo_service.tap.service import TapService
@@ -42,6 +43,7 @@ def create_app(
     limits: TapLimits | None = None,
     similarity_limits: SimilarityLimits | None = None,
     index_options: IndexOptions | None = None,
+    embedder: Embedder | None = None,
 ) -> Starlette:
     """Build the application.
 
@@ -58,9 +60,13 @@ def create_app(
         Limits of the similarity service; by default `SimilarityLimits.from_env`.
     index_options
         How the similarity index ranks (exact or reduced copy); defaults otherwise.
+    embedder
+        Embeds uploaded images for the similarity search by image.
     """
     tap = TapService.open(settings, catalogue=catalogue, limits=limits)
-    similar = SimilarityService(tap.catalogue, limits=similarity_limits, options=index_options)
+    similar = SimilarityService(
+        tap.catalogue, limits=similarity_limits, options=index_options, embedder=embedder
+    )
     routes = [
         Mount(
             "/tap",
@@ -94,6 +100,7 @@ def create_app(
         Route("/datalink", datalink.links, methods=["GET", "POST"]),
         Route("/similarity/sync", similarity.similarity_sync, methods=["GET", "POST"]),
         Route("/similarity/image", similarity.similar_image),
+        Route("/similarity/capabilities", similarity.capabilities),
         Route("/preview/{key}.png", files.preview),
         Route("/files/{key}.fits", files.fits_file),
         Route("/", pages.home),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import pytest
 
 from tests import served_archive as archive
@@ -204,3 +206,17 @@ def test_combined_ranking_equals_brute_force(
     )
     first = CONTINUUM[selected[0]].category
     assert all(archive.compatible(first, row["scientific_category"]) for row in document["results"])
+
+
+def test_capabilities_describe_both_ways_of_calling(archive_server: RunningServer) -> None:
+    response = http.get(f"{archive_server.url}/similarity/capabilities")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/xml")
+    root = ET.fromstring(response.content)
+    capabilities = root.findall("capability")
+    urls = [c.find("interface/accessURL").text for c in capabilities]
+    assert urls[:2] == [f"{archive_server.url}/similarity/sync"] * 2
+    assert capabilities[2].get("standardID") == "ivo://ivoa.net/std/DataLink#links-1.1"
+    names = [p.find("name").text for p in capabilities[0].iter("param")]
+    assert names == ["ID", "NOT_ID", "MAXREC", "OFFSET", "RESPONSEFORMAT", "QUICKSELECT"]
+    assert [p.find("name").text for p in capabilities[1].iter("param")] == ["IMAGE"]

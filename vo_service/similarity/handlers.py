@@ -4,8 +4,13 @@
   ``NOT_ID`` (repeatable), ``MAXREC`` rows from ``OFFSET``; a result table
   (VOTable by default) or, with ``RESPONSEFORMAT=application/json``, the
   page's JSON document (`vo_service.similarity.responses`).
+- ``POST /similarity/sync`` with a multipart file field ``IMAGE``: rank
+  against an uploaded FITS image instead (`vo_service.similarity.upload`),
+  with the same other parameters.
 - ``GET /similarity/image?ID=``: the JSON description of one public image
   (the page's tile of the image a search starts from).
+- ``GET /similarity/capabilities``: VOSI capabilities listing both ways of
+  calling the service and its parameters.
 
 Errors are answered in the form the request asked for, in one place
 (`responses.error_response`): a DALI error document, or ``{"error": …}``.
@@ -14,6 +19,7 @@ Errors are answered in the form the request asked for, in one place
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from anyio import to_thread
 from starlette.exceptions import HTTPException
@@ -21,14 +27,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vo_service.dali import DaliParameters, RequestTooLargeError, read_dali_parameters
+from vo_service.templating import xml_response
 from vo_service.urls import ServiceUrls
 
 from .errors import ParameterError, SimilarityError
 from .parameters import SimilarityRequest, parse_similarity_request, wants_json
 from .responses import error_response, image_response, json_response, table_response
-from .service import SimilarityResult, SimilarityService
+from .service import SimilarityLimits, SimilarityResult, SimilarityService
+from .upload import IMAGE_FIELD, read_uploaded_image
 
-__all__ = ["similar_image", "similarity_sync"]
+__all__ = ["capabilities", "similar_image", "similarity_sync"]
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +59,31 @@ async def similarity_sync(request: Request) -> Response:
     as_json = wants_json(params)
     try:
         parsed = parse_similarity_request(params, service.limits)
-        result = await to_thread.run_sync(service.search, parsed.query)
+        result = await to_thread.run_sync(_search, service, parsed, params)
         return await _answer(request, service, parsed, result)
     except SimilarityError as error:
         return error_response(error, error.status_code, as_json=as_json)
     except Exception:
         log.exception("similarity request failed")
         return error_response("internal error of the similarity service", 500, as_json=as_json)
+
+
+def _search(
+    service: SimilarityService, parsed: SimilarityRequest, params: DaliParameters
+) -> SimilarityResult:
+    """Rank against the selected images, or against the uploaded one."""
+    part = params.find_inline(IMAGE_FIELD)
+    if part is None:
+        if IMAGE_FIELD in params:
+            raise ParameterError(
+                f"{IMAGE_FIELD} must be a file in a multipart/form-data POST "
+                f"(e.g. curl -F {IMAGE_FIELD}=@image.fits)"
+            )
+        return service.search(parsed.query)
+    image = read_uploaded_image(
+        part.content, part.filename, limit_bytes=service.limits.upload_limit_bytes
+    )
+    return service.search_by_image(image, parsed.query)
 
 
 async def similar_image(request: Request) -> Response:
@@ -102,4 +128,49 @@ async def _answer(
         maxrec=query.maxrec,
         offset=query.offset,
         note=note,
+    )
+
+
+@dataclass(frozen=True)
+class _Param:
+    name: str
+    description: str
+    data_type: str = "string"
+    use: str = "optional"
+
+
+def _parameters(limits: SimilarityLimits) -> tuple[_Param, ...]:
+    return (
+        _Param(
+            "ID", "Publisher DID of a selected image; repeat it to combine images", use="required"
+        ),
+        _Param("NOT_ID", "Publisher DID of an image to rank away from; repeatable"),
+        _Param(
+            "MAXREC",
+            f"Rows to return (default {limits.default_maxrec}, at most {limits.hard_maxrec})",
+            "integer",
+        ),
+        _Param("OFFSET", "Ranked rows to skip, for the next page (default 0)", "integer"),
+        _Param(
+            "RESPONSEFORMAT",
+            "VOTable (default), csv, tsv, fits, or application/json (the page's document)",
+        ),
+        _Param(
+            "QUICKSELECT",
+            "true: add the five k-means representatives of the top 1000, each with its 15 "
+            "nearest (JSON only)",
+            "boolean",
+        ),
+    )
+
+
+async def capabilities(request: Request) -> Response:
+    """VOSI capabilities of the similarity service (VOSI 1.1, section 3.1)."""
+    service: SimilarityService = request.app.state.similarity
+    return xml_response(
+        "similarity/capabilities.xml",
+        urls=ServiceUrls.from_request(request),
+        params=_parameters(service.limits),
+        limits=service.limits,
+        image_field=IMAGE_FIELD,
     )

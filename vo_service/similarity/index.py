@@ -20,9 +20,12 @@ scored against all images there, a candidate set of ``candidate_factor``
 times the requested depth (at least 1000) is taken, and the candidates are
 re-ranked exactly with the full vectors. The factor is not guessed: after
 building the copy, `KindIndex.calibrate` ranks sample queries (1, 3 and 10
-images combined) both ways and picks the candidate count that finds at
-least 99.9 % of the exact top 1000 in every sample, with a 50 % margin; the
-recall measured with that factor is kept (``measured_recall``). If the
+images combined, as refinements and as arbitrary combinations) both ways
+and picks the candidate count that finds at least 99.9 % of the exact top
+1000 in every sample, with a 50 % margin; the recall measured with that
+factor is kept (``measured_recall``). How large the set must be depends on
+how much of the vectors' variance the leading axes hold, which is a
+property of the trained model, hence measured on its vectors. If the
 candidate set would have to be a large part of the archive anyway, the copy
 is dropped and every query is an exact scan.
 """
@@ -67,7 +70,7 @@ class IndexOptions:
     """
 
     reduce_from: int = 50_000
-    reduced_dimensions: int = 128
+    reduced_dimensions: int = 256
     target_recall: float = 0.999
     calibration_queries: int = 12
     margin: float = 1.5
@@ -188,14 +191,21 @@ class KindIndex:
         return chosen
 
     def calibrate(self) -> None:
-        """Choose the candidate count from sample queries ranked exactly and approximately."""
+        """Choose the candidate count from sample queries ranked exactly and approximately.
+
+        Half the samples are refinements as the page makes them (an image
+        and images from the top of its own ranking), half are arbitrary
+        combinations of unrelated images, whose diffuse queries are harder
+        for the reduced copy; the candidate count must hold for both.
+        """
         assert self.reduced is not None
         rng = np.random.default_rng(1)
         n = len(self)
         needed: list[int] = []
         samples = []
         for trial in range(self.options.calibration_queries):
-            selected = rng.choice(n, size=(1, 3, 10)[trial % 3], replace=False)
+            size = (1, 3, 10)[trial % 3]
+            selected = self._sample_selection(rng, size, refinement=trial % 2 == 0)
             query = query_vector(self.vectors[selected])
             eligible = np.ones(n, dtype=bool)
             eligible[selected] = False
@@ -221,6 +231,22 @@ class KindIndex:
             for query, eligible, truth in samples
         ]
         self.measured_recall = float(np.mean(found)) / CALIBRATION_DEPTH
+
+    def _sample_selection(
+        self, rng: np.random.Generator, size: int, *, refinement: bool
+    ) -> np.ndarray:
+        """Pick a random image and ``size - 1`` more: from its 50 nearest, or from anywhere."""
+        n = len(self)
+        first = int(rng.integers(n))
+        if size == 1:
+            return np.array([first])
+        if not refinement:
+            others = rng.choice(np.delete(np.arange(n), first), size=size - 1, replace=False)
+            return np.concatenate([[first], others])
+        scores = self.vectors @ self.vectors[first]
+        scores[first] = -np.inf
+        nearest = np.argpartition(scores, n - 50)[-50:]
+        return np.concatenate([[first], rng.choice(nearest, size=size - 1, replace=False)])
 
 
 def allowed_categories(

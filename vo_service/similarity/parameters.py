@@ -35,7 +35,6 @@ class SimilarityRequest:
     query: SimilarityQuery
     response: ResponseFormat | None
     """The table format; None for the page's JSON document."""
-    quick_select: bool
     maxrec_requested: int | None
     """MAXREC as given, when the hard limit lowered it."""
 
@@ -67,8 +66,14 @@ def parse_similarity_request(params: DaliParameters, limits: SimilarityLimits) -
         raise ParameterError(str(error)) from error
     maxrec = _whole_number("MAXREC", maxrec_text, limits.default_maxrec)
     offset = _whole_number("OFFSET", offset_text, 0)
+    quick_select = _boolean("QUICKSELECT", quick_text)
     response = None
     if not wants_json(params):
+        if quick_select:
+            raise ParameterError(
+                "QUICKSELECT=true belongs to the JSON answer: ask with "
+                "RESPONSEFORMAT=application/json"
+            )
         try:
             response = find_output_format(format_text)
         except TapParameterError as error:
@@ -81,9 +86,9 @@ def parse_similarity_request(params: DaliParameters, limits: SimilarityLimits) -
             excluded=tuple(_identifiers(params, "NOT_ID")),
             maxrec=min(maxrec, limits.hard_maxrec),
             offset=offset,
+            quick_select=quick_select,
         ),
         response=response,
-        quick_select=_boolean("QUICKSELECT", quick_text),
         maxrec_requested=maxrec if maxrec > limits.hard_maxrec else None,
     )
 

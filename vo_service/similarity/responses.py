@@ -10,8 +10,12 @@
                   "file_url": ..., "page_url": ...}, ...],
      "quick_select": [{"representative": did, "members": [did, ...]}, ...]}
 
-``quick_select`` only when requested; errors are ``{"error": message}``
-with the HTTP status of the error.
+``quick_select`` only when requested (``QUICKSELECT=true``): the five
+k-means representatives of the current top 1000, most similar first, each
+with the 15 images closest to it (itself first), which a click preselects;
+``upload`` only for a search by uploaded image; ``note`` when MAXREC was
+lowered. Errors are ``{"error": message}`` with the HTTP status of the
+error.
 
 **Tables** (VOTable by default; CSV, TSV, FITS as in TAP) are written by
 the TAP writer, with the same columns. Their metadata (UCD, unit,
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from starlette.responses import Response
 
 from vo_service.adql import ResultColumn, TapSchema
@@ -38,6 +43,7 @@ from vo_service.urls import ServiceUrls
 
 from .errors import SimilarityError
 from .service import RankedImage, SimilarityLimits, SimilarityResult
+from .upload import UploadedImage
 
 __all__ = [
     "DID_FIELD_ID",
@@ -123,7 +129,6 @@ def json_response(
     *,
     maxrec: int,
     offset: int,
-    quick_select: list[dict[str, object]] | None = None,
     note: str | None = None,
 ) -> Response:
     """Answer with the page's JSON document of a ranking."""
@@ -138,11 +143,29 @@ def json_response(
         "overflow": result.overflow,
         "results": [_ranked_json(row, urls) for row in result.results],
     }
-    if quick_select is not None:
-        document["quick_select"] = quick_select
+    if result.uploaded is not None:
+        document["upload"] = _upload_json(result.uploaded)
+    if result.quick_select is not None:
+        document["quick_select"] = [
+            {"representative": group.representative, "members": list(group.members)}
+            for group in result.quick_select
+        ]
     if note:
         document["note"] = note
     return Response(json.dumps(document), media_type=JSON_TYPE)
+
+
+def _upload_json(image: UploadedImage) -> dict[str, object]:
+    """Describe what the service made of an uploaded image: its kind and cut-out."""
+    cutout = image.cutout
+    return {
+        "file_name": image.file_name,
+        "image_kind": image.image_kind,
+        "cutout_rule": cutout.rule,
+        "cutout_ra": cutout.ra,
+        "cutout_dec": cutout.dec,
+        "peak_snr": cutout.peak_snr if np.isfinite(cutout.peak_snr) else None,
+    }
 
 
 def result_columns(schema: TapSchema) -> tuple[ResultColumn, ...]:
@@ -213,6 +236,9 @@ def table_response(
     infos += [("total", str(result.total))]
     infos += [("ID", did) for did in result.selection]
     infos += [("NOT_ID", did) for did in result.excluded]
+    if result.uploaded is not None:
+        upload = _upload_json(result.uploaded)
+        infos += [(f"upload_{name}", str(value)) for name, value in upload.items()]
     if note:
         infos.append(("note", note))
     frame = VOTableFrame(

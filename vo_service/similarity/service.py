@@ -46,12 +46,16 @@ import numpy as np
 from tap_schema import Catalogue
 from vo_service.archive import Product, ProductArchive, utc_now
 
+from .embedder import Embedder
 from .errors import NotFoundError, ParameterError, UnavailableError
 from .index import IndexOptions, KindIndex, allowed_categories
 from .ranking import EmptyQueryError, query_vector
 from .storage import VectorStorage
+from .upload import UploadedImage
 
 __all__ = [
+    "QUICK_SELECT_DEPTH",
+    "QuickSelectGroup",
     "RankedImage",
     "SimilarityLimits",
     "SimilarityQuery",
@@ -60,6 +64,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+QUICK_SELECT_DEPTH = 1000
+"""The quick-select row clusters this many of the best-ranked images (the paper's top 1000)."""
 
 
 @dataclass(frozen=True)
@@ -112,12 +119,15 @@ class SimilarityQuery:
         Rows to return.
     offset
         Rows to skip (paging).
+    quick_select
+        Also cluster the top 1000 for the page's quick-select row.
     """
 
     selection: tuple[str, ...]
     excluded: tuple[str, ...] = ()
     maxrec: int = 100
     offset: int = 0
+    quick_select: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,15 @@ class RankedImage:
     rank: int
     product: Product
     similarity: float
+
+
+@dataclass(frozen=True)
+class QuickSelectGroup:
+    """One entry of the quick-select row: a cluster's representative and what it preselects."""
+
+    representative: str
+    members: tuple[str, ...]
+    """The images closest to the representative among the top 1000, itself first."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +161,10 @@ class SimilarityResult:
     results: tuple[RankedImage, ...]
     overflow: bool
     """More ranked images follow this page."""
+    uploaded: UploadedImage | None = None
+    """The uploaded image ranked against, if the search was by upload."""
+    quick_select: tuple[QuickSelectGroup, ...] | None = None
+    """The quick-select row, when asked for."""
 
 
 class SimilarityService:
@@ -155,6 +178,8 @@ class SimilarityService:
         Row, selection and upload limits.
     options
         How the indexes rank (exact scan or reduced copy with re-ranking).
+    embedder
+        Computes the vector of an uploaded image's cut-out with the current model.
     """
 
     def __init__(
@@ -163,9 +188,11 @@ class SimilarityService:
         *,
         limits: SimilarityLimits | None = None,
         options: IndexOptions | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         self.limits = limits or SimilarityLimits.from_env()
         self.options = options or IndexOptions()
+        self.embedder = embedder
         self.archive = ProductArchive(catalogue)
         self.storage = VectorStorage(catalogue)
         self._indexes: dict[str, KindIndex] = {}
@@ -240,29 +267,101 @@ class SimilarityService:
             When the selection's kind has no current model.
         """
         now = now or utc_now()
-        selection, excluded = self._check_selection(query)
+        selection, excluded = self._check_selection(query, uploaded=False)
         products = self._public_products([*selection, *excluded], now)
         kind = self._one_kind(products, selection, excluded)
+        index = self._index(kind)
+        public = index.public_mask(now)
+        selected = self._positions(index, public, selection)
+        first_category = products[selection[0]].scientific_category
+        return self._ranked(
+            index,
+            index.vectors[selected],
+            selected,
+            self._positions(index, public, excluded),
+            allowed_categories(self._compatibility, first_category),
+            replace(query, selection=selection, excluded=excluded),
+            now,
+        )
+
+    def search_by_image(
+        self, image: UploadedImage, query: SimilarityQuery, now: datetime | None = None
+    ) -> SimilarityResult:
+        """Rank the candidates against an uploaded image (and away from ``query.excluded``).
+
+        The image is embedded with the current model of its kind; its
+        category is unknown, so every category may be listed (as for an
+        archive image without one).
+
+        Raises
+        ------
+        ParameterError, NotFoundError
+            For excluded images as in `search`.
+        UnavailableError
+            When the image's kind has no current model, or no embedder is set up.
+        """
+        now = now or utc_now()
+        _, excluded = self._check_selection(query, uploaded=True)
+        products = self._public_products(excluded, now)
+        for did in excluded:
+            if products[did].image_kind != image.image_kind:
+                raise ParameterError(
+                    f"the uploaded image is a {image.image_kind} map but NOT_ID {did!r} is "
+                    f"{products[did].image_kind}; images are only compared within one kind"
+                )
+        index = self._index(image.image_kind)
+        if self.embedder is None:
+            raise UnavailableError("this service is not set up to embed uploaded images")
+        model_id, vector = self.embedder.embed(image.image_kind, image.cutout.pixels)
+        if model_id != index.model_id:
+            self._fingerprint = None  # the current model changed since the index was loaded
+            raise UnavailableError(
+                f"the {image.image_kind} model changed while the service was reloading; "
+                "try again in a minute"
+            )
+        public = index.public_mask(now)
+        result = self._ranked(
+            index,
+            vector[np.newaxis, :],
+            np.zeros(0, dtype=np.int64),
+            self._positions(index, public, excluded),
+            None,
+            replace(query, selection=(), excluded=excluded),
+            now,
+        )
+        return replace(result, uploaded=image)
+
+    def _index(self, kind: str) -> KindIndex:
         index = self._indexes.get(kind)
         if index is None:
             raise UnavailableError(
                 f"there are no similarity vectors of {kind} images yet: the archive has to "
                 f"train (vosim train) and embed (vosim embed) a model for {kind} images first"
             )
-        public = index.public_mask(now)
-        selected = self._positions(index, public, selection)
-        avoided = self._positions(index, public, excluded)
+        return index
+
+    def _ranked(
+        self,
+        index: KindIndex,
+        selected_vectors: np.ndarray,
+        selected: np.ndarray,
+        avoided: np.ndarray,
+        allowed: frozenset[str] | None,
+        query: SimilarityQuery,
+        now: datetime,
+    ) -> SimilarityResult:
+        """Rank the eligible images of ``index`` and return the query's page of them."""
         try:
-            vector = query_vector(index.vectors[selected], index.vectors[avoided])
+            vector = query_vector(selected_vectors, index.vectors[avoided])
         except EmptyQueryError as error:
             raise ParameterError(str(error)) from error
-        first_category = products[selection[0]].scientific_category
-        eligible = public & index.compatible_mask(
-            allowed_categories(self._compatibility, first_category)
-        )
+        eligible = index.public_mask(now) & index.compatible_mask(allowed)
         eligible[selected] = False
         eligible[avoided] = False
-        ranking = index.rank(vector, eligible, query.offset + query.maxrec)
+        depth = query.offset + query.maxrec
+        if query.quick_select:
+            depth = max(depth, QUICK_SELECT_DEPTH)
+        ranking = index.rank(vector, eligible, depth)
         page = slice(query.offset, query.offset + query.maxrec)
         rows = self._rows(
             [index.dids[p] for p in ranking.positions[page]],
@@ -271,21 +370,29 @@ class SimilarityService:
             now,
         )
         return SimilarityResult(
-            selection=selection,
-            excluded=excluded,
-            image_kind=kind,
+            selection=query.selection,
+            excluded=query.excluded,
+            image_kind=index.image_kind,
             model_id=index.model_id,
             total=ranking.total,
             results=tuple(rows),
             overflow=ranking.total > query.offset + query.maxrec,
+            quick_select=_quick_select(index, ranking.positions) if query.quick_select else None,
         )
 
-    def _check_selection(self, query: SimilarityQuery) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def _check_selection(
+        self, query: SimilarityQuery, *, uploaded: bool
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         selection = tuple(dict.fromkeys(query.selection))
         excluded = tuple(dict.fromkeys(query.excluded))
-        if not selection:
+        if uploaded and selection:
             raise ParameterError(
-                "give the identifier (obs_publisher_did) of at least one selected image as ID"
+                "give either selected images (ID) or an uploaded image (IMAGE), not both"
+            )
+        if not uploaded and not selection:
+            raise ParameterError(
+                "give the identifier (obs_publisher_did) of at least one selected image as ID, "
+                "or upload a FITS image as IMAGE"
             )
         both = [did for did in excluded if did in selection]
         if both:
@@ -363,3 +470,24 @@ class SimilarityService:
                 continue
             rows.append(RankedImage(offset + len(rows) + 1, product, float(score)))
         return rows
+
+
+def _quick_select(index: KindIndex, ranked: np.ndarray) -> tuple[QuickSelectGroup, ...]:
+    """Cluster the top 1000 of a ranking into the quick-select row (the paper's "Interface").
+
+    k-means in five groups; each group's representative is its member
+    closest to the centroid, and preselects the 15 images closest to it
+    (`model_training.quick_select`, also used for the precomputed lists).
+    The ranking here is the refined one, so the row follows the selection.
+    """
+    from model_training.quick_select import quick_select
+
+    top = ranked[:QUICK_SELECT_DEPTH]
+    chosen = quick_select(index.vectors[top])
+    return tuple(
+        QuickSelectGroup(
+            representative=index.dids[top[representative]],
+            members=tuple(index.dids[top[member]] for member in members),
+        )
+        for representative, members in zip(chosen.representatives, chosen.preselected, strict=True)
+    )
