@@ -506,8 +506,8 @@
       const image = element("img");
       if (card.preview_url) image.src = card.preview_url;
       image.alt = `Preview of ${describe(card)}`;
-      image.width = 102;
-      image.height = 102;
+      image.width = 90;
+      image.height = 90;
       pick.append(image, element("span", "quick-label", name),
         element("span", "quick-size", `+${group.members.length} images`));
       pick.addEventListener("click", () => {
