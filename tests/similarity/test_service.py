@@ -113,3 +113,28 @@ def test_vectors_of_models_that_are_not_current_are_never_used(catalogue: Catalo
     best = archive.expected_ranking([START.did])[0]
     assert result.results[0].product.obs_publisher_did == best[0].did
     assert result.results[0].similarity == pytest.approx(best[1], abs=1e-6)
+
+
+def test_a_reingest_reloads_categories_and_release_dates_only(catalogue: Catalogue) -> None:
+    service = SimilarityService(catalogue)
+    service.refresh()
+    before = service.indexes["continuum"]
+    moved = next(i for i in archive.PUBLIC if i.image_kind == "continuum" and i is not START)
+    obscore = catalogue.table("ivoa.obscore")
+    product = catalogue.table("vosim.product")
+    with catalogue.begin() as conn:  # what a re-ingest with a new metadata row does
+        conn.execute(
+            obscore.update()
+            .where(obscore.c.obs_publisher_did == moved.did)
+            .values(obs_release_date=archive.FUTURE)
+        )
+        conn.execute(
+            product.update()
+            .where(product.c.obs_publisher_did == moved.did)
+            .values(ingested_at=datetime.now())
+        )
+    assert service.refresh()
+    after = service.indexes["continuum"]
+    assert after is not before and after.vectors is before.vectors
+    assert not after.public_mask(datetime.now())[after.positions[moved.did]]
+    assert moved.did not in ranked(service)

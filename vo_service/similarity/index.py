@@ -32,6 +32,7 @@ is dropped and every query is an exact scan.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -124,20 +125,39 @@ class KindIndex:
     def __post_init__(self) -> None:
         self.vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
         self.positions: dict[str, int] = {did: i for i, did in enumerate(self.dids)}
-        names = sorted({c for c in self.categories if c is not None})
-        self.category_names: tuple[str, ...] = tuple(names)
-        code_of = {name: code for code, name in enumerate(names)}
-        self.category_codes = np.array(
-            [-1 if c is None else code_of[c] for c in self.categories], dtype=np.int32
-        )
-        self.release = np.array(
-            [_NO_RELEASE if r is None else np.datetime64(r, "us") for r in self.release_dates],
-            dtype="datetime64[us]",
-        )
-        self._public: tuple[np.datetime64, np.datetime64, np.ndarray] | None = None
+        self._set_metadata(self.categories, self.release_dates)
         if len(self.dids) >= self.options.reduce_from and len(self.dids) > CALIBRATION_DEPTH:
             self.reduced = ReducedCopy.fit(self.vectors, self.options.reduced_dimensions)
             self.calibrate()
+
+    def with_metadata(
+        self, categories: Sequence[str | None], release_dates: Sequence[datetime | None]
+    ) -> KindIndex:
+        """Return a copy with new categories and release dates, sharing the vectors.
+
+        A re-ingest can change an image's category or release date without
+        changing any vector; this costs no vector reload, projection or
+        calibration.
+        """
+        updated = copy.copy(self)
+        updated._set_metadata(categories, release_dates)
+        return updated
+
+    def _set_metadata(
+        self, categories: Sequence[str | None], release_dates: Sequence[datetime | None]
+    ) -> None:
+        self.categories, self.release_dates = categories, release_dates
+        names = sorted({c for c in categories if c is not None})
+        self.category_names: tuple[str, ...] = tuple(names)
+        code_of = {name: code for code, name in enumerate(names)}
+        self.category_codes = np.array(
+            [-1 if c is None else code_of[c] for c in categories], dtype=np.int32
+        )
+        self.release = np.array(
+            [_NO_RELEASE if r is None else np.datetime64(r, "us") for r in release_dates],
+            dtype="datetime64[us]",
+        )
+        self._public: tuple[np.datetime64, np.datetime64, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.dids)

@@ -50,7 +50,7 @@ from .embedder import Embedder
 from .errors import NotFoundError, ParameterError, UnavailableError
 from .index import IndexOptions, KindIndex, allowed_categories
 from .ranking import EmptyQueryError, query_vector
-from .storage import VectorStorage
+from .storage import CurrentModel, VectorStorage
 from .upload import UploadedImage
 
 __all__ = [
@@ -197,7 +197,7 @@ class SimilarityService:
         self.storage = VectorStorage(catalogue)
         self._indexes: dict[str, KindIndex] = {}
         self._compatibility: dict[str, frozenset[str]] = {}
-        self._fingerprint: tuple | None = None
+        self._fingerprint: tuple[tuple, tuple | None] | None = None
         self._load_lock = threading.Lock()
 
     @property
@@ -206,43 +206,62 @@ class SimilarityService:
         return self._indexes
 
     def refresh(self, *, force: bool = False) -> bool:
-        """Reload the indexes if the catalogue changed since the last load; return whether it did.
+        """Reload what changed in the catalogue since the last load; return whether anything did.
 
-        The new indexes are built aside and swapped in whole, so requests
-        running meanwhile keep ranking against the previous ones.
+        New models or vectors reload the vectors (and rebuild the reduced
+        copies); a change of products or categories only re-reads each
+        image's category and release date. New indexes are built aside and
+        swapped in whole, so requests running meanwhile keep ranking against
+        the previous ones.
         """
         with self._load_lock:
-            fingerprint = self.storage.fingerprint()
-            if not force and fingerprint == self._fingerprint:
+            vectors_seen, metadata_seen = self._fingerprint or (None, None)
+            vectors_now, metadata_now = self.storage.fingerprint()
+            if force or vectors_now != vectors_seen:
+                indexes = self._load_vectors()
+            elif metadata_now != metadata_seen:
+                indexes = self._reload_metadata()
+            else:
                 return False
-            indexes = {}
-            for model in self.storage.current_models():
-                loaded = self.storage.kind_vectors(model)
-                if not loaded.dids:
-                    continue
-                indexes[model.image_kind] = KindIndex(
-                    model.image_kind,
-                    model.model_id,
-                    loaded.dids,
-                    loaded.vectors,
-                    loaded.categories,
-                    loaded.release_dates,
-                    self.options,
-                )
             self._indexes, self._compatibility = indexes, self.storage.compatibility()
-            self._fingerprint = fingerprint
-        for kind, index in indexes.items():
+            self._fingerprint = (vectors_now, metadata_now)
+        return True
+
+    def _load_vectors(self) -> dict[str, KindIndex]:
+        indexes = {}
+        for model in self.storage.current_models():
+            loaded = self.storage.kind_vectors(model)
+            if not loaded.dids:
+                continue
+            index = KindIndex(
+                model.image_kind,
+                model.model_id,
+                loaded.dids,
+                loaded.vectors,
+                loaded.categories,
+                loaded.release_dates,
+                self.options,
+            )
             log.info(
                 "similarity index of %s: model %d, %d vectors of d=%d, %s",
-                kind,
-                index.model_id,
+                model.image_kind,
+                model.model_id,
                 len(index),
                 index.vectors.shape[1],
                 "exact scan"
                 if index.reduced is None
-                else f"reduced copy, recall {index.measured_recall:.4f}",
+                else f"two-stage, recall {index.measured_recall:.4f} at load",
             )
-        return True
+            indexes[model.image_kind] = index
+        return indexes
+
+    def _reload_metadata(self) -> dict[str, KindIndex]:
+        indexes = {}
+        for kind, index in self._indexes.items():
+            model = CurrentModel(kind, index.model_id)
+            categories, releases = self.storage.kind_metadata(model, list(index.dids))
+            indexes[kind] = index.with_metadata(categories, releases)
+        return indexes
 
     def image(self, did: str, now: datetime | None = None) -> Product:
         """Return a public image by DID (the page's tile of a selected image).
@@ -314,7 +333,7 @@ class SimilarityService:
             raise UnavailableError("this service is not set up to embed uploaded images")
         model_id, vector = self.embedder.embed(image.image_kind, image.cutout.pixels)
         if model_id != index.model_id:
-            self._fingerprint = None  # the current model changed since the index was loaded
+            self._fingerprint = None  # the current model changed: reload everything
             raise UnavailableError(
                 f"the {image.image_kind} model changed while the service was reloading; "
                 "try again in a minute"
@@ -330,6 +349,11 @@ class SimilarityService:
             now,
         )
         return replace(result, uploaded=image)
+
+    def _forget_metadata(self) -> None:
+        """Make the next `refresh` re-read categories and release dates."""
+        if self._fingerprint is not None:
+            self._fingerprint = (self._fingerprint[0], None)
 
     def _index(self, kind: str) -> KindIndex:
         index = self._indexes.get(kind)
@@ -466,7 +490,7 @@ class SimilarityService:
             product = products.get(did)
             if product is None or not product.is_public(now):
                 log.warning("%s left the public set since the index was loaded; reloading", did)
-                self._fingerprint = None
+                self._forget_metadata()
                 continue
             rows.append(RankedImage(offset + len(rows) + 1, product, float(score)))
         return rows

@@ -21,6 +21,22 @@ from tap_schema import Catalogue
 __all__ = ["CurrentModel", "KindVectors", "VectorStorage"]
 
 _FETCH_ROWS = 4_096
+_ARRAY_HEADER_BYTES = 20
+"""Header of a 1-D binary array: ndim, has-null flag, element type, size, lower bound."""
+_ARRAY_ELEMENTS = np.dtype([("length", ">i4"), ("value", ">f4")])
+
+
+class _PostgresFloatArray(sa.types.TypeDecorator):
+    """``array_send`` of a ``REAL[]`` column, read straight into a float32 vector."""
+
+    impl = sa.LargeBinary
+    cache_ok = True
+
+    def process_result_value(self, value: bytes | None, dialect: sa.Dialect) -> np.ndarray | None:
+        if value is None:
+            return None
+        elements = np.frombuffer(value, dtype=_ARRAY_ELEMENTS, offset=_ARRAY_HEADER_BYTES)
+        return elements["value"].astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -70,13 +86,14 @@ class VectorStorage:
         with self.catalogue.engine.connect() as connection:
             return [CurrentModel(kind, model_id) for kind, model_id in connection.execute(query)]
 
-    def fingerprint(self) -> tuple:
-        """Return a value that changes whenever what the index holds may have changed.
+    def fingerprint(self) -> tuple[tuple, tuple]:
+        """Return two values that change when what the index holds may have changed.
 
-        The current models and their number of vectors (embedding adds
-        vectors, training adds models), the number and latest ingest time of
-        the products (a re-ingest may change a release date or a category),
-        and the compatibility table.
+        The first covers the vectors: the current models and their number of
+        vectors (training adds models, embedding adds vectors). The second
+        covers what can change without them: the number and latest ingest
+        time of the products (a re-ingest may change a release date or a
+        category) and the compatibility table.
         """
         counts = (
             sa.select(
@@ -95,8 +112,10 @@ class VectorStorage:
         with self.catalogue.engine.connect() as connection:
             return (
                 tuple(tuple(row) for row in connection.execute(counts)),
-                tuple(connection.execute(products).one()),
-                tuple(sorted(tuple(row) for row in connection.execute(pairs))),
+                (
+                    tuple(connection.execute(products).one()),
+                    tuple(sorted(tuple(row) for row in connection.execute(pairs))),
+                ),
             )
 
     def compatibility(self) -> dict[str, frozenset[str]]:
@@ -132,11 +151,46 @@ class VectorStorage:
             [releases[i] for i in order],
         )
 
-    def _vector_rows(self, model: CurrentModel) -> Iterator[list[tuple]]:
+    def kind_metadata(
+        self, model: CurrentModel, dids: list[str]
+    ) -> tuple[list[str | None], list[datetime | None]]:
+        """Read the category and release date of the images ``dids``, in that order.
+
+        An image whose ObsCore row is gone gets no release date: it is never public.
+        """
         query = (
             sa.select(
                 self.embedding.c.obs_publisher_did,
-                self.embedding.c.vector,
+                self.obscore.c.scientific_category,
+                self.obscore.c.obs_release_date,
+            )
+            .join(
+                self.obscore,
+                self.obscore.c.obs_publisher_did == self.embedding.c.obs_publisher_did,
+            )
+            .where(self.embedding.c.model_id == model.model_id)
+            .where(self.obscore.c.image_kind == model.image_kind)
+        )
+        with self.catalogue.engine.connect() as connection:
+            found = {
+                did: (category, release) for did, category, release in connection.execute(query)
+            }
+        missing = (None, None)
+        return (
+            [found.get(did, missing)[0] for did in dids],
+            [found.get(did, missing)[1] for did in dids],
+        )
+
+    def _vector_rows(self, model: CurrentModel) -> Iterator[list[tuple]]:
+        vector: sa.ColumnElement = self.embedding.c.vector
+        if self.catalogue.dialect == "postgresql":
+            # REAL[] in PostgreSQL's binary array format: psycopg would build a
+            # Python float per element (half a billion for 260,000 x 2048)
+            vector = sa.func.array_send(vector, type_=_PostgresFloatArray())
+        query = (
+            sa.select(
+                self.embedding.c.obs_publisher_did,
+                vector,
                 self.obscore.c.scientific_category,
                 self.obscore.c.obs_release_date,
             )
