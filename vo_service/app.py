@@ -2,8 +2,9 @@
 
 Read the table top to bottom to see every URL the service answers. Each
 protocol lives in its own module (``tap.sync``, ``tap.vosi``,
-``uws.handlers``, ``similarity.handlers``); this file only wires them, opens
-what they share, and starts and stops it with the application.
+``uws.handlers``, ``similarity.handlers``), the HTML pages in ``pages``;
+this file only wires them, opens what they share, and starts and stops it
+with the application.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import anyio
 from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from tap_schema import Catalogue, Settings
-from vo_service import datalink, files
+from vo_service import datalink, files, pages
 from vo_service.similarity import IndexOptions, SimilarityLimits, SimilarityService
 from vo_service.similarity import handlers as similarity
 from vo_service.similarity.embedder import Embedder
@@ -101,9 +103,13 @@ def create_app(
         Route("/similarity/capabilities", similarity.capabilities),
         Route("/preview/{key}.png", files.preview),
         Route("/files/{key}.fits", files.fits_file),
+        Route("/", pages.home),
+        Route(pages.SIMILAR_PAGE, pages.similar),
+        Mount("/static", StaticFiles(packages=[("templates", "static")]), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=_lifespan)
     app.state.tap = tap
+    app.state.catalogue = tap.catalogue
     app.state.similarity = similar
     return app
 
