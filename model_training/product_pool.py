@@ -112,7 +112,18 @@ class _Pool:
         self.executor = ProcessPoolExecutor(max_workers=workers)
 
     def submit(self, chunk: list[ProductTask]) -> Future[list[Result]]:
-        return self.executor.submit(prepare_products, chunk)
+        """Queue a chunk; on a pool already broken, a future that fails the same way.
+
+        A worker can die between two submissions, before the parent has seen
+        the failed future; the chunk then takes the same path as the chunks
+        that were in flight, instead of ending the ingest.
+        """
+        try:
+            return self.executor.submit(prepare_products, chunk)
+        except BrokenProcessPool as error:
+            failed: Future[list[Result]] = Future()
+            failed.set_exception(error)
+            return failed
 
     def restart(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -2,8 +2,9 @@
 
 Read the table top to bottom to see every URL the service answers. Each
 protocol lives in its own module (``tap.sync``, ``tap.vosi``,
-``uws.handlers``); this file only wires them, opens what they share, and
-starts and stops it with the application.
+``uws.handlers``, ``similarity.handlers``), the HTML pages in ``pages``;
+this file only wires them, opens what they share, and starts and stops it
+with the application.
 """
 
 from __future__ import annotations
@@ -16,8 +17,13 @@ import anyio
 from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from tap_schema import Catalogue, Settings
+from vo_service import datalink, files, pages
+from vo_service.similarity import IndexOptions, SimilarityLimits, SimilarityService
+from vo_service.similarity import handlers as similarity
+from vo_service.similarity.embedder import Embedder
 from vo_service.tap import sync, vosi
 from vo_service.tap.limits import TapLimits
 from vo_service.tap.service import TapService
@@ -35,6 +41,9 @@ def create_app(
     *,
     catalogue: Catalogue | None = None,
     limits: TapLimits | None = None,
+    similarity_limits: SimilarityLimits | None = None,
+    index_options: IndexOptions | None = None,
+    embedder: Embedder | None = None,
 ) -> Starlette:
     """Build the application.
 
@@ -47,8 +56,17 @@ def create_app(
         if missing.
     limits
         TAP limits; by default `TapLimits.from_env`.
+    similarity_limits
+        Limits of the similarity service; by default `SimilarityLimits.from_env`.
+    index_options
+        How the similarity index ranks (exact or reduced copy); defaults otherwise.
+    embedder
+        Embeds uploaded images for the similarity search by image.
     """
     tap = TapService.open(settings, catalogue=catalogue, limits=limits)
+    similar = SimilarityService(
+        tap.catalogue, limits=similarity_limits, options=index_options, embedder=embedder
+    )
     routes = [
         Mount(
             "/tap",
@@ -79,24 +97,51 @@ def create_app(
                 Route("/examples", vosi.examples),
             ],
         ),
+        Route("/datalink", datalink.links, methods=["GET", "POST"]),
+        Route("/similarity/sync", similarity.similarity_sync, methods=["GET", "POST"]),
+        Route("/similarity/image", similarity.similar_image),
+        Route("/similarity/capabilities", similarity.capabilities),
+        Route("/preview/{key}.png", files.preview),
+        Route("/files/{key}.fits", files.fits_file),
+        Route("/", pages.home),
+        Route(pages.SIMILAR_PAGE, pages.similar),
+        Mount("/static", StaticFiles(packages=[("templates", "static")]), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=_lifespan)
     app.state.tap = tap
+    app.state.catalogue = tap.catalogue
+    app.state.similarity = similar
     return app
 
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Start the services; destroy expired async jobs every minute; stop cleanly."""
+    """Start the services (the similarity vectors loaded before the first request).
+
+    Then, while serving: destroy expired async jobs every minute, and reload
+    the similarity vectors when the catalogue changes; stop cleanly.
+    """
     tap: TapService = app.state.tap
+    similar: SimilarityService = app.state.similarity
     await to_thread.run_sync(tap.start)
+    await to_thread.run_sync(lambda: similar.refresh(force=True))
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(_destroy_expired_jobs, tap)
+        tasks.start_soon(_refresh_similarity, similar)
         try:
             yield
         finally:
             tasks.cancel_scope.cancel()
             await to_thread.run_sync(tap.stop)
+
+
+async def _refresh_similarity(similar: SimilarityService) -> None:
+    while True:
+        await anyio.sleep(similar.limits.refresh_interval_s)
+        try:
+            await to_thread.run_sync(similar.refresh)
+        except Exception:
+            log.exception("reloading the similarity vectors failed; serving the previous ones")
 
 
 async def _destroy_expired_jobs(tap: TapService) -> None:

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_embed,
         _add_evaluate,
         _add_tune,
+        _add_categories,
+        _add_neighbours,
         _add_demo,
         _add_serve,
         _add_publish,
@@ -296,6 +298,94 @@ def _run_tune(args: argparse.Namespace, settings: Settings) -> int:
         device=args.device,
     )
     print(outcome)
+    return 0
+
+
+def _add_categories(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser(
+        "categories",
+        help="derive which scientific categories may be listed as similar to which",
+        description="Derive similarity.category_compat from the categories publications use "
+        "together (see model_training.categories for the rule), apply an operator's override "
+        "file, store it and print the matrix.",
+    )
+    parser.add_argument("publications", type=Path, help="CSV with columns bibcode, categories")
+    parser.add_argument(
+        "--override",
+        type=Path,
+        default=None,
+        help="CSV with columns scientific_category, compatible_category[, compatible yes/no]; "
+        "each row adds (or with 'no' removes) a pair, in both directions",
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="let the override file replace the derived pairs instead of amending them",
+    )
+    parser.add_argument(
+        "--min-papers", type=int, default=5, help="papers that must use both (default 5)"
+    )
+    parser.add_argument(
+        "--min-fraction",
+        type=float,
+        default=0.05,
+        help="share of the less used category's papers that must use both (default 0.05)",
+    )
+    parser.set_defaults(handler=_run_categories)
+
+
+def _run_categories(args: argparse.Namespace, settings: Settings) -> int:
+    from model_training.categories import CompatibilityRule, derive_categories, render_matrix
+
+    rule = CompatibilityRule(args.min_papers, args.min_fraction)
+    compatibility = derive_categories(
+        settings, args.publications, args.override, replace=args.replace, rule=rule
+    )
+    print(f"{compatibility.n_publications_read} publications; {rule}")
+    print(render_matrix(compatibility))
+    return 0
+
+
+def _add_neighbours(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser(
+        "neighbours",
+        help="compute the exact most similar public images of every public image",
+        description="Write similarity.neighbour for the current model of each image kind: "
+        "exact top-k by cosine similarity, same kind, compatible categories, public images "
+        "only; updates the stored lists incrementally unless --full.",
+    )
+    parser.add_argument("--k", type=int, default=1000, help="neighbours per image (default 1000)")
+    parser.add_argument(
+        "--model", type=int, default=None, help="this model only (default: the current ones)"
+    )
+    parser.add_argument("--full", action="store_true", help="recompute every list")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: a GPU if any)")
+    parser.add_argument(
+        "--block-size", type=int, default=None, help="vectors per search block (memory)"
+    )
+    parser.add_argument(
+        "--backend",
+        default="torch",
+        choices=("torch", "faiss", "cuml"),
+        help="search library for full recomputations (default: torch, always installed)",
+    )
+    parser.set_defaults(handler=_run_neighbours)
+
+
+def _run_neighbours(args: argparse.Namespace, settings: Settings) -> int:
+    from model_training.neighbours import compute_neighbours
+
+    reports = compute_neighbours(
+        settings,
+        k=args.k,
+        model_id=args.model,
+        full=args.full,
+        device=args.device,
+        block_size=args.block_size,
+        backend=args.backend,
+    )
+    for report in reports:
+        print(report)
     return 0
 
 

@@ -62,11 +62,11 @@ def serve_in_thread(app: Starlette) -> Iterator[str]:
 
 @contextmanager
 def running_server(
-    settings: Settings, *, limits: TapLimits | None = None
+    settings: Settings, *, limits: TapLimits | None = None, **app_options: object
 ) -> Iterator[RunningServer]:
-    """Create the application of an installation and serve it."""
+    """Create the application of an installation (``app_options`` for `create_app`) and serve it."""
     catalogue = open_catalogue(settings)
-    app = create_app(settings, catalogue=catalogue, limits=limits)
+    app = create_app(settings, catalogue=catalogue, limits=limits, **app_options)
     try:
         with serve_in_thread(app) as url:
             yield RunningServer(url, settings, catalogue, app)

@@ -33,11 +33,18 @@ class TapJobWork:
     limits
         Row and upload limits; the hard execution duration applies when the
         job asks for an unlimited one.
+    datalink_url
+        The DataLink endpoint under the archive's public URL: a job's result
+        outlives the request that created it, so it is written with the
+        configured public URL rather than the host a client happened to use.
     """
 
-    def __init__(self, database: QueryDatabase, limits: TapLimits) -> None:
+    def __init__(
+        self, database: QueryDatabase, limits: TapLimits, datalink_url: str | None = None
+    ) -> None:
         self.database = database
         self.limits = limits
+        self.datalink_url = datalink_url
 
     def __call__(self, job: Job, cancel: CancelToken, folder: Path) -> Sequence[JobResult]:
         """Execute the job's query; raise `JobFailedError` with the message if it cannot run."""
@@ -59,6 +66,7 @@ class TapJobWork:
                     timeout_s=job.execution_duration or self.limits.hard_duration_s,
                     cancel=cancel,
                     trailing_errors=False,
+                    datalink_url=self.datalink_url,
                 ):
                     out.write(chunk)
             partial.replace(path)

@@ -9,20 +9,27 @@ when there were more. It knows nothing of HTTP or UWS.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from vo_service.adql import AdqlError, TranslatedQuery, UploadedTable, translate_adql
+from vo_service.adql import (
+    AdqlError,
+    ResultColumn,
+    TranslatedQuery,
+    UploadedTable,
+    translate_adql,
+)
 from vo_service.cancellation import CancelToken
 from vo_service.dali import DaliParameters
+from vo_service.service_descriptor import links_service
 
 from .database import QueryDatabase
 from .errors import ParameterError, TapError, UsageError
 from .formats import ResponseFormat, find_output_format
 from .limits import TapLimits
 from .uploads import UploadTable, parse_upload_parameter, read_upload
-from .writers import table_writer
+from .writers import VOTableFrame, table_writer
 
 __all__ = ["LANGUAGES", "TapQuery", "parse_tap_query", "result_chunks"]
 
@@ -30,6 +37,7 @@ LANGUAGES: dict[str, str] = {"ADQL": "2.1", "ADQL-2.0": "2.0", "ADQL-2.1": "2.1"
 """LANG values accepted (TAP 1.1 section 2.3.1), with the ADQL version each selects."""
 
 _BATCH_ROWS = 1_000
+_DID_FIELD_ID = "obs_publisher_did"
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,7 @@ def result_chunks(
     cancel: CancelToken | None = None,
     now: datetime | None = None,
     trailing_errors: bool = True,
+    datalink_url: str | None = None,
 ) -> Iterator[bytes]:
     """Run a query and yield its result document in pieces.
 
@@ -156,6 +165,9 @@ def result_chunks(
         Report an error met after the first piece in the document's tail
         (a streamed sync response cannot change its status any more); when
         False (async jobs, which can end in ERROR) it is raised.
+    datalink_url
+        The DataLink ``{links}`` endpoint: a VOTable result with an
+        ``obs_publisher_did`` column then carries its service descriptor.
 
     Raises
     ------
@@ -165,7 +177,12 @@ def result_chunks(
     with database.session(timeout_s=timeout_s, cancel=cancel) as session:
         uploads = {upload.name.lower(): session.load_upload(upload) for upload in query.uploads}
         translated = _translate(database, query, uploads, now)
-        writer = table_writer(query.response.format, translated.columns, query=query.adql)
+        writer = table_writer(
+            query.response.format,
+            translated.columns,
+            query=query.adql,
+            frame=_datalink_frame(translated.columns, datalink_url),
+        )
         if query.maxrec == 0:
             # DALI 1.1 section 3.2.3: metadata, no rows, and the overflow indicator
             yield writer.head() + writer.tail(overflow=True, error=None)
@@ -193,6 +210,25 @@ def result_chunks(
                 raise
             error = failure.message
         yield writer.tail(overflow=overflow, error=error)
+
+
+def _datalink_frame(
+    columns: Sequence[ResultColumn], datalink_url: str | None
+) -> VOTableFrame | None:
+    """Bind a DataLink service descriptor to the result's ``obs_publisher_did`` column.
+
+    DataLink 1.1, section 4: the descriptor's ID parameter refers by
+    ``ref`` to the FIELD holding the identifiers, so pyvo's
+    ``iter_datalinks()`` and TOPCAT's "Invoke Service" can follow every row.
+    Only when exactly one column has that name: FIELD IDs must be unique.
+    """
+    named = [column.name for column in columns if column.name.lower() == "obs_publisher_did"]
+    if datalink_url is None or len(named) != 1:
+        return None
+    return VOTableFrame(
+        field_ids={named[0]: _DID_FIELD_ID},
+        service_descriptors=(links_service(datalink_url, _DID_FIELD_ID),),
+    )
 
 
 def _translate(

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from tap_schema import Catalogue, Settings, open_catalogue
+from vo_service.urls import ServiceUrls
 from vo_service.uws import JobService, JobStore
 from vo_service.uws.service import JobLimits
 
@@ -73,7 +74,9 @@ class TapService:
                 hard_retention_s=limits.hard_retention_s,
                 workers=limits.async_workers,
             ),
-            work=TapJobWork(database, limits),
+            work=TapJobWork(
+                database, limits, datalink_url=ServiceUrls(settings.public_url).datalink_service
+            ),
         )
         return cls(settings, limits, catalogue, database, jobs)
 

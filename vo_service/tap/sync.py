@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from vo_service.dali import DaliParameters, RequestTooLargeError, read_dali_parameters
+from vo_service.urls import ServiceUrls
 
 from .errors import TapError
 from .query import TapQuery, parse_tap_query, result_chunks
@@ -44,7 +45,8 @@ async def sync_query(request: Request) -> Response:
     except HTTPException as error:  # a malformed form body
         return error_response(f"the request body could not be read: {error.detail}", 400)
     try:
-        query, head, rest = await to_thread.run_sync(_start, service, params)
+        datalink_url = ServiceUrls.from_request(request).datalink_service
+        query, head, rest = await to_thread.run_sync(_start, service, params, datalink_url)
     except TapError as error:
         return error_response(error)
     except Exception:
@@ -57,11 +59,16 @@ async def sync_query(request: Request) -> Response:
 
 
 def _start(
-    service: TapService, params: DaliParameters
+    service: TapService, params: DaliParameters, datalink_url: str
 ) -> tuple[TapQuery, bytes, Iterator[bytes] | None]:
     """Check the query, run it, and read its result up to the first megabyte."""
     query = parse_tap_query(params, service.limits)
-    chunks = result_chunks(service.database, query, timeout_s=service.limits.sync_duration_s)
+    chunks = result_chunks(
+        service.database,
+        query,
+        timeout_s=service.limits.sync_duration_s,
+        datalink_url=datalink_url,
+    )
     pieces = [next(chunks)]
     size = len(pieces[0])
     for piece in chunks:

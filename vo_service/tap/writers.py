@@ -19,7 +19,9 @@ import base64
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Protocol
 
 import numpy as np
@@ -27,14 +29,47 @@ from astropy.table import Column, MaskedColumn, Table
 from markupsafe import escape
 
 from vo_service.adql import ResultColumn
+from vo_service.service_descriptor import ServiceDescriptor
 from vo_service.templating import environment, xml_safe
 
 from .formats import OutputFormat
 from .values import binary_field, column_shape, native_formatter, text_formatter
 
-__all__ = ["TableWriter", "table_writer"]
+__all__ = ["TAP_STANDARD_ID", "TableWriter", "VOTableFrame", "table_writer"]
 
 Row = Sequence[object]
+
+TAP_STANDARD_ID = "ivo://ivoa.net/std/TAP"
+
+
+@dataclass(frozen=True)
+class VOTableFrame:
+    """What a VOTable result says around its table, beyond the columns and rows.
+
+    Parameters
+    ----------
+    standard_id
+        The standard the response follows, as ``INFO name="standardID"``
+        (DALI 1.1 section 4.4.3); None for none.
+    infos
+        Further ``(name, value)`` INFOs of the results RESOURCE.
+    field_ids
+        XML ``ID`` of the FIELD of some columns (by column name), for the
+        ``ref`` of service descriptor parameters.
+    service_descriptors
+        DataLink service descriptors written after the results RESOURCE.
+    overflow_message
+        Text of the OVERFLOW status: what to do to get the rest.
+    """
+
+    standard_id: str | None = TAP_STANDARD_ID
+    infos: tuple[tuple[str, str], ...] = ()
+    field_ids: Mapping[str, str] = dataclass_field(default_factory=dict)
+    service_descriptors: tuple[ServiceDescriptor, ...] = ()
+    overflow_message: str = (
+        "The result was truncated at MAXREC rows; raise MAXREC (up to the hard limit in "
+        "/tap/capabilities) or narrow the query."
+    )
 
 
 class TableWriter(Protocol):
@@ -51,11 +86,19 @@ class TableWriter(Protocol):
 
 
 def table_writer(
-    output: OutputFormat, columns: Sequence[ResultColumn], *, query: str | None = None
+    output: OutputFormat,
+    columns: Sequence[ResultColumn],
+    *,
+    query: str | None = None,
+    frame: VOTableFrame | None = None,
 ) -> TableWriter:
-    """Return the writer of a result with these columns in this format."""
+    """Return the writer of a result with these columns in this format.
+
+    ``frame`` applies to VOTable only: the other formats have no place for
+    service descriptors or INFOs.
+    """
     if output.writer == "votable":
-        return VOTableWriter(columns, output.serialization or "TABLEDATA", query=query)
+        return VOTableWriter(columns, output.serialization or "TABLEDATA", query=query, frame=frame)
     if output.writer == "csv":
         return DelimitedWriter(columns, delimiter=",")
     if output.writer == "tsv":
@@ -68,10 +111,18 @@ def table_writer(
 class VOTableWriter:
     """A VOTable 1.4 result in TABLEDATA, BINARY or BINARY2 serialisation."""
 
-    def __init__(self, columns: Sequence[ResultColumn], serialization: str, *, query: str | None):
+    def __init__(
+        self,
+        columns: Sequence[ResultColumn],
+        serialization: str,
+        *,
+        query: str | None,
+        frame: VOTableFrame | None = None,
+    ):
         self.columns = tuple(columns)
         self.serialization = serialization
         self.query = query
+        self.frame = frame or VOTableFrame()
         self._macros = environment().get_template("tap/votable.xml").module
         if serialization == "TABLEDATA":
             self._formatters = [text_formatter(column) for column in self.columns]
@@ -87,7 +138,9 @@ class VOTableWriter:
     def head(self) -> bytes:
         """Write the document up to the opening of the data."""
         return str(
-            self._macros.head(self.columns, self.serialization, self.query, self._null_literals)
+            self._macros.head(
+                self.columns, self.serialization, self.query, self._null_literals, self.frame
+            )
         ).encode("utf-8")
 
     def rows(self, rows: Sequence[Row]) -> bytes:
@@ -103,7 +156,9 @@ class VOTableWriter:
         rest = b""
         if self.serialization != "TABLEDATA" and self._pending:
             rest, self._pending = base64.encodebytes(self._pending), b""
-        text = self._macros.tail(self.serialization, overflow, xml_safe(error) if error else None)
+        text = self._macros.tail(
+            self.serialization, overflow, xml_safe(error) if error else None, self.frame
+        )
         return rest + str(text).encode("utf-8")
 
     def _tabledata(self, rows: Sequence[Row]) -> bytes:

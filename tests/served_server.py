@@ -1,0 +1,56 @@
+"""A real server on the small ingested archive (`tests.served_archive`), on each backend."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from tap_schema import Settings, open_catalogue
+from tests import served_archive
+from tests.tap.server import RunningServer, running_server
+from vo_service.similarity import SimilarityLimits
+
+TEST_SIMILARITY_LIMITS = SimilarityLimits(
+    default_maxrec=10, hard_maxrec=12, refresh_interval_s=0.2, upload_limit_bytes=300_000
+)
+
+
+@pytest.fixture(scope="session")
+def _archive_pg_database(pg_server_url: str) -> Iterator[str]:
+    name = f"vosim_archive_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(pg_server_url).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def archive_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """One server per backend for the whole session, on the ingested test archive."""
+    folder = tmp_path_factory.mktemp(f"archive-{request.param}")
+    environ = {"VOSIM_DATA_DIR": str(folder / "data"), "VOSIM_AUTHORITY": served_archive.AUTHORITY}
+    if request.param == "postgresql":
+        environ["VOSIM_DB_URL"] = request.getfixturevalue("_archive_pg_database")
+    settings = Settings.from_env(environ)
+    catalogue = open_catalogue(settings)
+    try:
+        served_archive.build(settings, catalogue, folder / "files")
+    finally:
+        catalogue.dispose()
+    with running_server(
+        settings,
+        similarity_limits=TEST_SIMILARITY_LIMITS,
+        embedder=served_archive.PooledEmbedder(),
+    ) as server:
+        yield server

@@ -1,0 +1,112 @@
+"""Search by an uploaded FITS image: ``POST /similarity/sync`` with a file field ``IMAGE``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model_training.cutout import make_cutout
+from model_training.fits_image import read_fits_image
+from tests import served_archive as archive
+from tests.fits_factory import source_image, write_cube, write_image
+from tests.stilts_lint import run_votlint
+from tests.tap.helpers import http, query_status, votable
+from tests.tap.server import RunningServer
+
+
+def continuum_file(folder: Path) -> Path:
+    return write_image(folder / "mine.fits", source_image(96, 96, snr=40.0, seed=77))
+
+
+def cube_file(folder: Path) -> Path:
+    cube = np.random.default_rng(5).normal(0.0, 1e-3, size=(6, 40, 40))
+    cube[2:4, 12, 30] += 0.03
+    return write_cube(folder / "cube.fits", cube, freq_hz=100e9, channel_width_hz=1e6)
+
+
+def upload(server: RunningServer, path: Path | None, content: bytes | None = None, **params):
+    files = {"IMAGE": (path.name if path else "x.fits", path.read_bytes() if path else content)}
+    return http.post(f"{server.url}/similarity/sync", data=params, files=files)
+
+
+def expected(path: Path, kind: str, excluded: list[str] = ()):
+    image = read_fits_image(path)
+    cutout = make_cutout(image.flux_map, image.wcs, image.noise)
+    _, vector = archive.PooledEmbedder().embed(kind, cutout.pixels)
+    return archive.expected_upload_ranking(vector, kind, excluded)
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"), [(continuum_file, "continuum"), (cube_file, "peak_flux")]
+)
+def test_ranking_against_an_uploaded_image(
+    archive_server: RunningServer, tmp_path: Path, make, kind: str
+) -> None:
+    path = make(tmp_path)
+    response = upload(archive_server, path, RESPONSEFORMAT="application/json", MAXREC=12)
+    assert response.status_code == 200, response.text
+    document = response.json()
+    assert document["selection"] == [] and document["image_kind"] == kind
+    assert document["upload"]["file_name"] == path.name
+    assert document["upload"]["image_kind"] == kind
+    assert document["upload"]["cutout_rule"] == "peak"
+    want = expected(path, kind)
+    assert document["total"] == len(want)
+    want = want[:12]
+    assert [row["obs_publisher_did"] for row in document["results"]] == [i.did for i, _ in want]
+    assert [row["similarity"] for row in document["results"]] == pytest.approx(
+        [score for _, score in want], abs=1e-5
+    )
+
+
+def test_excluded_images_with_an_upload(archive_server: RunningServer, tmp_path: Path) -> None:
+    path = continuum_file(tmp_path)
+    avoided = archive.PUBLIC[0].did
+    response = upload(
+        archive_server, path, RESPONSEFORMAT="application/json", MAXREC=12, NOT_ID=avoided
+    )
+    assert response.status_code == 200, response.text
+    want = expected(path, "continuum", [avoided])[:12]
+    assert [r["obs_publisher_did"] for r in response.json()["results"]] == [i.did for i, _ in want]
+
+
+def test_votable_answer_to_an_upload(archive_server: RunningServer, tmp_path: Path) -> None:
+    response = upload(archive_server, continuum_file(tmp_path), MAXREC=3)
+    assert response.status_code == 200
+    table = votable(response.content)
+    infos = {info.name: info.value for info in table.resources[0].infos}
+    assert infos["upload_image_kind"] == "continuum"
+    saved = tmp_path / "result.xml"
+    saved.write_bytes(response.content)
+    assert run_votlint(str(saved)).messages == []
+
+
+def test_upload_errors(archive_server: RunningServer, tmp_path: Path) -> None:
+    path = continuum_file(tmp_path)
+    both = upload(archive_server, path, ID=archive.PUBLIC[0].did, RESPONSEFORMAT="json")
+    assert both.status_code == 400 and "not both" in both.json()["error"]
+    junk = upload(archive_server, None, b"this is no FITS file" * 10, RESPONSEFORMAT="json")
+    assert junk.status_code == 400
+    assert junk.json()["error"].startswith("the uploaded image cannot be used: ")
+    empty = upload(archive_server, None, b"", RESPONSEFORMAT="json")
+    assert empty.status_code == 400
+    plain = http.post(f"{archive_server.url}/similarity/sync", data={"IMAGE": "mine.fits"})
+    assert plain.status_code == 400
+    assert "multipart" in query_status(plain.content)[0][1]
+    hidden = upload(archive_server, path, NOT_ID=archive.PROPRIETARY[0].did)
+    assert hidden.status_code == 404
+
+
+def test_oversized_uploads_are_refused_before_they_are_read(
+    archive_server: RunningServer,
+) -> None:
+    limit = 300_000  # TEST_SIMILARITY_LIMITS
+    large = upload(archive_server, None, b"\0" * (limit + 200_000))
+    assert large.status_code == 413
+    [(status, message)] = query_status(large.content)
+    assert status == "ERROR" and "request body has" in message, "refused on its Content-Length"
+    just_over = upload(archive_server, None, b"\0" * (limit + 10), RESPONSEFORMAT="json")
+    assert just_over.status_code == 413
+    assert f"at most {limit} bytes" in just_over.json()["error"]

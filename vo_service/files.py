@@ -1,0 +1,115 @@
+"""``/preview/{key}.png`` and ``/files/{key}.fits``: the preview and the data of public products.
+
+DataLink's ``#preview`` and ``#this`` links point here. A product that is
+unknown or not public yet gets a 404 with a sentence saying so, and never a
+byte of its data (DESIGN.md). Responses carry the content type,
+``Content-Length``, ``ETag`` and ``Last-Modified``, answer byte ranges
+(Starlette's `FileResponse`), and answer a conditional GET whose validator
+still matches with 304 Not Modified, so that the page's browser does not
+fetch a preview twice.
+
+A product ingested from a gzipped file (``.fits.gz``) is sent as stored,
+with ``Content-Encoding: gzip``: HTTP clients then see the FITS file, and
+those that keep the raw bytes (astropy, TOPCAT) recognise gzip themselves.
+"""
+
+from __future__ import annotations
+
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+from anyio import to_thread
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+
+from vo_service.archive import Product, utc_now
+
+__all__ = ["fits_file", "preview"]
+
+FITS_TYPE = "application/fits"
+PNG_TYPE = "image/png"
+
+
+async def preview(request: Request) -> Response:
+    """Send the PNG preview of a public product."""
+    key = request.path_params["key"]
+    product = await _public_product(request, key)
+    path = request.app.state.tap.settings.preview_dir / f"{key}.png"
+    if product is None or not path.is_file():
+        return _not_found(f"there is no public preview {key}.png in this archive")
+    return _file(request, path, PNG_TYPE)
+
+
+async def fits_file(request: Request) -> Response:
+    """Send the FITS file of a public product."""
+    key = request.path_params["key"]
+    product = await _public_product(request, key)
+    if product is None or product.file_path is None:
+        return _not_found(f"there is no public FITS file {key}.fits in this archive")
+    path = Path(product.file_path)
+    if not path.is_file():
+        return PlainTextResponse(
+            f"the file of {key} is missing from the archive's storage; tell the archive",
+            status_code=410,
+        )
+    encoding = {"content-encoding": "gzip"} if path.name.lower().endswith(".gz") else {}
+    return _file(request, path, FITS_TYPE, download_name=f"{key}.fits", headers=encoding)
+
+
+async def _public_product(request: Request, key: str) -> Product | None:
+    archive = request.app.state.similarity.archive
+    product = await to_thread.run_sync(archive.find_by_key, key)
+    if product is None or not product.is_public(utc_now()):
+        return None
+    return product
+
+
+def _not_found(message: str) -> Response:
+    return PlainTextResponse(
+        message + " (unknown, or not public before its release date)", status_code=404
+    )
+
+
+def _file(
+    request: Request,
+    path: Path,
+    media_type: str,
+    *,
+    download_name: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Serve a file, or 304 when the client's copy is still current.
+
+    Starlette's `FileResponse` computes the validators but does not answer
+    conditional requests (its `StaticFiles` does, for a whole folder); the
+    comparison is RFC 9110 section 13.1: If-None-Match wins over
+    If-Modified-Since.
+    """
+    response = FileResponse(
+        path,
+        stat_result=path.stat(),
+        media_type=media_type,
+        filename=download_name,
+        content_disposition_type="inline",
+        headers=headers,
+    )
+    if _still_current(request, response):
+        kept = {name: response.headers[name] for name in ("etag", "last-modified")}
+        return Response(status_code=304, headers=kept)
+    return response
+
+
+def _still_current(request: Request, response: Response) -> bool:
+    etag = response.headers.get("etag")
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or etag in tags
+    if_modified_since = request.headers.get("if-modified-since")
+    last_modified = response.headers.get("last-modified")
+    if if_modified_since and last_modified:
+        try:
+            return parsedate_to_datetime(last_modified) <= parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False
+    return False

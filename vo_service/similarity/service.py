@@ -1,0 +1,517 @@
+"""The similarity service: rank every public image against a combination of selected images.
+
+The paper's page (Stoehr et al. 2024, "Interface") shows the images most
+similar to one image and re-ranks them "to the combination of all selected
+images" at each click. There, the combination only re-ordered the union of
+the selected images' precomputed lists of 1000; here every public image of
+the same kind and a compatible category is ranked, so an image that was in
+none of those lists still comes up when the combination makes it similar.
+This module does it without HTTP (the handlers parse and answer):
+
+1. The selected (``ID``) and excluded (``NOT_ID``) images must exist, be
+   public (`vo_service.archive`) and have a vector of the current model of
+   their kind; all must be of one image kind, since the two kinds have
+   separate models and vectors.
+2. Their vectors are combined (`ranking.query_vector`).
+3. The candidates are the public images of that kind whose category is
+   compatible with the category of the *first* selected image, other than
+   the selected and excluded ones. The first image is the one the search
+   started from (the page's ``/similar?ID=``), and the images a user then
+   selects come from its list, so this keeps the candidate set fixed while
+   the user refines: each click re-orders the same images, as in the paper.
+   (Requiring compatibility with every selected image instead would shrink
+   the list at each click; the compatibility relation is not transitive.)
+4. They are ranked (`index.KindIndex.rank`), and a page of ``MAXREC`` rows
+   from ``OFFSET`` on is returned, with the metadata of each image read
+   from the catalogue at that moment; an image whose catalogue row is no
+   longer public (its release date moved) is dropped and the index reloaded.
+
+The index is loaded at start-up and reloaded when the catalogue's
+fingerprint (current models, vector counts, ingests, category table)
+changes; release dates are compared with the request's instant, so images
+become public while the server runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+
+import numpy as np
+
+from tap_schema import Catalogue
+from vo_service.archive import Product, ProductArchive, utc_now
+
+from .embedder import Embedder
+from .errors import NotFoundError, ParameterError, UnavailableError
+from .index import IndexOptions, KindIndex, allowed_categories
+from .ranking import EmptyQueryError, query_vector
+from .storage import CurrentModel, VectorStorage
+from .upload import UploadedImage
+
+__all__ = [
+    "QUICK_SELECT_DEPTH",
+    "QuickSelectGroup",
+    "RankedImage",
+    "SimilarityLimits",
+    "SimilarityQuery",
+    "SimilarityResult",
+    "SimilarityService",
+]
+
+log = logging.getLogger(__name__)
+
+QUICK_SELECT_DEPTH = 1000
+"""The quick-select row clusters this many of the best-ranked images (the paper's top 1000)."""
+
+
+@dataclass(frozen=True)
+class SimilarityLimits:
+    """Limits of the similarity service, overridable as ``VOSIM_SIMILARITY_<FIELD>``.
+
+    Parameters
+    ----------
+    default_maxrec
+        Rows returned when the request gives no MAXREC.
+    hard_maxrec
+        Rows never exceeded in one response; page further with OFFSET.
+    max_selected
+        Most images that may be selected and excluded in one request.
+    refresh_interval_s
+        How often the catalogue's fingerprint is checked for changes.
+    upload_limit_bytes
+        Largest uploaded FITS file accepted.
+    """
+
+    default_maxrec: int = 100
+    hard_maxrec: int = 1000
+    max_selected: int = 200
+    refresh_interval_s: float = 30.0
+    upload_limit_bytes: int = 50_000_000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SimilarityLimits:
+        """Read overrides from ``VOSIM_SIMILARITY_<FIELD>`` variables."""
+        env = os.environ if environ is None else environ
+        changes: dict[str, object] = {}
+        for field in fields(cls):
+            value = env.get(f"VOSIM_SIMILARITY_{field.name.upper()}")
+            if value is not None:
+                changes[field.name] = float(value) if field.type == "float" else int(value)
+        return replace(cls(), **changes)
+
+
+@dataclass(frozen=True)
+class SimilarityQuery:
+    """A checked similarity request.
+
+    Parameters
+    ----------
+    selection
+        Publisher DIDs of the selected images, the first one the search's start.
+    excluded
+        Publisher DIDs of the images to rank away from ("less like these").
+    maxrec
+        Rows to return.
+    offset
+        Rows to skip (paging).
+    quick_select
+        Also cluster the top 1000 for the page's quick-select row.
+    """
+
+    selection: tuple[str, ...]
+    excluded: tuple[str, ...] = ()
+    maxrec: int = 100
+    offset: int = 0
+    quick_select: bool = False
+
+
+@dataclass(frozen=True)
+class RankedImage:
+    """One row of a ranking."""
+
+    rank: int
+    product: Product
+    similarity: float
+
+
+@dataclass(frozen=True)
+class QuickSelectGroup:
+    """One entry of the quick-select row: a cluster's representative and what it preselects."""
+
+    representative: str
+    members: tuple[str, ...]
+    """The images closest to the representative among the top 1000, itself first."""
+
+
+@dataclass(frozen=True)
+class SimilarityResult:
+    """A page of a ranking and what it was ranked against."""
+
+    selection: tuple[str, ...]
+    excluded: tuple[str, ...]
+    image_kind: str
+    model_id: int
+    total: int
+    """Number of candidates ranked."""
+    results: tuple[RankedImage, ...]
+    overflow: bool
+    """More ranked images follow this page."""
+    uploaded: UploadedImage | None = None
+    """The uploaded image ranked against, if the search was by upload."""
+    quick_select: tuple[QuickSelectGroup, ...] | None = None
+    """The quick-select row, when asked for."""
+
+
+class SimilarityService:
+    """Ranks images against selections; holds the in-memory index of every kind.
+
+    Parameters
+    ----------
+    catalogue
+        The open catalogue.
+    limits
+        Row, selection and upload limits.
+    options
+        How the indexes rank (exact scan or reduced copy with re-ranking).
+    embedder
+        Computes the vector of an uploaded image's cut-out with the current model.
+    """
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        *,
+        limits: SimilarityLimits | None = None,
+        options: IndexOptions | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.limits = limits or SimilarityLimits.from_env()
+        self.options = options or IndexOptions()
+        self.embedder = embedder
+        self.archive = ProductArchive(catalogue)
+        self.storage = VectorStorage(catalogue)
+        self._indexes: dict[str, KindIndex] = {}
+        self._compatibility: dict[str, frozenset[str]] = {}
+        self._fingerprint: tuple[tuple, tuple | None] | None = None
+        self._load_lock = threading.Lock()
+
+    @property
+    def indexes(self) -> Mapping[str, KindIndex]:
+        """The index of each image kind that has a current model."""
+        return self._indexes
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Reload what changed in the catalogue since the last load; return whether anything did.
+
+        New models or vectors reload the vectors (and rebuild the reduced
+        copies); a change of products or categories only re-reads each
+        image's category and release date. New indexes are built aside and
+        swapped in whole, so requests running meanwhile keep ranking against
+        the previous ones.
+        """
+        with self._load_lock:
+            vectors_seen, metadata_seen = self._fingerprint or (None, None)
+            vectors_now, metadata_now = self.storage.fingerprint()
+            if force or vectors_now != vectors_seen:
+                indexes = self._load_vectors()
+            elif metadata_now != metadata_seen:
+                indexes = self._reload_metadata()
+            else:
+                return False
+            self._indexes, self._compatibility = indexes, self.storage.compatibility()
+            self._fingerprint = (vectors_now, metadata_now)
+        return True
+
+    def _load_vectors(self) -> dict[str, KindIndex]:
+        indexes = {}
+        for model in self.storage.current_models():
+            loaded = self.storage.kind_vectors(model)
+            if not loaded.dids:
+                continue
+            index = KindIndex(
+                model.image_kind,
+                model.model_id,
+                loaded.dids,
+                loaded.vectors,
+                loaded.categories,
+                loaded.release_dates,
+                self.options,
+            )
+            log.info(
+                "similarity index of %s: model %d, %d vectors of d=%d, %s",
+                model.image_kind,
+                model.model_id,
+                len(index),
+                index.vectors.shape[1],
+                "exact scan"
+                if index.reduced is None
+                else f"two-stage, recall {index.measured_recall:.4f} at load",
+            )
+            indexes[model.image_kind] = index
+        return indexes
+
+    def _reload_metadata(self) -> dict[str, KindIndex]:
+        indexes = {}
+        for kind, index in self._indexes.items():
+            model = CurrentModel(kind, index.model_id)
+            categories, releases = self.storage.kind_metadata(model, list(index.dids))
+            indexes[kind] = index.with_metadata(categories, releases)
+        return indexes
+
+    def image(self, did: str, now: datetime | None = None) -> Product:
+        """Return a public image by DID (the page's tile of a selected image).
+
+        Raises
+        ------
+        NotFoundError
+            When no public image has this DID.
+        """
+        return self._public_products([did], now or utc_now())[did]
+
+    def search(self, query: SimilarityQuery, now: datetime | None = None) -> SimilarityResult:
+        """Rank the candidates against the query's selection and return one page.
+
+        Raises
+        ------
+        ParameterError
+            For an empty or contradictory selection, or images of two kinds.
+        NotFoundError
+            For an image that is unknown, not public, or has no vector.
+        UnavailableError
+            When the selection's kind has no current model.
+        """
+        now = now or utc_now()
+        selection, excluded = self._check_selection(query, uploaded=False)
+        products = self._public_products([*selection, *excluded], now)
+        kind = self._one_kind(products, selection, excluded)
+        index = self._index(kind)
+        public = index.public_mask(now)
+        selected = self._positions(index, public, selection)
+        first_category = products[selection[0]].scientific_category
+        return self._ranked(
+            index,
+            index.vectors[selected],
+            selected,
+            self._positions(index, public, excluded),
+            allowed_categories(self._compatibility, first_category),
+            replace(query, selection=selection, excluded=excluded),
+            now,
+        )
+
+    def search_by_image(
+        self, image: UploadedImage, query: SimilarityQuery, now: datetime | None = None
+    ) -> SimilarityResult:
+        """Rank the candidates against an uploaded image (and away from ``query.excluded``).
+
+        The image is embedded with the current model of its kind; its
+        category is unknown, so every category may be listed (as for an
+        archive image without one).
+
+        Raises
+        ------
+        ParameterError, NotFoundError
+            For excluded images as in `search`.
+        UnavailableError
+            When the image's kind has no current model, or no embedder is set up.
+        """
+        now = now or utc_now()
+        _, excluded = self._check_selection(query, uploaded=True)
+        products = self._public_products(excluded, now)
+        for did in excluded:
+            if products[did].image_kind != image.image_kind:
+                raise ParameterError(
+                    f"the uploaded image is a {image.image_kind} map but NOT_ID {did!r} is "
+                    f"{products[did].image_kind}; images are only compared within one kind"
+                )
+        index = self._index(image.image_kind)
+        if self.embedder is None:
+            raise UnavailableError("this service is not set up to embed uploaded images")
+        model_id, vector = self.embedder.embed(image.image_kind, image.cutout.pixels)
+        if model_id != index.model_id:
+            self._fingerprint = None  # the current model changed: reload everything
+            raise UnavailableError(
+                f"the {image.image_kind} model changed while the service was reloading; "
+                "try again in a minute"
+            )
+        public = index.public_mask(now)
+        result = self._ranked(
+            index,
+            vector[np.newaxis, :],
+            np.zeros(0, dtype=np.int64),
+            self._positions(index, public, excluded),
+            None,
+            replace(query, selection=(), excluded=excluded),
+            now,
+        )
+        return replace(result, uploaded=image)
+
+    def _forget_metadata(self) -> None:
+        """Make the next `refresh` re-read categories and release dates."""
+        if self._fingerprint is not None:
+            self._fingerprint = (self._fingerprint[0], None)
+
+    def _index(self, kind: str) -> KindIndex:
+        index = self._indexes.get(kind)
+        if index is None:
+            raise UnavailableError(
+                f"there are no similarity vectors of {kind} images yet: the archive has to "
+                f"train (vosim train) and embed (vosim embed) a model for {kind} images first"
+            )
+        return index
+
+    def _ranked(
+        self,
+        index: KindIndex,
+        selected_vectors: np.ndarray,
+        selected: np.ndarray,
+        avoided: np.ndarray,
+        allowed: frozenset[str] | None,
+        query: SimilarityQuery,
+        now: datetime,
+    ) -> SimilarityResult:
+        """Rank the eligible images of ``index`` and return the query's page of them."""
+        try:
+            vector = query_vector(selected_vectors, index.vectors[avoided])
+        except EmptyQueryError as error:
+            raise ParameterError(str(error)) from error
+        eligible = index.public_mask(now) & index.compatible_mask(allowed)
+        eligible[selected] = False
+        eligible[avoided] = False
+        depth = query.offset + query.maxrec
+        if query.quick_select:
+            depth = max(depth, QUICK_SELECT_DEPTH)
+        ranking = index.rank(vector, eligible, depth)
+        page = slice(query.offset, query.offset + query.maxrec)
+        rows = self._rows(
+            [index.dids[p] for p in ranking.positions[page]],
+            ranking.scores[page],
+            query.offset,
+            now,
+        )
+        return SimilarityResult(
+            selection=query.selection,
+            excluded=query.excluded,
+            image_kind=index.image_kind,
+            model_id=index.model_id,
+            total=ranking.total,
+            results=tuple(rows),
+            overflow=ranking.total > query.offset + query.maxrec,
+            quick_select=_quick_select(index, ranking.positions) if query.quick_select else None,
+        )
+
+    def _check_selection(
+        self, query: SimilarityQuery, *, uploaded: bool
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        selection = tuple(dict.fromkeys(query.selection))
+        excluded = tuple(dict.fromkeys(query.excluded))
+        if uploaded and selection:
+            raise ParameterError(
+                "give either selected images (ID) or an uploaded image (IMAGE), not both"
+            )
+        if not uploaded and not selection:
+            raise ParameterError(
+                "give the identifier (obs_publisher_did) of at least one selected image as ID, "
+                "or upload a FITS image as IMAGE"
+            )
+        both = [did for did in excluded if did in selection]
+        if both:
+            raise ParameterError(
+                f"{both[0]!r} is given both as ID and as NOT_ID; an image is either selected "
+                "or excluded"
+            )
+        if len(selection) + len(excluded) > self.limits.max_selected:
+            raise ParameterError(
+                f"{len(selection) + len(excluded)} images are selected or excluded; this service "
+                f"combines at most {self.limits.max_selected}"
+            )
+        return selection, excluded
+
+    def _public_products(self, dids: Sequence[str], now: datetime) -> dict[str, Product]:
+        found = self.archive.find(dids)
+        for did in dids:
+            product = found.get(did)
+            if product is None:
+                raise NotFoundError(f"there is no image with the identifier {did!r} here")
+            if not product.is_public(now):
+                raise NotFoundError(
+                    f"the image {did!r} is not public yet: nothing of it is served before its "
+                    "release date"
+                )
+        return found
+
+    @staticmethod
+    def _one_kind(
+        products: Mapping[str, Product], selection: Sequence[str], excluded: Sequence[str]
+    ) -> str:
+        kinds = {products[did].image_kind for did in (*selection, *excluded)}
+        if None in kinds:
+            did = next(d for d in (*selection, *excluded) if products[d].image_kind is None)
+            raise NotFoundError(f"{did!r} is not an image with a similarity vector")
+        if len(kinds) > 1:
+            listed = ", ".join(f"{did!r} ({products[did].image_kind})" for did in selection)
+            raise ParameterError(
+                "the selected images must all be of one kind (continuum or peak_flux), since "
+                f"each kind has its own model; got {listed}"
+                + (
+                    " and excluded "
+                    + ", ".join(f"{did!r} ({products[did].image_kind})" for did in excluded)
+                    if excluded
+                    else ""
+                )
+            )
+        return kinds.pop()  # type: ignore[return-value]
+
+    @staticmethod
+    def _positions(index: KindIndex, public: np.ndarray, dids: Sequence[str]) -> np.ndarray:
+        positions = []
+        for did in dids:
+            position = index.positions.get(did)
+            if position is None or not public[position]:
+                raise NotFoundError(
+                    f"the image {did!r} has no similarity vector of the current "
+                    f"{index.image_kind} model (model {index.model_id}) yet; it gets one when "
+                    "the archive next runs the embedding stage"
+                )
+            positions.append(position)
+        return np.array(positions, dtype=np.int64)
+
+    def _rows(
+        self, dids: Sequence[str], scores: np.ndarray, offset: int, now: datetime
+    ) -> list[RankedImage]:
+        """Attach the catalogue rows to ranked images; drop any that stopped being public."""
+        products = self.archive.find(dids)
+        rows = []
+        for did, score in zip(dids, scores, strict=True):
+            product = products.get(did)
+            if product is None or not product.is_public(now):
+                log.warning("%s left the public set since the index was loaded; reloading", did)
+                self._forget_metadata()
+                continue
+            rows.append(RankedImage(offset + len(rows) + 1, product, float(score)))
+        return rows
+
+
+def _quick_select(index: KindIndex, ranked: np.ndarray) -> tuple[QuickSelectGroup, ...]:
+    """Cluster the top 1000 of a ranking into the quick-select row (the paper's "Interface").
+
+    k-means in five groups; each group's representative is its member
+    closest to the centroid, and preselects the 15 images closest to it
+    (`model_training.quick_select`, also used for the precomputed lists).
+    The ranking here is the refined one, so the row follows the selection.
+    """
+    from model_training.quick_select import quick_select
+
+    top = ranked[:QUICK_SELECT_DEPTH]
+    chosen = quick_select(index.vectors[top])
+    return tuple(
+        QuickSelectGroup(
+            representative=index.dids[top[representative]],
+            members=tuple(index.dids[top[member]] for member in members),
+        )
+        for representative, members in zip(chosen.representatives, chosen.preselected, strict=True)
+    )
