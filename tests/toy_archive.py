@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from model_training.cutout_store import CutoutStore
-from model_training.presets import CPU
+from model_training.presets import PAPER
 from tap_schema import Settings, open_catalogue
 
-TINY_CONFIG = CPU.replace(
+TINY_CONFIG = PAPER.replace(
     backbone="resnet10",
     width=4,
     projector_hidden_dim=32,
@@ -33,7 +33,7 @@ TINY_CONFIG = CPU.replace(
     epochs=3,
     warmup_epochs=1,
 )
-"""A network small enough that tests train it in seconds."""
+"""A network small enough that tests train it in seconds (the paper's optimiser and geometry)."""
 
 SIZE = 64
 MORPHOLOGIES = ("point", "disc", "ring", "double")
