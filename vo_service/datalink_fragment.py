@@ -117,9 +117,7 @@ def similarity_links(
         if not has_public_vector(similarity, did, image_kind, now):
             return DataLinkFragment(tuple(columns), (), descriptor)
     links = similar_image_links(did, image_kind, urls)
-    return DataLinkFragment(
-        tuple(columns), tuple(link.row(columns) for link in links), descriptor
-    )
+    return DataLinkFragment(tuple(columns), tuple(link.row(columns) for link in links), descriptor)
 
 
 def _macros() -> TemplateModule:
@@ -133,4 +131,3 @@ def _cell(value: object) -> object:
     if isinstance(value, bool):
         return "T" if value else "F"
     return value
-
