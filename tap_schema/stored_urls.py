@@ -96,7 +96,7 @@ class StoredUrls:
 
     def rows(
         self, rows: Sequence[Sequence[object]], text_columns: Sequence[int]
-    ) -> list[tuple[object, ...]] | Sequence[Sequence[object]]:
+    ) -> Sequence[Sequence[object]]:
         """Rewrite the text columns (their positions) of a batch of rows."""
         if not self.changes_anything or not text_columns or not rows:
             return rows
