@@ -57,11 +57,14 @@ def run_async_job(server: Mounted, client: httpx.Client) -> str:
     assert created.status_code == 303
     job_url = created.headers["location"]
     assert job_url.startswith(f"{server.public_base}/tap/async/"), job_url
-    done = client.get(
-        server.local(job_url), params={"WAIT": "30", "PHASE": "EXECUTING"}, headers=server.headers
-    )
-    assert "COMPLETED" in client.get(server.local(job_url) + "/phase", headers=server.headers).text
-    assert done.status_code == 200
+    for _ in range(30):
+        phase = client.get(server.local(job_url) + "/phase", headers=server.headers).text
+        if phase not in ("PENDING", "QUEUED", "EXECUTING"):
+            break
+        client.get(  # blocks while the job stays in this phase (UWS 1.1, 2.2.1.1)
+            server.local(job_url), params={"WAIT": "5", "PHASE": phase}, headers=server.headers
+        )
+    assert phase == "COMPLETED"
     return job_url
 
 
