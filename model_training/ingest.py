@@ -38,6 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
 from tap_schema import Catalogue, Settings, open_catalogue
+from tap_schema.stored_urls import claim_stored_url_base
 
 from .cutout_store import CutoutStore, CutoutStoreError
 from .fits_image import is_fits_name
@@ -190,6 +191,9 @@ def ingest_folder(
                     f"dropped {dropped} cut-outs left by an interrupted ingest; their files"
                     " are ingested again"
                 )
+            # every stored URL shares the catalogue's one recorded base (rewritten on output)
+            stored_base = claim_stored_url_base(catalogue, settings.url_base)
+            settings = settings.with_changes(public_url=stored_base)
             tasks, previous = _plan(folder, settings, metadata, products.known_products(), report)
             _ingest(tasks, previous, products, store, report, progress, workers, batch_size)
             if metadata is not None and metadata.unused_rows():

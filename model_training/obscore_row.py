@@ -94,12 +94,12 @@ def publisher_did(settings: Settings, key: str) -> str:
 
 def access_url(settings: Settings, did: str) -> str:
     """URL of a product's DataLink response, its ObsCore ``access_url``."""
-    return f"{settings.public_url}/datalink?ID={quote(did, safe='')}"
+    return f"{settings.url_base}/datalink?ID={quote(did, safe='')}"
 
 
 def preview_url(settings: Settings, key: str) -> str:
     """URL of a product's PNG preview."""
-    return f"{settings.public_url}/preview/{key}.png"
+    return f"{settings.url_base}/preview/{key}.png"
 
 
 def alma_bands(freq_min_hz: float | None, freq_max_hz: float | None) -> str | None:

@@ -196,10 +196,15 @@ def publish(
     Raises
     ------
     PublishError
-        If the archive cannot be reached, is a DaCHS database without
+        If no public URL is configured, the archive cannot be reached, is a DaCHS database without
         ``dachs_rd``, has not been published to before a refresh, or its
         tables or TAP_SCHEMA do not fit; the archive is then unchanged.
     """
+    if settings.public_url is None:
+        raise PublishError(
+            "set VOSIM_PUBLIC_URL to the URL where the archive serves vosim's endpoints (e.g. "
+            "https://archive.example.org/vosim): the archive's tables get preview URLs under it"
+        )
     started = time.perf_counter()
     mapping = mapping or ArchiveMapping()
     now = now or datetime.now(UTC).replace(tzinfo=None)

@@ -19,6 +19,7 @@ __all__ = ["Settings"]
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 DEFAULT_AUTHORITY = "vosim.example"
 DEFAULT_COLLECTION = "ALMA"
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,16 @@ class Settings:
         ``data_dir`` by default, ``postgresql+psycopg://…`` in production.
     public_url
         Base URL under which the service is reachable by users
-        (``VOSIM_PUBLIC_URL``). Access URLs written into ObsCore and DataLink
-        responses start with it.
+        (``VOSIM_PUBLIC_URL``), e.g. ``https://archive.example.org/alma/vosim``.
+        When set, every URL the service writes starts with it, whatever host,
+        port or prefix a request arrived with; when unset (None), each
+        response's URLs are derived from the request (see
+        `vo_service.public_base`).
+    trust_forwarded
+        Derive the public base URL of a request from the reverse proxy's
+        ``Forwarded`` / ``X-Forwarded-Proto``, ``-Host``, ``-Prefix`` headers
+        (``VOSIM_TRUST_FORWARDED=1``). Off by default: only a proxy that sets
+        (and overwrites) these headers makes them trustworthy.
     authority
         IVOA naming authority of the archive (``VOSIM_AUTHORITY``), the host
         part of every ``obs_publisher_did``.
@@ -47,9 +56,10 @@ class Settings:
 
     data_dir: Path
     db_url: str
-    public_url: str = DEFAULT_PUBLIC_URL
+    public_url: str | None = None
     authority: str = DEFAULT_AUTHORITY
     collection: str = DEFAULT_COLLECTION
+    trust_forwarded: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -71,10 +81,21 @@ class Settings:
         return cls(
             data_dir=data_dir,
             db_url=db_url,
-            public_url=env.get("VOSIM_PUBLIC_URL", DEFAULT_PUBLIC_URL).rstrip("/"),
+            public_url=env.get("VOSIM_PUBLIC_URL", "").rstrip("/") or None,
             authority=env.get("VOSIM_AUTHORITY", DEFAULT_AUTHORITY),
             collection=env.get("VOSIM_COLLECTION", DEFAULT_COLLECTION),
+            trust_forwarded=env.get("VOSIM_TRUST_FORWARDED", "").strip().lower() in _TRUE_WORDS,
         )
+
+    @property
+    def url_base(self) -> str:
+        """Base of the URLs written where no request tells the public URL (at ingest).
+
+        The configured public URL, or the URL ``vosim serve`` answers on by
+        default. URLs stored this way are rewritten on output to each
+        response's own base (`tap_schema.stored_urls`).
+        """
+        return self.public_url or DEFAULT_PUBLIC_URL
 
     def with_changes(self, **changes: object) -> Settings:
         """Return a copy with some fields replaced (for tests and the CLI)."""

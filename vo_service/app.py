@@ -16,11 +16,13 @@ from collections.abc import AsyncIterator
 import anyio
 from anyio import to_thread
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tap_schema import Catalogue, Settings
 from vo_service import datalink, files, pages
+from vo_service.public_base import PublicBase, PublicBaseMiddleware
 from vo_service.similarity import IndexOptions, SimilarityLimits, SimilarityService
 from vo_service.similarity import handlers as similarity
 from vo_service.similarity.embedder import Embedder
@@ -44,13 +46,37 @@ def create_app(
     similarity_limits: SimilarityLimits | None = None,
     index_options: IndexOptions | None = None,
     embedder: Embedder | None = None,
+    public_url: str | None = None,
+    trust_forwarded: bool | None = None,
 ) -> Starlette:
-    """Build the application.
+    """Build the application: TAP, DataLink, the similarity service and the pages, as one ASGI app.
+
+    Serve it alone (``vosim serve``), or mount it under any prefix of an
+    archive's own Starlette or FastAPI application::
+
+        vosim = create_app(Settings.from_env())
+        archive = Starlette(
+            routes=[Mount("/archive/vosim", app=vosim), ...],
+            lifespan=lambda app: vosim.router.lifespan_context(vosim),
+        )
+
+    A Starlette ``Mount`` (FastAPI's ``app.mount``) does not run the mounted
+    application's lifespan, so the parent must run vosim's, as above (or
+    enter ``vosim.router.lifespan_context(vosim)`` inside its own): it opens
+    the databases, loads the similarity vectors and starts the job
+    workers; until it has run, vosim answers 503. Every URL vosim writes
+    (capabilities, job and result links, DataLink access URLs and service
+    descriptors, similarity results, page links, the URLs stored in the
+    catalogue as TAP returns them) is under the public base URL of
+    `vo_service.public_base`: the configured public URL, else a trusted
+    proxy's forwarded headers, else the URL the client reached plus the
+    mount path. README, "Mount inside your application", has the details
+    and an nginx configuration.
 
     Parameters
     ----------
     settings
-        The installation (database URL, data and job folders).
+        The installation (database URL, data and job folders, public URL).
     catalogue
         An open catalogue to use; by default the one of ``settings``, created
         if missing.
@@ -62,7 +88,20 @@ def create_app(
         How the similarity index ranks (exact or reduced copy); defaults otherwise.
     embedder
         Embeds uploaded images for the similarity search by image.
+    public_url
+        The public base URL of the application, e.g.
+        ``https://archive.example.org/alma/vosim``; by default
+        ``settings.public_url`` (``VOSIM_PUBLIC_URL``). When neither is set,
+        URLs follow each request.
+    trust_forwarded
+        Take the public base URL from the reverse proxy's ``Forwarded`` /
+        ``X-Forwarded-*`` headers; by default ``settings.trust_forwarded``
+        (``VOSIM_TRUST_FORWARDED``). Only behind a proxy that sets them.
     """
+    if public_url is not None:
+        settings = settings.with_changes(public_url=public_url.rstrip("/"))
+    if trust_forwarded is not None:
+        settings = settings.with_changes(trust_forwarded=trust_forwarded)
     tap = TapService.open(settings, catalogue=catalogue, limits=limits)
     similar = SimilarityService(
         tap.catalogue, limits=similarity_limits, options=index_options, embedder=embedder
@@ -107,7 +146,12 @@ def create_app(
         Route(pages.SIMILAR_PAGE, pages.similar),
         Mount("/static", StaticFiles(packages=[("templates", "static")]), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=_lifespan)
+    public_base = PublicBase(settings.public_url, settings.trust_forwarded)
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(PublicBaseMiddleware, policy=public_base)],
+        lifespan=_lifespan,
+    )
     app.state.tap = tap
     app.state.catalogue = tap.catalogue
     app.state.similarity = similar
@@ -128,9 +172,11 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(_destroy_expired_jobs, tap)
         tasks.start_soon(_refresh_similarity, similar)
+        app.state.started = True
         try:
             yield
         finally:
+            app.state.started = False
             tasks.cancel_scope.cancel()
             await to_thread.run_sync(tap.stop)
 

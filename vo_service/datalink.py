@@ -59,13 +59,24 @@ from vo_service.dali import (
     read_dali_parameters,
 )
 from vo_service.service_descriptor import DATALINK_STANDARD_ID
-from vo_service.similarity.responses import similarity_service
+from vo_service.similarity.responses import SIMILARITY_DESCRIPTOR_ID, similarity_service
 from vo_service.similarity.service import SimilarityService
 from vo_service.tap.formats import OUTPUT_FORMATS
 from vo_service.tap.writers import VOTableFrame, table_writer
 from vo_service.urls import ServiceUrls
 
-__all__ = ["DATALINK_TYPE", "LINK_COLUMNS", "MAX_IDS", "links"]
+__all__ = [
+    "DATALINK_TYPE",
+    "LINK_COLUMNS",
+    "LINK_COLUMN_NAMES",
+    "MAX_IDS",
+    "SIMILAR_IMAGES",
+    "SIMILAR_IMAGES_PAGE",
+    "Link",
+    "has_public_vector",
+    "links",
+    "similar_image_links",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +88,6 @@ MAX_IDS = 1000
 
 _MAX_BODY_BYTES = 1 << 20
 _ID_FIELD = "ID"  # the FIELD ID equals its name: astropy names columns by ID
-_SIMILAR_IMAGES = "similar-images"
 _ACCEPTED_FORMATS = frozenset(
     {DATALINK_TYPE, VOTABLE_TYPE, "votable", "application/x-votable+xml;serialization=tabledata"}
 )
@@ -114,6 +124,11 @@ LINK_COLUMNS: tuple[ResultColumn, ...] = (
     ),
 )
 """The ``{links}`` table's FIELDs: DataLink 1.1, section 3.2, table 1, in its order."""
+LINK_COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in LINK_COLUMNS)
+SIMILAR_IMAGES = "similar-images"
+"""``local_semantics`` of the similar-images service link."""
+SIMILAR_IMAGES_PAGE = "similar-images-page"
+"""``local_semantics`` of the similar-images page link."""
 
 
 @dataclass(frozen=True)
@@ -131,23 +146,28 @@ class Link:
     content_qualifier: str | None = None
     local_semantics: str | None = None
 
-    def row(self) -> tuple[object, ...]:
-        """Return the values in the order of `LINK_COLUMNS`."""
+    def values(self) -> dict[str, object]:
+        """Return the values by column name (DataLink 1.1, section 3.2, table 1)."""
         usable = self.error_message is None
-        return (
-            self.id,
-            self.access_url,
-            self.service_def,
-            self.error_message,
-            self.semantics,
-            self.description,
-            self.content_type,
-            self.content_length,
-            self.content_qualifier,
-            self.local_semantics,
-            "false" if usable else None,
-            True if usable else None,
-        )
+        return {
+            "ID": self.id,
+            "access_url": self.access_url,
+            "service_def": self.service_def,
+            "error_message": self.error_message,
+            "semantics": self.semantics,
+            "description": self.description,
+            "content_type": self.content_type,
+            "content_length": self.content_length,
+            "content_qualifier": self.content_qualifier,
+            "local_semantics": self.local_semantics,
+            "link_auth": "false" if usable else None,
+            "link_authorized": True if usable else None,
+        }
+
+    def row(self, columns: Sequence[str] = LINK_COLUMN_NAMES) -> tuple[object, ...]:
+        """Return the values in the order of ``columns`` (by default, `LINK_COLUMNS`)."""
+        values = self.values()
+        return tuple(values.get(name) for name in columns)
 
 
 async def links(request: Request) -> Response:
@@ -293,21 +313,41 @@ def _similarity_links(
 ) -> list[Link]:
     """Link the similar-images service and page, if the image has a current vector."""
     did = product.obs_publisher_did
-    index = similarity.indexes.get(product.image_kind or "")
-    position = None if index is None else index.positions.get(did)
-    if index is None or position is None or not index.public_mask(now)[position]:
+    if not has_public_vector(similarity, did, product.image_kind, now):
         return []
+    return similar_image_links(did, product.image_kind, urls)
+
+
+def has_public_vector(
+    similarity: SimilarityService, did: str, image_kind: str | None, now: datetime
+) -> bool:
+    """Whether an image is public and has a vector of its kind's current model (is rankable)."""
+    index = similarity.indexes.get(image_kind or "")
+    position = None if index is None else index.positions.get(did)
+    return index is not None and position is not None and bool(index.public_mask(now)[position])
+
+
+def similar_image_links(did: str, image_kind: str | None, urls: ServiceUrls) -> list[Link]:
+    """Return the rows that offer an image's similar images: the service and the page.
+
+    The first row points, by ``service_def``, at the service descriptor
+    `vo_service.similarity.responses.similarity_service` writes (XML ID
+    ``similar-images``); the second is the page for a person. Used by this
+    endpoint and by `vo_service.datalink_fragment` for an archive's own
+    ``{links}`` service, so that both say the same.
+    """
+    kind = f"{image_kind}, " if image_kind else ""
     return [
         Link(
             did,
             "#auxiliary",
-            service_def=_SIMILAR_IMAGES,
+            service_def=SIMILARITY_DESCRIPTOR_ID,
             description=(
                 "Service: the public images morphologically most similar to this one "
-                f"({product.image_kind}, compatible scientific categories), most similar first"
+                f"({kind}compatible scientific categories), most similar first"
             ),
             content_type=VOTABLE_TYPE,
-            local_semantics=_SIMILAR_IMAGES,
+            local_semantics=SIMILAR_IMAGES,
         ),
         Link(
             did,
@@ -315,7 +355,7 @@ def _similarity_links(
             access_url=urls.page(did),
             description="Web page of the images most similar to this one, to refine by clicking",
             content_type="text/html",
-            local_semantics="similar-images-page",
+            local_semantics=SIMILAR_IMAGES_PAGE,
         ),
     ]
 

@@ -30,7 +30,10 @@ from .urls import ServiceUrls
 __all__ = ["SIMILAR_PAGE", "home", "similar"]
 
 SIMILAR_PAGE = "/similar"
-SIMILARITY_SERVICE = "/similarity/sync"
+PAGE_SCRIPT_URLS = {"service": "similarity/sync", "page_path": "similar"}
+"""The URLs the page script asks, relative to the page (``<base>/similar``): right under
+any prefix, and on the origin the browser loaded the page from (a fetch to another
+origin would need CORS)."""
 RESULTS_PER_RANKING = 1000
 """MAXREC of the page's requests: the paper's 1000 most similar images."""
 SAMPLES_PER_KIND = 6
@@ -91,7 +94,7 @@ def similar(request: Request) -> Response:
             PageProblem(
                 "Which image?",
                 "The similarity page needs the identifier of an image, as in "
-                "/similar?ID=ivo://…; start from an image on the home page.",
+                "similar?ID=ivo://…; start from an image on the home page.",
             ),
         )
     cards = public_images(_catalogue(request), dids)
@@ -106,7 +109,7 @@ def similar(request: Request) -> Response:
                 "No public image with a similarity vector has "
                 + ("this identifier:" if len(missing) == 1 else "these identifiers:"),
                 missing,
-                _page_url(found) if found else None,
+                _page_url(ServiceUrls.from_request(request), found) if found else None,
             ),
         )
     urls = ServiceUrls.from_request(request)
@@ -114,9 +117,8 @@ def similar(request: Request) -> Response:
     config = {
         "selection": selection,
         "image_kind": selection[0]["image_kind"],
-        "service": SIMILARITY_SERVICE,
         "maxrec": RESULTS_PER_RANKING,
-        "page_path": SIMILAR_PAGE,
+        **PAGE_SCRIPT_URLS,
     }
     return templates.TemplateResponse(
         request,
@@ -125,7 +127,7 @@ def similar(request: Request) -> Response:
             "original": selection[0],
             "cards": selection,
             "config": config,
-            "share_url": _page_url(dids),
+            "share_url": _page_url(urls, dids),
             "error": None,
         },
     )
@@ -149,8 +151,8 @@ def _parameter_values(request: Request, name: str) -> list[str]:
     return [value for key, value in request.query_params.multi_items() if key.upper() == name]
 
 
-def _page_url(dids: list[str]) -> str:
-    return SIMILAR_PAGE + "?" + urlencode([("ID", did) for did in dids])
+def _page_url(urls: ServiceUrls, dids: list[str]) -> str:
+    return urls.similar_page + "?" + urlencode([("ID", did) for did in dids])
 
 
 def _card_view(card: ImageCard, urls: ServiceUrls) -> dict[str, Any]:

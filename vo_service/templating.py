@@ -15,8 +15,11 @@ from importlib import resources
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
+
+from .urls import ServiceUrls
 
 __all__ = [
     "XML_TYPE",
@@ -86,7 +89,12 @@ def environment() -> Environment:
     return env
 
 
-templates = Jinja2Templates(env=environment())
+def _page_urls(request: Request) -> dict[str, object]:
+    """Give every page ``urls``: its links, style sheets and scripts are under the public base."""
+    return {"urls": ServiceUrls.from_request(request)}
+
+
+templates = Jinja2Templates(env=environment(), context_processors=[_page_urls])
 
 
 def xml_response(template: str, status_code: int = 200, **context: object) -> Response:

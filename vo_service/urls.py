@@ -2,8 +2,10 @@
 
 One place builds every URL that DataLink, the similarity service and the
 page hand out, so that they agree with the route table in `vo_service.app`.
-URLs are rooted at the base URL the client reached (as the TAP endpoints
-do), so that links work behind whatever host name or port the client used.
+URLs are rooted at the application's public base URL
+(`vo_service.public_base`: the configured public URL, a trusted proxy's
+forwarded headers, or the URL the client reached, with the path vosim is
+mounted at), so that links work under any prefix and behind a proxy.
 Identifiers and product keys are percent-encoded whole: a DID contains
 ``?`` and ``/``, and file names may bring ``+`` (which a query string would
 read as a space).
@@ -16,6 +18,8 @@ from functools import lru_cache
 from urllib.parse import quote
 
 from starlette.requests import Request
+
+from .public_base import public_base_url
 
 __all__ = ["ServiceUrls"]
 
@@ -41,7 +45,21 @@ class ServiceUrls:
     @classmethod
     def from_request(cls, request: Request) -> ServiceUrls:
         """Return the URLs as seen by the client of ``request``."""
-        return cls(str(request.base_url).rstrip("/"))
+        return cls(public_base_url(request))
+
+    @property
+    def tap(self) -> str:
+        """The TAP service's base URL (TAP 1.1 section 2)."""
+        return f"{self.base}/tap"
+
+    @property
+    def tap_jobs(self) -> str:
+        """The async job list (TAP 1.1 section 2.2, UWS 1.1 section 2.2.1)."""
+        return f"{self.tap}/async"
+
+    def tap_job(self, job_id: str) -> str:
+        """Return the URL of one async job."""
+        return f"{self.tap_jobs}/{_encoded(job_id)}"
 
     @property
     def datalink_service(self) -> str:
@@ -65,6 +83,15 @@ class ServiceUrls:
         """Return the URL of a product's FITS file."""
         return f"{self.base}/files/{_encoded(product_key)}.fits"
 
+    @property
+    def similar_page(self) -> str:
+        """The similarity page, without a selection."""
+        return f"{self.base}/similar"
+
     def page(self, did: str) -> str:
         """Return the URL of an image's similarity page, for a person."""
-        return f"{self.base}/similar?ID={_encoded(did)}"
+        return f"{self.similar_page}?ID={_encoded(did)}"
+
+    def static(self, name: str) -> str:
+        """Return the URL of a static file of the pages (script, style sheet, icon)."""
+        return f"{self.base}/static/{name}"

@@ -63,7 +63,7 @@
     if (offset) params.set("OFFSET", String(offset));
     params.set("RESPONSEFORMAT", "application/json");
     if (quickSelect) params.set("QUICKSELECT", "true");
-    return `${config.service}?${params}`;
+    return `${config.service}?${params}`; // relative to the page: "similarity/sync"
   }
 
   /* Fetch a ranking page; resolve to the JSON body, or throw an Error with the service's words. */
@@ -373,6 +373,8 @@
 
   /* ------------------------------------------------------------ selection */
 
+  /* The page's URL for a selection, relative to the page itself (config.page_path is
+   * "similar"), so that it stays under whatever prefix the page was served at. */
   function pageUrl(selection) {
     const query = selection.map((did) => `ID=${encodeURIComponent(did)}`).join("&");
     return `${config.page_path}?${query}`;
@@ -410,9 +412,8 @@
       chips.append(chip);
     }
     strip.replaceChildren(chips);
-    const url = pageUrl(state.selection);
-    history.replaceState(null, "", url);
-    shareLink.href = url;
+    history.replaceState(null, "", pageUrl(state.selection));
+    shareLink.href = window.location.href;
   }
 
   function toggle(did) {

@@ -43,7 +43,7 @@ def test_home_page_offers_public_images_of_each_kind(
         dids = card_dids(session, f"section[aria-labelledby='sample-{kind}']")
         assert len(dids) == 6
         assert all(site.archive.public.get(did) == kind for did in dids)
-    assert page.locator("a[href='/tap']").count() >= 1
+    assert page.locator("a[href$='/tap/capabilities']").count() >= 1
     example = page.get_attribute("section.vo a[href*='/datalink?ID=']", "href")
     assert example.startswith(site.url + "/datalink?ID=")
     datalink = httpx.get(example)
@@ -97,7 +97,7 @@ def test_similar_page_without_an_image_explains_itself(session: BrowserSession, 
     response = session.page.goto(site.url + "/similar")
     assert response is not None and response.status == 400
     assert session.page.locator("#message").is_visible()
-    assert session.page.locator("a[href='/']").count() >= 1
+    assert session.page.locator(f"a[href='{site.url}/']").count() >= 1
 
 
 def test_the_home_page_works_offline(session: BrowserSession) -> None:

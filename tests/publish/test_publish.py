@@ -272,7 +272,14 @@ def test_an_empty_installation_is_a_publish_error(
     sqlite_settings: Settings, archive_url: str
 ) -> None:
     with pytest.raises(PublishError, match="run vosim ingest"):
-        publish(sqlite_settings, archive_url)
+        publish(sqlite_settings.with_changes(public_url=PUBLIC_URL), archive_url)
+
+
+def test_publishing_without_a_public_url_is_a_publish_error(
+    vosim_settings: Settings, archive_url: str
+) -> None:
+    with pytest.raises(PublishError, match="set VOSIM_PUBLIC_URL"):
+        publish(vosim_settings.with_changes(public_url=None), archive_url)
 
 
 def test_an_unreachable_archive_is_a_publish_error(vosim_settings: Settings) -> None:

@@ -36,14 +36,14 @@ class RunningServer:
 
 
 @contextmanager
-def serve_in_thread(app: Starlette) -> Iterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL."""
+def serve_in_thread(app: Starlette, **options: object) -> Iterator[str]:
+    """Serve ``app`` until the block ends (``options`` for `uvicorn.Config`); yields its URL."""
     # IPPROTO_TCP explicitly: asyncio only disables Nagle's algorithm on sockets whose
     # proto is TCP, and a keep-alive client would otherwise wait 40 ms per response.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -47,6 +47,7 @@ from .upload import UploadedImage
 
 __all__ = [
     "DID_FIELD_ID",
+    "SIMILARITY_DESCRIPTOR_ID",
     "error_response",
     "image_json",
     "image_response",
@@ -264,12 +265,16 @@ def table_response(
     return Response(body, media_type=response.content_type)
 
 
+SIMILARITY_DESCRIPTOR_ID = "similar-images"
+"""XML ID of the similarity service descriptor, which DataLink rows name in ``service_def``."""
+
+
 def similarity_service(
     urls: ServiceUrls, id_ref: str, limits: SimilarityLimits
 ) -> ServiceDescriptor:
     """Describe the similarity service, ranking against the image in FIELD ``id_ref``."""
     return ServiceDescriptor(
-        id="similar-images",
+        id=SIMILARITY_DESCRIPTOR_ID,
         access_url=urls.similarity_service,
         name="Similar images",
         description=(

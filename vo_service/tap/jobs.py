@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from tap_schema import Catalogue
+from tap_schema.stored_urls import stored_urls_for
 from vo_service.cancellation import CancelToken
 from vo_service.dali import DaliParameters
+from vo_service.urls import ServiceUrls
 from vo_service.uws.models import Job, JobError, JobFailedError, JobResult
 
 from .database import QueryDatabase
@@ -33,18 +36,30 @@ class TapJobWork:
     limits
         Row and upload limits; the hard execution duration applies when the
         job asks for an unlimited one.
-    datalink_url
-        The DataLink endpoint under the archive's public URL: a job's result
-        outlives the request that created it, so it is written with the
-        configured public URL rather than the host a client happened to use.
+    catalogue
+        The catalogue, for the base URL its stored URLs were written under.
+    default_base_url
+        The service's base URL for a job that does not carry the base URL
+        of its creator's request (`Job.base_url`), e.g. one created before
+        jobs recorded it.
+
+    A job's result outlives the request that created it and is written
+    without one: its URLs (the DataLink service descriptor, the stored
+    access and preview URLs) are written under the base URL the creator
+    reached the service at, which the job records.
     """
 
     def __init__(
-        self, database: QueryDatabase, limits: TapLimits, datalink_url: str | None = None
+        self,
+        database: QueryDatabase,
+        limits: TapLimits,
+        catalogue: Catalogue,
+        default_base_url: str,
     ) -> None:
         self.database = database
         self.limits = limits
-        self.datalink_url = datalink_url
+        self.catalogue = catalogue
+        self.default_base_url = default_base_url
 
     def __call__(self, job: Job, cancel: CancelToken, folder: Path) -> Sequence[JobResult]:
         """Execute the job's query; raise `JobFailedError` with the message if it cannot run."""
@@ -55,6 +70,7 @@ class TapJobWork:
             file_name = inline.get(part.lower())
             return None if file_name is None else (folder / file_name).read_bytes()
 
+        urls = ServiceUrls(job.base_url or self.default_base_url)
         try:
             query = parse_tap_query(params, self.limits, resolve_inline=resolve)
             path = folder / f"result.{query.response.format.extension}"
@@ -66,7 +82,8 @@ class TapJobWork:
                     timeout_s=job.execution_duration or self.limits.hard_duration_s,
                     cancel=cancel,
                     trailing_errors=False,
-                    datalink_url=self.datalink_url,
+                    datalink_url=urls.datalink_service,
+                    stored_urls=stored_urls_for(self.catalogue, urls.base),
                 ):
                     out.write(chunk)
             partial.replace(path)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from tap_schema.stored_urls import StoredUrls
 from vo_service.adql import (
     AdqlError,
     ResultColumn,
@@ -29,6 +30,7 @@ from .errors import ParameterError, TapError, UsageError
 from .formats import ResponseFormat, find_output_format
 from .limits import TapLimits
 from .uploads import UploadTable, parse_upload_parameter, read_upload
+from .values import column_shape
 from .writers import VOTableFrame, table_writer
 
 __all__ = ["LANGUAGES", "TapQuery", "parse_tap_query", "result_chunks"]
@@ -141,6 +143,7 @@ def result_chunks(
     now: datetime | None = None,
     trailing_errors: bool = True,
     datalink_url: str | None = None,
+    stored_urls: StoredUrls | None = None,
 ) -> Iterator[bytes]:
     """Run a query and yield its result document in pieces.
 
@@ -168,6 +171,9 @@ def result_chunks(
     datalink_url
         The DataLink ``{links}`` endpoint: a VOTable result with an
         ``obs_publisher_did`` column then carries its service descriptor.
+    stored_urls
+        Rewrites the URLs stored in the catalogue (``access_url``,
+        ``preview_url``) to the response's base URL, in every text column.
 
     Raises
     ------
@@ -187,6 +193,11 @@ def result_chunks(
             # DALI 1.1 section 3.2.3: metadata, no rows, and the overflow indicator
             yield writer.head() + writer.tail(overflow=True, error=None)
             return
+        text_columns = [
+            position
+            for position, column in enumerate(translated.columns)
+            if column_shape(column).kind == "text"
+        ]
         batches = session.rows(translated, limit=query.maxrec + 1, batch_size=_BATCH_ROWS)
         first = next(batches, [])
         written = 0
@@ -198,7 +209,7 @@ def result_chunks(
                 batch = batch[: query.maxrec - written]
                 overflow = True
             written += len(batch)
-            return batch
+            return batch if stored_urls is None else stored_urls.rows(batch, text_columns)
 
         yield writer.head() + writer.rows(take(first))
         error: str | None = None

@@ -1,4 +1,4 @@
-"""HTTP responses shared by the TAP endpoints: DALI errors and the service's base URL.
+"""HTTP responses shared by the TAP endpoints: DALI errors.
 
 Errors are mapped to the protocol's form here and nowhere else (STYLE.md):
 a `TapError` becomes a DALI 1.1 error document (section 4.4.2) with the
@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from vo_service.dali import VOTABLE_TYPE, error_document
 
 from .errors import TapError
 
-__all__ = ["base_url", "error_response"]
+__all__ = ["error_response"]
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +28,3 @@ def error_response(error: TapError | str, status_code: int | None = None) -> Res
     if status_code >= 500:
         log.error("TAP request failed: %s", message)
     return Response(error_document(message), status_code=status_code, media_type=VOTABLE_TYPE)
-
-
-def base_url(request: Request, service_path: str = "/tap") -> str:
-    """Return the TAP base URL as the client reached it (accessURLs, job and result links)."""
-    root = str(request.base_url).rstrip("/")
-    return root + service_path

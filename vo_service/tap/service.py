@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from tap_schema import Catalogue, Settings, open_catalogue
-from vo_service.urls import ServiceUrls
 from vo_service.uws import JobService, JobStore
 from vo_service.uws.service import JobLimits
 
@@ -74,9 +73,7 @@ class TapService:
                 hard_retention_s=limits.hard_retention_s,
                 workers=limits.async_workers,
             ),
-            work=TapJobWork(
-                database, limits, datalink_url=ServiceUrls(settings.public_url).datalink_service
-            ),
+            work=TapJobWork(database, limits, catalogue, default_base_url=settings.url_base),
         )
         return cls(settings, limits, catalogue, database, jobs)
 

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from tap_schema.stored_urls import stored_urls_for
 from vo_service.dali import DaliParameters, RequestTooLargeError, read_dali_parameters
 from vo_service.urls import ServiceUrls
 
@@ -45,8 +46,8 @@ async def sync_query(request: Request) -> Response:
     except HTTPException as error:  # a malformed form body
         return error_response(f"the request body could not be read: {error.detail}", 400)
     try:
-        datalink_url = ServiceUrls.from_request(request).datalink_service
-        query, head, rest = await to_thread.run_sync(_start, service, params, datalink_url)
+        urls = ServiceUrls.from_request(request)
+        query, head, rest = await to_thread.run_sync(_start, service, params, urls)
     except TapError as error:
         return error_response(error)
     except Exception:
@@ -59,15 +60,20 @@ async def sync_query(request: Request) -> Response:
 
 
 def _start(
-    service: TapService, params: DaliParameters, datalink_url: str
+    service: TapService, params: DaliParameters, urls: ServiceUrls
 ) -> tuple[TapQuery, bytes, Iterator[bytes] | None]:
-    """Check the query, run it, and read its result up to the first megabyte."""
+    """Check the query, run it, and read its result up to the first megabyte.
+
+    URLs in the result (the DataLink service descriptor, stored access and
+    preview URLs) are under the base URL of this request.
+    """
     query = parse_tap_query(params, service.limits)
     chunks = result_chunks(
         service.database,
         query,
         timeout_s=service.limits.sync_duration_s,
-        datalink_url=datalink_url,
+        datalink_url=urls.datalink_service,
+        stored_urls=stored_urls_for(service.catalogue, urls.base),
     )
     pieces = [next(chunks)]
     size = len(pieces[0])

@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vo_service.templating import environment, xml_response
+from vo_service.urls import ServiceUrls
 
 from .capabilities import ADQL_VERSIONS, DATA_MODELS, FEATURE_GROUPS
 from .formats import OUTPUT_FORMATS
-from .responses import base_url
 from .service import TapService
 from .tableset import read_tableset
 
@@ -33,7 +33,7 @@ async def capabilities(request: Request) -> Response:
     service: TapService = request.app.state.tap
     return xml_response(
         "tap/capabilities.xml",
-        base_url=base_url(request),
+        base_url=ServiceUrls.from_request(request).tap,
         dialect=service.database.dialect,
         adql_versions=ADQL_VERSIONS,
         feature_groups=FEATURE_GROUPS,
@@ -80,9 +80,8 @@ async def examples(request: Request) -> Response:
     """DALI examples: queries that show what the similarity tables are for."""
     service: TapService = request.app.state.tap
     sample = await to_thread.run_sync(_sample_image, service)
-    text = (
-        environment().get_template("tap/examples.html").render(base_url=base_url(request), **sample)
-    )
+    tap_url = ServiceUrls.from_request(request).tap
+    text = environment().get_template("tap/examples.html").render(base_url=tap_url, **sample)
     return Response(text, media_type=XHTML_TYPE)
 
 

@@ -4,8 +4,8 @@ Every state change answers 303 See Other: to the job after ``PHASE``,
 ``EXECUTIONDURATION``, ``DESTRUCTION`` and parameter changes, to the job
 list after a deletion (HTTP DELETE or ``ACTION=DELETE``). An unknown job is
 404, a change its phase forbids 403 (section 2.2), a malformed value 400.
-The routes are named in `vo_service.app`; the job service is the one in
-``request.app.state.tap.jobs``.
+Job URLs come from `vo_service.urls.ServiceUrls`, under the public base
+URL; the job service is the one in ``request.app.state.tap.jobs``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from vo_service.dali import (
     read_dali_parameters,
 )
 from vo_service.templating import xml_datetime, xml_response
+from vo_service.urls import ServiceUrls
 
 from .models import ExecutionPhase, Job
 from .service import InvalidPhaseError, JobService, UnknownJobError, parse_instant
@@ -80,7 +81,7 @@ async def _params(request: Request) -> DaliParameters:
 
 
 def _job_url(request: Request, job_id: str) -> str:
-    return str(request.url_for("uws_job", job_id=job_id))
+    return ServiceUrls.from_request(request).tap_job(job_id)
 
 
 def _see_job(request: Request, job_id: str) -> Response:
@@ -88,7 +89,7 @@ def _see_job(request: Request, job_id: str) -> Response:
 
 
 def _see_job_list(request: Request) -> Response:
-    return RedirectResponse(str(request.url_for("uws_jobs")), status_code=303)
+    return RedirectResponse(ServiceUrls.from_request(request).tap_jobs, status_code=303)
 
 
 def _job_document(request: Request, job: Job) -> Response:
@@ -102,7 +103,8 @@ async def job_list(request: Request) -> Response:
     params = await _params(request)
     if request.method == "POST":
         inline = {name: part.content for name, part in params.inline.items()}
-        job = await to_thread.run_sync(jobs.create, list(params), inline)
+        base_url = ServiceUrls.from_request(request).base
+        job = await to_thread.run_sync(lambda: jobs.create(list(params), inline, base_url=base_url))
         return _see_job(request, job.job_id)
     phases = []
     for value in params.getlist("PHASE"):
@@ -126,7 +128,9 @@ async def job_list(request: Request) -> Response:
         )
 
     found = await to_thread.run_sync(listing)
-    return xml_response("uws/jobs.xml", jobs=found, jobs_url=str(request.url_for("uws_jobs")))
+    return xml_response(
+        "uws/jobs.xml", jobs=found, jobs_url=ServiceUrls.from_request(request).tap_jobs
+    )
 
 
 @_uws_errors

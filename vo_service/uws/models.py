@@ -83,6 +83,8 @@ class Job:
     error: JobError | None = None
     parameters: tuple[JobParameter, ...] = ()
     results: tuple[JobResult, ...] = field(default=())
+    base_url: str | None = None
+    """Public base URL of the service for the job's creator: its results' URLs start with it."""
 
 
 class JobFailedError(Exception):

@@ -129,6 +129,7 @@ class JobService:
         inline: Mapping[str, bytes] | None = None,
         *,
         owner_id: str | None = None,
+        base_url: str | None = None,
     ) -> Job:
         """Create a job in phase PENDING (UWS 1.1, section 2.2.3.1).
 
@@ -136,7 +137,9 @@ class JobService:
         the job at once, ``RUNID`` tags it; ``EXECUTIONDURATION`` and
         ``DESTRUCTION`` set those values within the limits. Inline content
         (multipart parts) is saved in the job's folder and listed as a
-        by-reference parameter (section 2.2.3.1.1).
+        by-reference parameter (section 2.2.3.1.1). ``base_url`` is the
+        service's public base URL as the creator reached it: the job's
+        results are written later, without a request to tell it.
         """
         now = utcnow()
         job_id = secrets.token_hex(8)
@@ -154,6 +157,7 @@ class JobService:
             run_id=values.get("RUNID"),
             owner_id=owner_id,
             parameters=tuple(stored),
+            base_url=base_url,
         )
         self.store.add(job)
         if values.get("PHASE", "").upper() == "RUN":

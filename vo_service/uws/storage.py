@@ -48,6 +48,7 @@ class JobStore:
                     creation_time=job.creation_time,
                     execution_duration=job.execution_duration,
                     destruction_time=job.destruction_time,
+                    base_url=job.base_url,
                 )
             )
             self._insert_parameters(conn, job.job_id, job.parameters)
@@ -232,4 +233,5 @@ def _job(row: sa.Row, parameters: Iterable[sa.Row], results: Iterable[sa.Row]) -
         error=error,
         parameters=tuple(JobParameter(p.name, p.value, bool(p.by_reference)) for p in parameters),
         results=tuple(JobResult(r.result_id, r.file_name, r.mime_type, r.size) for r in results),
+        base_url=row.base_url,
     )
