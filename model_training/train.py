@@ -296,6 +296,7 @@ class TrainingOutcome:
     run_dir: Path
     history: list[EpochRecord]
     scores: dict[str, RetrievalScores] = field(default_factory=dict)
+    made_current: bool = True
 
     def __str__(self) -> str:
         last = self.history[-1]
@@ -312,7 +313,8 @@ class TrainingOutcome:
                 if score is not None and score.n_queries
                 else "no source seen twice, no score"
             )
-            lines.append(f"model {model_id} ({kind}, current): {summary}")
+            role = "current" if self.made_current else "not current"
+            lines.append(f"model {model_id} ({kind}, {role}): {summary}")
         return "\n".join(lines)
 
 
@@ -410,7 +412,7 @@ def train_model(
             model_ids[kind] = register_model(conn, catalogue, row, model_path, current=make_current)
     if world.world_size > 1:
         dist.barrier()
-    return TrainingOutcome(model_ids, run_dir, history, scores)
+    return TrainingOutcome(model_ids, run_dir, history, scores, make_current)
 
 
 def _run_directory(
