@@ -24,6 +24,18 @@ edge of an image beyond the primary-beam limit, stored as exactly 0): their
 outline is the same in both views of an image but differs between
 observations of a source, an easy cue for telling images apart that says
 nothing about the source.
+
+Two views of one image share its noise realisation, its pixel grid and its
+signal-to-noise ratio, while two observations of a source share none of
+them. Matching views by their noise texture or their noise level is then an
+easy way to win the contrastive task that finds no other observation of the
+source. The observation-like options break that: an elliptical Gaussian
+blur with a random position angle (a different restoring beam), fresh noise
+with the beam's correlation length that redraws the view's peak
+signal-to-noise ratio (a different depth), a translation of a few pixels
+(a different centring), and the cut-out's own normalisation (median 0,
+standard deviation 1) applied to the view, as ingest applies it to every
+cut-out, so that the noise level shows in the view as it does in a cut-out.
 """
 
 from __future__ import annotations
@@ -35,9 +47,23 @@ import torch
 from torch import Tensor
 from torch.nn import functional
 
-__all__ = ["AffineAugmentation", "affine_matrices", "apply_affine", "robust_noise"]
+__all__ = [
+    "AffineAugmentation",
+    "affine_matrices",
+    "apply_affine",
+    "beam_blur",
+    "normalise_views",
+    "robust_noise",
+]
 
 FILL_MODES = ("zero", "noise")
+
+NOISE_BEAM_SIGMA = 5.0 / (2 * math.sqrt(2 * math.log(2)))
+"""Correlation length (Gaussian sigma, cut-out pixels) of the noise a view gets.
+
+Interferometric image noise is correlated over the restoring beam; the ALMA
+pipeline (and the demo archive) grids about five pixels per beam, so a
+beam's full width at half maximum is about 5 cut-out pixels."""
 
 
 @dataclass(frozen=True)
@@ -69,14 +95,39 @@ class AffineAugmentation:
         Smallest and largest factor the view's intensities are multiplied by,
         drawn log-uniformly per view ((1, 1): none).
     max_blur
-        Largest Gaussian smoothing (standard deviation, in view pixels),
-        drawn uniformly per view (0: none). Repeated observations of a source
-        differ in resolution, not only in pixel scale; smoothing is also one
-        of SimCLR's own augmentations (Chen et al. 2020, appendix A).
+        Largest Gaussian smoothing (standard deviation along the major axis,
+        in crop pixels), drawn uniformly per view (0: none). Repeated
+        observations of a source differ in resolution, not only in pixel
+        scale; smoothing is also one of SimCLR's own augmentations (Chen et
+        al. 2020, appendix A).
+    blur_axis_ratio
+        Largest ratio of the blur's major to minor axis, drawn uniformly per
+        view, with a random position angle: ALMA's restoring beams are
+        elliptical, and their orientation differs between observations
+        while the source's does not (1: round).
+    max_offset
+        Largest shift of the crop centre from the cut-out centre, in cut-out
+        pixels, per axis; None for anywhere the crop stays inside the
+        cut-out. Cut-outs are centred on the brightest pixel, so repeated
+        observations of a source differ in centring by a few pixels only.
+    snr_min
+        When positive, each view's peak signal-to-noise ratio is redrawn
+        log-uniformly between this and its own, by adding noise correlated
+        over a beam (`NOISE_BEAM_SIGMA`): a shallower observation of the
+        same source (0: off).
+    renormalise
+        Normalise each view to median 0 and standard deviation 1, as ingest
+        normalises every cut-out; the gain is then irrelevant.
     view_size
         Side of the view in pixels; None for ``crop_size``. A smaller value
         renders the same crop at a coarser resolution (48 → 24 halves it),
         which costs the network four times less: the CPU preset's choice.
+        The view is rendered at the crop's resolution first and then
+        averaged down by area, exactly as the embedding stage resamples a
+        cut-out (`model_training.embed.network_input`); sampling the coarse
+        grid directly would keep the full pixel noise that the averaging
+        removes, and the network would learn on noisier images than it
+        embeds.
     """
 
     crop_size: int = 48
@@ -88,6 +139,10 @@ class AffineAugmentation:
     noise_std: float = 0.0
     gain_range: tuple[float, float] = (1.0, 1.0)
     max_blur: float = 0.0
+    blur_axis_ratio: float = 1.0
+    max_offset: float | None = None
+    snr_min: float = 0.0
+    renormalise: bool = False
     view_size: int | None = None
 
     def __post_init__(self) -> None:
@@ -96,6 +151,8 @@ class AffineAugmentation:
             raise ValueError(f"scale range must satisfy 0 < min <= max, got {self.scale_range}")
         if self.fill not in FILL_MODES:
             raise ValueError(f"fill must be one of {FILL_MODES}, got {self.fill!r}")
+        if self.blur_axis_ratio < 1:
+            raise ValueError(f"blur axis ratio must be at least 1, got {self.blur_axis_ratio}")
 
     def __call__(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Return one random view of each image.
@@ -117,9 +174,12 @@ class AffineAugmentation:
         n, _, size, _ = images.shape
         if self.crop_size > size:
             raise ValueError(f"crop of {self.crop_size} pixels from {size}-pixel cut-outs")
-        rand = torch.rand(n, 6, generator=generator, device=images.device)
+        device = images.device
+        rand = torch.rand(n, 6, generator=generator, device=device)
         log_low, log_high = math.log(self.scale_range[0]), math.log(self.scale_range[1])
         margin = (size - self.crop_size) / 2
+        if self.max_offset is not None:
+            margin = min(margin, self.max_offset)
         theta = affine_matrices(
             angle=(2 * rand[:, 0] - 1) * math.radians(self.max_rotation_deg),
             shear=(2 * rand[:, 1] - 1) * math.radians(self.max_shear_deg),
@@ -129,26 +189,52 @@ class AffineAugmentation:
             input_size=size,
             crop_size=self.crop_size,
         )
-        need_noise = self.fill == "noise" or self.noise_std > 0
+        need_noise = self.fill == "noise" or self.noise_std > 0 or self.snr_min > 0
         sigma = robust_noise(images) if need_noise else None
-        view_size = self.view_size or self.crop_size
-        views = apply_affine(images, theta, view_size, with_coverage=self.fill == "noise")
+        views = apply_affine(images, theta, self.crop_size, with_coverage=self.fill == "noise")
         if self.fill == "noise":
             views, coverage = views[:, :1], views[:, 1:]
-            noise = torch.randn(views.shape, generator=generator, device=views.device)
+            noise = torch.randn(views.shape, generator=generator, device=device)
             views = views + (1 - coverage) * noise * sigma
         if self.max_blur > 0:
-            blur = torch.rand(n, generator=generator, device=views.device) * self.max_blur
-            views = gaussian_blur(views, blur, radius=math.ceil(2.5 * self.max_blur))
+            beam = torch.rand(n, 3, generator=generator, device=device)
+            major = beam[:, 0] * self.max_blur
+            minor = major / (1 + beam[:, 1] * (self.blur_axis_ratio - 1))
+            views = beam_blur(views, major, minor, beam[:, 2] * math.pi, self.max_blur)
+        if self.snr_min > 0:
+            views = views + self._depth_noise(views, sigma, generator)
         if self.noise_std > 0:
-            level = torch.rand(n, 1, 1, 1, generator=generator, device=views.device)
-            noise = torch.randn(views.shape, generator=generator, device=views.device)
+            level = torch.rand(n, 1, 1, 1, generator=generator, device=device)
+            noise = torch.randn(views.shape, generator=generator, device=device)
             views = views + self.noise_std * level * sigma * noise
         if self.gain_range != (1.0, 1.0):
-            log_gain = torch.rand(n, 1, 1, 1, generator=generator, device=views.device)
+            log_gain = torch.rand(n, 1, 1, 1, generator=generator, device=device)
             low, high = math.log(self.gain_range[0]), math.log(self.gain_range[1])
             views = views * torch.exp(low + log_gain * (high - low))
+        if self.renormalise:
+            views = normalise_views(views)
+        view_size = self.view_size or self.crop_size
+        if view_size != self.crop_size:
+            views = functional.interpolate(views, size=(view_size, view_size), mode="area")
         return views
+
+    def _depth_noise(
+        self, views: Tensor, sigma: Tensor, generator: torch.Generator | None
+    ) -> Tensor:
+        """Beam-correlated noise that brings each view's peak S/N to a fresh, lower draw."""
+        n = views.shape[0]
+        peak = views.amax((1, 2, 3), keepdim=True)
+        own = (peak / sigma).clamp_min(self.snr_min)
+        draw = torch.rand(n, 1, 1, 1, generator=generator, device=views.device)
+        low = math.log(self.snr_min)
+        target = torch.exp(low + draw * (own.log() - low))
+        extra = ((peak / target) ** 2 - sigma**2).clamp_min(0).sqrt()
+        white = torch.randn(views.shape, generator=generator, device=views.device)
+        radius = math.ceil(3 * NOISE_BEAM_SIGMA)
+        beam = torch.full((n,), NOISE_BEAM_SIGMA, device=views.device)
+        correlated = gaussian_blur(white, beam, radius)
+        correlated = correlated / correlated.flatten(1).std(1).view(-1, 1, 1, 1)
+        return extra * correlated
 
 
 def affine_matrices(
@@ -259,6 +345,41 @@ def gaussian_blur(images: Tensor, sigma: Tensor, radius: int) -> Tensor:
     flat = functional.conv2d(flat, kernel.view(n, 1, -1, 1), padding=(radius, 0), groups=n)
     flat = functional.conv2d(flat, kernel.view(n, 1, 1, -1), padding=(0, radius), groups=n)
     return flat.reshape(n, 1, height, width)
+
+
+def beam_blur(
+    images: Tensor, major: Tensor, minor: Tensor, angle: Tensor, max_sigma: float
+) -> Tensor:
+    """Smooth each image ``(N, 1, H, W)`` with its own elliptical Gaussian (a beam).
+
+    ``major`` and ``minor`` are the standard deviations along the axes (pixels),
+    ``angle`` the major axis's angle from +x towards +y (radians), one per
+    image; ``max_sigma`` bounds ``major`` and sets the kernel's radius. One
+    grouped convolution over the whole batch.
+    """
+    n, _, height, width = images.shape
+    radius = math.ceil(2.5 * max_sigma)
+    offsets = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
+    y, x = torch.meshgrid(offsets, offsets, indexing="ij")
+    cos = torch.cos(angle).to(images.dtype)[:, None, None]
+    sin = torch.sin(angle).to(images.dtype)[:, None, None]
+    along, across = cos * x + sin * y, -sin * x + cos * y
+    major = major.to(images.dtype).clamp_min(1e-3)[:, None, None]
+    minor = minor.to(images.dtype).clamp_min(1e-3)[:, None, None]
+    kernel = torch.exp(-0.5 * ((along / major) ** 2 + (across / minor) ** 2))
+    kernel = kernel / kernel.sum((1, 2), keepdim=True)
+    flat = functional.conv2d(
+        images.reshape(1, n, height, width), kernel[:, None], padding=radius, groups=n
+    )
+    return flat.reshape(n, 1, height, width)
+
+
+def normalise_views(views: Tensor) -> Tensor:
+    """Median 0 and standard deviation 1 per view: ingest's rule for cut-outs."""
+    flat = views.flatten(1)
+    median = flat.median(dim=1).values.view(-1, 1, 1, 1)
+    spread = flat.std(dim=1).clamp_min(1e-6).view(-1, 1, 1, 1)
+    return (views - median) / spread
 
 
 def robust_noise(images: Tensor) -> Tensor:

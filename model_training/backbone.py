@@ -22,8 +22,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional
 
-__all__ = ["ARCHITECTURES", "BasicBlock", "Bottleneck", "ResNet", "build_backbone"]
+__all__ = ["ARCHITECTURES", "POOLED_STAGES", "BasicBlock", "Bottleneck", "ResNet", "build_backbone"]
+
+POOLED_STAGES = ("last", "all")
+"""Which residual stages the representation is pooled from."""
 
 
 def _conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -129,12 +133,29 @@ class ResNet(nn.Module):
         Channels of the stem and the first stage (64 in He et al.).
     in_channels
         Input channels: 1 for a cut-out of one map.
+    pooling_grid
+        Side of the grid each pooled stage is average-pooled to: 1 is the
+        global average pooling of He et al. (the paper's 2048-d vector).
+    pooled_stages
+        ``last`` pools the last stage only (He et al.); ``all`` pools every
+        stage and concatenates them.
 
     Notes
     -----
     The scale of the last normalisation in every residual branch starts at
     zero, so that each block starts as the identity (Goyal et al. 2017,
     section 5.1), which SimCLR's large-batch training relies on.
+
+    With a grid larger than 1 or several stages, the representation keeps
+    where on the cut-out a feature lies and the early stages' small-scale
+    features, which global pooling of the last stage averages away. Cut-outs
+    are centred on the source, so the place relative to the centre means the
+    same in every image; and repeated observations of a source keep its
+    orientation on the sky. On the demo archive that layout carries most of
+    what tells sources apart (see `model_training.presets.CPU`). Each
+    stage's block is L2-normalised before concatenation, so that no stage
+    outweighs the others by its number of channels or its activation scale,
+    and the whole is scaled to unit length.
     """
 
     def __init__(
@@ -143,12 +164,19 @@ class ResNet(nn.Module):
         blocks_per_stage: Sequence[int],
         width: int = 64,
         in_channels: int = 1,
+        pooling_grid: int = 1,
+        pooled_stages: str = "last",
     ) -> None:
         super().__init__()
+        if pooled_stages not in POOLED_STAGES:
+            raise ValueError(f"pooled_stages must be one of {POOLED_STAGES}, got {pooled_stages!r}")
+        if pooling_grid < 1:
+            raise ValueError(f"pooling_grid must be at least 1, got {pooling_grid}")
         self.stem = nn.Sequential(
             _conv3x3(in_channels, width), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
         )
         stages: list[nn.Module] = []
+        stage_channels: list[int] = []
         channels_in = width
         for index, n_blocks in enumerate(blocks_per_stage):
             channels = width * 2**index
@@ -158,9 +186,13 @@ class ResNet(nn.Module):
                 blocks.append(block(channels_in, channels, stride if block_index == 0 else 1))
                 channels_in = channels * block.expansion
             stages.append(nn.Sequential(*blocks))
+            stage_channels.append(channels_in)
         self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.representation_dim = channels_in
+        self.pool = nn.AdaptiveAvgPool2d(pooling_grid)
+        self.pooling_grid = pooling_grid
+        self.pooled_stages = pooled_stages
+        pooled = stage_channels if pooled_stages == "all" else stage_channels[-1:]
+        self.representation_dim = sum(pooled) * pooling_grid**2
         self._initialise()
 
     def _initialise(self) -> None:
@@ -176,10 +208,25 @@ class ResNet(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         """Map images ``(N, C, H, W)`` of any size to representations ``(N, D)``."""
-        return torch.flatten(self.pool(self.stages(self.stem(images))), 1)
+        features = self.stem(images)
+        if self.pooling_grid == 1 and self.pooled_stages == "last":
+            return torch.flatten(self.pool(self.stages(features)), 1)
+        blocks = []
+        for index, stage in enumerate(self.stages):
+            features = stage(features)
+            if self.pooled_stages == "all" or index == len(self.stages) - 1:
+                blocks.append(functional.normalize(torch.flatten(self.pool(features), 1), dim=1))
+        return torch.cat(blocks, 1) / len(blocks) ** 0.5
 
 
-def build_backbone(name: str, width: int = 64, in_channels: int = 1) -> ResNet:
+def build_backbone(
+    name: str,
+    width: int = 64,
+    in_channels: int = 1,
+    *,
+    pooling_grid: int = 1,
+    pooled_stages: str = "last",
+) -> ResNet:
     """Build a named residual network with the stem striding removed.
 
     Parameters
@@ -190,6 +237,9 @@ def build_backbone(name: str, width: int = 64, in_channels: int = 1) -> ResNet:
         Channels of the first stage (64 is the standard width).
     in_channels
         Input channels.
+    pooling_grid, pooled_stages
+        How the representation is pooled (see `ResNet`); the defaults are
+        He et al.'s global average pooling of the last stage.
 
     Returns
     -------
@@ -201,4 +251,11 @@ def build_backbone(name: str, width: int = 64, in_channels: int = 1) -> ResNet:
     except KeyError:
         known = ", ".join(ARCHITECTURES)
         raise ValueError(f"unknown backbone {name!r}; known: {known}") from None
-    return ResNet(architecture.block, architecture.blocks_per_stage, width, in_channels)
+    return ResNet(
+        architecture.block,
+        architecture.blocks_per_stage,
+        width,
+        in_channels,
+        pooling_grid=pooling_grid,
+        pooled_stages=pooled_stages,
+    )

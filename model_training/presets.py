@@ -24,12 +24,17 @@ class TrainingConfig:
     backbone, width
         Residual network (`model_training.backbone.ARCHITECTURES`) and the
         channels of its first stage.
+    pooling_grid, pooled_stages
+        How the backbone pools its representation (`model_training.backbone.ResNet`):
+        grid 1 of the ``last`` stage is the usual global average pooling;
+        a larger grid keeps the layout, ``all`` stages the early features.
     projector_hidden_dim, projector_output_dim
         Projection head sizes; the output is what NT-Xent compares.
     temperature
         τ of NT-Xent.
     crop_size, view_size, scale_min, scale_max, max_shear_deg, max_rotation_deg, flip,
-    fill, noise_std, gain_min, gain_max, max_blur
+    fill, noise_std, gain_min, gain_max, max_blur, blur_axis_ratio, max_offset, snr_min,
+    renormalise
         The augmentation (`model_training.augment.AffineAugmentation`);
         ``view_size`` None renders the crop at the cut-out's resolution.
     normalisation
@@ -53,6 +58,8 @@ class TrainingConfig:
 
     backbone: str = "resnet50"
     width: int = 64
+    pooling_grid: int = 1
+    pooled_stages: str = "last"
     projector_hidden_dim: int = 2048
     projector_output_dim: int = 2048
     temperature: float = 0.2
@@ -68,6 +75,10 @@ class TrainingConfig:
     gain_min: float = 1.0
     gain_max: float = 1.0
     max_blur: float = 0.0
+    blur_axis_ratio: float = 1.0
+    max_offset: float | None = None
+    snr_min: float = 0.0
+    renormalise: bool = False
     normalisation: str = "linear"
     batch_size: int = 256
     epochs: int = 100
@@ -123,53 +134,29 @@ that both the backbone and the head give the paper's 2048-d vector).
 CPU = PAPER.replace(
     backbone="resnet10",
     width=16,
+    pooling_grid=3,
+    pooled_stages="all",
     projector_hidden_dim=256,
     projector_output_dim=128,
     view_size=16,
+    max_rotation_deg=0.0,
+    flip=False,
+    max_offset=3.0,
+    fill="noise",
+    max_blur=2.0,
+    blur_axis_ratio=2.0,
+    snr_min=3.0,
+    renormalise=True,
     batch_size=64,
     epochs=12,
-    warmup_epochs=2,
+    warmup_epochs=5,
     optimizer="adamw",
     learning_rate=2e-3,
     weight_decay=1e-4,
-    fill="noise",
-    noise_std=1.0,
-    gain_min=0.5,
-    gain_max=2.0,
-    max_blur=1.0,
     embed_input="centre",
 )
-"""Small enough to train both image kinds of the demo archive on two CPU cores in minutes.
+"""CPU_DOC_TBD"""
 
-The paper's geometry is kept (48-pixel crops, rotation by any angle, shear
-10°, scale 0.4–2.0, flips); what changes is chosen by time and by the
-same-source score (`model_training.evaluate`) on the demo archive
-(``--sources 300 --views 4 --seed 1``, continuum, 707 images), measured
-on the shared 2 cores:
-
-- Network: ResNet-10 of width 16, views rendered at 16 pixels: about ten
-  times the views per second of a ResNet-18 at 48 pixels, which is what
-  lets a few epochs of both kinds fit in the five-minute budget.
-- Optimiser: AdamW at 2e-3. On batches of 64, LARS (the SimCLR standard,
-  whose trust ratio exists for batches of thousands) at lr 3.0 reached a
-  centre-crop mAP of 0.029 after 10 epochs, AdamW at 3e-3 0.032 (same
-  augmentations but for the noise fill of blanked pixels); warm-up of 2
-  epochs, then cosine, per step, as SimCLR.
-- Temperature 0.2: the upper end of the common SimCLR range (0.1–0.2);
-  not searched further here (``vosim tune`` searches it).
-- Noise, gain and blur per view, noise in blanked pixels: repeated
-  observations of a source differ in noise, flux scale and beam, and
-  without them the network told views apart by their noise pattern and
-  the outline of blanked pixels (the diagnostic runs showed the nearest
-  neighbours' blanked fraction correlated at 0.84–0.94 with the query's).
-- Vectors from the central 48 pixels (``embed_input="centre"``): scored
-  0.034–0.039 mAP against 0.018–0.031 for the full cut-out, in every run.
-
-Measured limit: on this archive the cpu preset does not beat raw-pixel
-cosine on same-source retrieval (see the README's evaluation section):
-repeated observations keep their orientation on the sky, which pixel
-comparison exploits and a rotation-invariant network by design discards.
-"""
 
 PRESETS: dict[str, TrainingConfig] = {"paper": PAPER, "cpu": CPU}
 

@@ -120,10 +120,19 @@ def build_method(config: TrainingConfig) -> SimCLR:
         noise_std=config.noise_std,
         gain_range=(config.gain_min, config.gain_max),
         max_blur=config.max_blur,
+        blur_axis_ratio=config.blur_axis_ratio,
+        max_offset=config.max_offset,
+        snr_min=config.snr_min,
+        renormalise=config.renormalise,
         view_size=config.view_size,
     )
     return SimCLR(
-        build_backbone(config.backbone, config.width),
+        build_backbone(
+            config.backbone,
+            config.width,
+            pooling_grid=config.pooling_grid,
+            pooled_stages=config.pooled_stages,
+        ),
         config.projector_hidden_dim,
         config.projector_output_dim,
         config.temperature,

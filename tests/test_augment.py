@@ -11,7 +11,9 @@ from model_training.augment import (
     AffineAugmentation,
     affine_matrices,
     apply_affine,
+    beam_blur,
     gaussian_blur,
+    robust_noise,
 )
 
 SIZE = 64
@@ -138,3 +140,81 @@ def test_blur_spreads_a_point_by_its_own_sigma() -> None:
         profile = blurred[index, 0].sum(1)
         assert float(profile.sum()) == pytest.approx(1.0)
         assert float((profile * rows**2).sum()) == pytest.approx(sigma**2, rel=0.02)
+
+
+def test_coarse_identity_view_is_what_the_embedding_stage_feeds_the_network() -> None:
+    # Training views and embedding inputs must be the same kind of image: the
+    # crop averaged down by area, not a sparse sample of the fine pixels.
+    from model_training.embed import network_input
+    from model_training.presets import CPU
+
+    images = torch.randn(4, 1, SIZE, SIZE)
+    identity = AffineAugmentation(
+        crop_size=48,
+        view_size=16,
+        scale_range=(1.0, 1.0),
+        max_shear_deg=0.0,
+        max_rotation_deg=0.0,
+        flip=False,
+        max_offset=0.0,
+    )
+    views = identity(images, torch.Generator().manual_seed(0))
+    expected = network_input(images, CPU.replace(crop_size=48, view_size=16), "centre")
+    assert views.shape == expected.shape == (4, 1, 16, 16)
+    assert torch.allclose(views, expected, atol=1e-5)
+
+
+def test_offset_stays_within_max_offset() -> None:
+    shifted = AffineAugmentation(
+        crop_size=48,
+        scale_range=(1.0, 1.0),
+        max_shear_deg=0.0,
+        max_rotation_deg=0.0,
+        flip=False,
+        max_offset=3.0,
+    )
+    images = _point_image(32, 32).float().repeat(64, 1, 1, 1)
+    views = shifted(images, torch.Generator().manual_seed(3))
+    for view in views[:, 0]:
+        row, col = _centroid(view)
+        assert abs(row - (32 - 8)) <= 3.01 and abs(col - (32 - 8)) <= 3.01
+
+
+def test_observation_like_views_are_normalised_and_shallower() -> None:
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.randn(32, 1, SIZE, SIZE, generator=generator)
+    images = noise + 100 * _point_image(32, 32).float()  # peak S/N 100
+    observed = AffineAugmentation(
+        crop_size=48,
+        scale_range=(1.0, 1.0),
+        max_shear_deg=0.0,
+        max_rotation_deg=0.0,
+        flip=False,
+        max_offset=0.0,
+        max_blur=1.0,
+        blur_axis_ratio=2.0,
+        snr_min=3.0,
+        renormalise=True,
+    )
+    views = observed(images, torch.Generator().manual_seed(1))
+    flat = views.flatten(1)
+    assert flat.median(1).values == pytest.approx(torch.zeros(32), abs=1e-5)
+    assert flat.std(1) == pytest.approx(torch.ones(32), abs=1e-5)
+    snr = flat.amax(1) / robust_noise(views).flatten()
+    assert float(snr.max()) < 100 and float(snr.min()) > 1.5
+    assert float(snr.median()) < 40  # redrawn log-uniformly between 3 and 100
+
+
+def test_beam_blur_has_the_drawn_axes_and_angle() -> None:
+    images = torch.zeros(1, 1, 41, 41, dtype=torch.float64)
+    images[0, 0, 20, 20] = 1.0
+    angle = torch.tensor([math.radians(30)], dtype=torch.float64)
+    blurred = beam_blur(images, torch.tensor([3.0]), torch.tensor([1.5]), angle, 3.0)[0, 0]
+    offsets = torch.arange(41, dtype=torch.float64) - 20
+    y, x = torch.meshgrid(offsets, offsets, indexing="ij")
+    along = math.cos(angle) * x + math.sin(angle) * y
+    across = -math.sin(angle) * x + math.cos(angle) * y
+    assert float(blurred.sum()) == pytest.approx(1.0)
+    assert float((blurred * along**2).sum()) == pytest.approx(9.0, rel=0.1)
+    assert float((blurred * across**2).sum()) == pytest.approx(2.25, rel=0.05)
+    assert abs(float((blurred * along * across).sum())) < 0.05  # square kernel edge
