@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote
 
+import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from tap_schema import Settings
-from vo_service.app import create_app
+from tests.tap.server import running_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,13 +63,13 @@ def test_an_uploaded_archive_image_finds_itself_first(demo_dir: tuple[Path, str]
     data_dir, output = demo_dir
     did = unquote(re.search(r"its DataLink +\S+\?ID=(\S+)", output).group(1))
     settings = Settings.from_env({"VOSIM_DATA_DIR": str(data_dir)})
-    with TestClient(create_app(settings)) as client:
-        described = client.get("/similarity/image", params={"ID": did})
+    with running_server(settings) as server, httpx.Client(timeout=60) as client:
+        described = client.get(f"{server.url}/similarity/image", params={"ID": did})
         assert described.status_code == 200, described.text
         fits = client.get(described.json()["file_url"])
         assert fits.status_code == 200
         response = client.post(
-            "/similarity/sync",
+            f"{server.url}/similarity/sync",
             data={"RESPONSEFORMAT": "application/json", "MAXREC": "3"},
             files={"IMAGE": ("download.fits", fits.content)},
         )
