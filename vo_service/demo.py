@@ -104,11 +104,7 @@ def _synthesize(archive: Path, options: DemoOptions) -> str:
 
     if (archive / "metadata.csv").is_file():
         return "already written; delete the folder to draw a new one"
-    summary = synthesize_archive(archive, options.sources, options.views, options.seed)
-    return (
-        f"{summary.n_images} images of {summary.n_sources} sources "
-        f"({summary.n_cubes} line cubes, {summary.n_proprietary} still proprietary)"
-    )
+    return str(synthesize_archive(archive, options.sources, options.views, options.seed))
 
 
 def _ingest(settings: Settings, archive: Path):
