@@ -31,6 +31,7 @@ __all__ = [
     "load_model",
     "load_network",
     "make_current",
+    "model_row",
     "register_model",
     "save_network",
 ]
@@ -82,6 +83,36 @@ def current_model_id(connection: Connection, image_kind: str) -> int | None:
         " ORDER BY model_id DESC"
     )
     return connection.execute(query, {"kind": image_kind}).scalars().first()
+
+
+def model_row(
+    name: str,
+    image_kind: str,
+    preset_name: str,
+    method: SimCLR,
+    config: TrainingConfig,
+    trained_on: str,
+) -> dict[str, Any]:
+    """Return the ``similarity.model`` columns that say what a network is and how it was built.
+
+    Training runs and tuning trials both become rows; the scores and timings
+    they add are theirs.
+    """
+    dim = (
+        method.backbone.representation_dim
+        if config.representation == "backbone"
+        else config.projector_output_dim
+    )
+    return {
+        "model_name": name,
+        "image_kind": image_kind,
+        "preset": preset_name[:32],
+        "backbone": f"{config.backbone} w{config.width}, stride-1 stem",
+        "embedding_dim": dim,
+        "n_epochs": config.epochs,
+        "hyperparameters": config.to_json(),
+        "trained_on": trained_on,
+    }
 
 
 def register_model(

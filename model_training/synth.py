@@ -179,6 +179,14 @@ class SynthSummary:
     truth_csv: Path
     readme: Path
 
+    def __str__(self) -> str:
+        return (
+            f"{self.n_images} images of {self.n_sources} sources in {self.out_dir} "
+            f"({self.n_continuum} continuum images, {self.n_cubes} line cubes, "
+            f"{self.n_proprietary} still proprietary on {self.today}); "
+            f"{self.n_publications} publications; truth for evaluation in {self.truth_csv.name}"
+        )
+
 
 @dataclass(frozen=True)
 class ImageRecord:

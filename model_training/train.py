@@ -43,7 +43,7 @@ from tap_schema import Settings, open_catalogue
 
 from .embed import compute_vectors, pick_device
 from .image_set import IMAGE_KINDS, ImageSet, load_image_set, source_labels
-from .models import register_model, save_network
+from .models import model_row, register_model, save_network
 from .optim import build_optimizer, warmup_cosine_schedule
 from .presets import TrainingConfig, preset
 from .retrieval import RetrievalScores, retrieval_scores
@@ -474,19 +474,7 @@ def _model_row(
     config: TrainingConfig,
     history: list[EpochRecord],
 ) -> dict:
-    dim = (
-        method.backbone.representation_dim
-        if config.representation == "backbone"
-        else config.projector_output_dim
-    )
     return {
-        "model_name": name,
-        "image_kind": kind,
-        "preset": preset_name,
-        "backbone": f"{config.backbone} w{config.width}, stride-1 stem",
-        "embedding_dim": dim,
-        "n_epochs": config.epochs,
-        "hyperparameters": config.to_json(),
-        "trained_on": "+".join(kinds),
+        **model_row(name, kind, preset_name, method, config, "+".join(kinds)),
         "training_seconds": sum(record.seconds for record in history),
     }

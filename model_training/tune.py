@@ -40,7 +40,7 @@ from tap_schema import Settings, open_catalogue
 
 from .embed import compute_vectors, pick_device
 from .image_set import load_image_set, source_labels
-from .models import register_model, save_network
+from .models import model_row, register_model, save_network
 from .presets import TrainingConfig, preset
 from .retrieval import retrieval_scores
 from .simclr import build_method
@@ -249,21 +249,8 @@ def tune(
 def _trial_row(
     study: str, number: int, kind: str, base_name: str, method: Any, config: TrainingConfig
 ) -> dict:
-    dim = (
-        method.backbone.representation_dim
-        if config.representation == "backbone"
-        else config.projector_output_dim
-    )
-    return {
-        "model_name": f"tune {study} trial {number}",
-        "image_kind": kind,
-        "preset": f"tune:{base_name}"[:32],
-        "backbone": f"{config.backbone} w{config.width}, stride-1 stem",
-        "embedding_dim": dim,
-        "n_epochs": config.epochs,
-        "hyperparameters": config.to_json(),
-        "trained_on": kind,
-    }
+    name = f"tune {study} trial {number}"
+    return model_row(name, kind, f"tune:{base_name}", method, config, kind)
 
 
 def _summarise(study: optuna.Study, base: TrainingConfig, study_dir: Path) -> TuneOutcome:

@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from model_training.current_embedder import CurrentModelEmbedder
 from tap_schema import Catalogue, Settings
 from vo_service import datalink, files, pages
 from vo_service.public_base import PublicBase, PublicBaseMiddleware
@@ -87,7 +88,9 @@ def create_app(
     index_options
         How the similarity index ranks (exact or reduced copy); defaults otherwise.
     embedder
-        Embeds uploaded images for the similarity search by image.
+        Embeds uploaded images for the similarity search by image; by default
+        the current model of each kind (`CurrentModelEmbedder`), loaded at
+        the first upload.
     public_url
         The public base URL of the application, e.g.
         ``https://archive.example.org/alma/vosim``; by default
@@ -104,7 +107,10 @@ def create_app(
         settings = settings.with_changes(trust_forwarded=trust_forwarded)
     tap = TapService.open(settings, catalogue=catalogue, limits=limits)
     similar = SimilarityService(
-        tap.catalogue, limits=similarity_limits, options=index_options, embedder=embedder
+        tap.catalogue,
+        limits=similarity_limits,
+        options=index_options,
+        embedder=embedder or CurrentModelEmbedder(tap.catalogue),
     )
     routes = [
         Mount(

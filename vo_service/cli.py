@@ -390,65 +390,45 @@ def _run_neighbours(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_demo(verbs: argparse._SubParsersAction) -> None:
+    from vo_service.server import DEFAULT_HOST, DEFAULT_PORT
+
     parser = verbs.add_parser(
-        "demo", help="build a demo archive and run every stage on it (SQLite, CPU)"
+        "demo",
+        help="build a demo archive, run every stage on it and serve it (SQLite, CPU)",
     )
     parser.add_argument("--sources", type=int, default=300, help="number of sky sources")
     parser.add_argument("--views", type=int, default=4, help="observations of each source")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the demo archive")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="training epochs (default: the cpu preset's)"
+    )
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: a GPU if any)")
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to serve on (default {DEFAULT_HOST})"
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port to serve on (default {DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--no-serve", action="store_true", help="stop after the pipeline instead of serving"
+    )
     parser.set_defaults(handler=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from model_training.categories import derive_categories
-    from model_training.embed import embed_images
-    from model_training.image_set import IMAGE_KINDS
-    from model_training.ingest import ingest_folder
-    from model_training.models import current_model_id
-    from model_training.neighbours import compute_neighbours
-    from model_training.presets import preset
-    from model_training.synth import synthesize_archive
-    from model_training.train import train_model
-    from tap_schema import open_catalogue
+    from vo_service.demo import DemoOptions, run_demo
 
-    archive = settings.data_dir / "demo-archive"
-    if not (archive / "metadata.csv").is_file():
-        print(f"[1/6] writing the demo archive to {archive}")
-        synthesize_archive(archive, args.sources, args.views, args.seed)
-    else:
-        print(f"[1/6] demo archive already in {archive}")
-    print(f"[2/6] ingesting it into {settings.db_url}")
-    report = ingest_folder(settings, archive, archive / "metadata.csv")
-    print(report)
-    if report.exit_status:
-        return report.exit_status
-    print("[3/6] training the similarity network (cpu preset), one per image kind")
-    catalogue = open_catalogue(settings)
-    for kind in IMAGE_KINDS:
-        with catalogue.begin() as conn:
-            trained = current_model_id(conn, kind) is not None
-        if trained:
-            print(f"{kind}: a current model exists (vosim train trains a new one)")
-            continue
-        outcome = train_model(
-            settings,
-            kind,
-            preset("cpu"),
-            preset_name="cpu",
-            truth=archive / "truth.csv",
-            skip_if_empty=True,
-        )
-        if outcome is not None:
-            print(outcome)
-    print("[4/6] embedding the public images")
-    print(embed_images(settings))
-    print("[5/6] deriving the compatible scientific categories from the publications")
-    derive_categories(settings, archive / "publications.csv")
-    print("[6/6] computing the neighbour lists")
-    for neighbour_report in compute_neighbours(settings):
-        print(neighbour_report)
-    print("done: vosim serve")
-    return 0
+    options = DemoOptions(
+        sources=args.sources,
+        views=args.views,
+        seed=args.seed,
+        host=args.host,
+        port=args.port,
+        serve=not args.no_serve,
+        device=args.device,
+        epochs=args.epochs,
+    )
+    return run_demo(settings, options)
 
 
 def _add_publish(verbs: argparse._SubParsersAction) -> None:

@@ -25,11 +25,33 @@ __all__ = [
     "DaliParameters",
     "InlineContent",
     "RequestTooLargeError",
+    "ServiceError",
     "error_document",
     "read_dali_parameters",
 ]
 
 VOTABLE_TYPE = "application/x-votable+xml"
+
+
+class ServiceError(Exception):
+    """A DAL request that ended without a result: the base of each service's errors.
+
+    Each service answers it in its own form (a TAP error VOTable, the
+    similarity service's VOTable or JSON) with `status_code` for a
+    synchronous response.
+
+    Parameters
+    ----------
+    message
+        What went wrong and, where possible, how to fix it.
+    """
+
+    status_code: int = 500
+    """HTTP status of a synchronous response carrying this error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class RequestTooLargeError(ValueError):

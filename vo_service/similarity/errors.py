@@ -8,6 +8,8 @@ requests, ``{"error": message}`` for JSON ones.
 
 from __future__ import annotations
 
+from vo_service.dali import ServiceError
+
 __all__ = [
     "NotFoundError",
     "ParameterError",
@@ -18,20 +20,8 @@ __all__ = [
 ]
 
 
-class SimilarityError(Exception):
-    """A similarity request that ended without a result.
-
-    Parameters
-    ----------
-    message
-        What went wrong and, where possible, how to fix it.
-    """
-
-    status_code: int = 500
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class SimilarityError(ServiceError):
+    """A similarity request that ended without a result."""
 
 
 class ParameterError(SimilarityError):

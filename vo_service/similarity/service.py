@@ -331,7 +331,10 @@ class SimilarityService:
         index = self._index(image.image_kind)
         if self.embedder is None:
             raise UnavailableError("this service is not set up to embed uploaded images")
-        model_id, vector = self.embedder.embed(image.image_kind, image.cutout.pixels)
+        try:
+            model_id, vector = self.embedder.embed(image.image_kind, image.cutout.pixels)
+        except LookupError as error:  # the model's row or weights file went missing
+            raise UnavailableError(str(error)) from error
         if model_id != index.model_id:
             self._fingerprint = None  # the current model changed: reload everything
             raise UnavailableError(

@@ -8,6 +8,8 @@ them into a DALI error document in one place (`vo_service.tap.responses`).
 
 from __future__ import annotations
 
+from vo_service.dali import ServiceError
+
 __all__ = [
     "ExecutionError",
     "ParameterError",
@@ -19,21 +21,8 @@ __all__ = [
 ]
 
 
-class TapError(Exception):
-    """A TAP request that ended without a result.
-
-    Parameters
-    ----------
-    message
-        What went wrong and, where possible, how to fix it.
-    """
-
-    status_code: int = 500
-    """HTTP status of a synchronous response carrying this error."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class TapError(ServiceError):
+    """A TAP request that ended without a result."""
 
 
 class UsageError(TapError):

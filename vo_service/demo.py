@@ -1,0 +1,189 @@
+"""``vosim demo``: from nothing to a served archive in one command, on a laptop.
+
+Runs every stage of the data flow (DESIGN.md) on a synthetic ALMA-like
+archive, in order: synth → ingest → categories → train (``cpu`` preset) →
+embed → neighbours → serve. Each stage is the function its own verb calls,
+and each skips what is already done (an existing archive, unchanged files,
+a current model, stored vectors and lists), so a second ``vosim demo``
+serves at once and an interrupted one resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import sqlalchemy as sa
+
+from tap_schema import Settings, open_catalogue
+
+from .urls import ServiceUrls
+
+__all__ = ["DemoOptions", "run_demo"]
+
+STAGES = 7
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What ``vosim demo`` builds and where it serves.
+
+    Attributes
+    ----------
+    sources, views, seed
+        Size and seed of the synthetic archive (``vosim synth``).
+    host, port
+        Where the server listens.
+    serve
+        Serve after the pipeline; False stops after the neighbours (for
+        tests and scripted setups).
+    device
+        Device for training, embedding and the neighbour search.
+    epochs
+        Training epochs instead of the ``cpu`` preset's (shorter runs for
+        tests; the preset's own is what the demo is measured with).
+    """
+
+    sources: int = 300
+    views: int = 4
+    seed: int = 1
+    host: str = "127.0.0.1"
+    port: int = 8000
+    serve: bool = True
+    device: str | None = None
+    epochs: int | None = None
+
+
+def run_demo(settings: Settings, options: DemoOptions) -> int:
+    """Run the whole pipeline on the demo archive, then serve it.
+
+    Returns
+    -------
+    int
+        The command's exit status: 0, or that of the first stage that failed.
+    """
+    started = time.perf_counter()
+    archive = settings.data_dir / "demo-archive"
+    _stage(1, f"demo archive in {archive}", lambda: _synthesize(archive, options))
+    report = _stage(2, f"ingest into {settings.db_url}", lambda: _ingest(settings, archive))
+    if report.exit_status:
+        return report.exit_status
+    _stage(3, "category compatibility", lambda: _categories(settings, archive))
+    _stage(4, "training (cpu preset)", lambda: _train(settings, archive, options))
+    _stage(5, "embedding", lambda: _embed(settings, options))
+    _stage(6, "neighbours", lambda: _neighbours(settings, options))
+    print(f"demo pipeline done in {_minutes(time.perf_counter() - started)}")
+    base = f"http://{options.host}:{options.port}"
+    print(_addresses(settings, ServiceUrls(base)))
+    if not options.serve:
+        return 0
+    print(f"[7/{STAGES}] serving on {base} (Ctrl-C stops)", flush=True)
+    from .server import serve
+
+    serve(settings, host=options.host, port=options.port)
+    return 0
+
+
+def _stage(number: int, title: str, action: Callable[[], T]) -> T:
+    """Run one stage between a heading and its time."""
+    print(f"[{number}/{STAGES}] {title}", flush=True)
+    started = time.perf_counter()
+    outcome = action()
+    if outcome is not None:
+        print(outcome)
+    print(f"      ({_minutes(time.perf_counter() - started)})", flush=True)
+    return outcome
+
+
+def _synthesize(archive: Path, options: DemoOptions) -> str:
+    from model_training.synth import synthesize_archive
+
+    if (archive / "metadata.csv").is_file():
+        return "already written; delete the folder to draw a new one"
+    return str(synthesize_archive(archive, options.sources, options.views, options.seed))
+
+
+def _ingest(settings: Settings, archive: Path):
+    from model_training.ingest import ingest_folder
+
+    return ingest_folder(settings, archive, archive / "metadata.csv")
+
+
+def _categories(settings: Settings, archive: Path) -> str:
+    from model_training.categories import derive_categories, render_matrix
+
+    compatibility = derive_categories(settings, archive / "publications.csv")
+    return render_matrix(compatibility)
+
+
+def _train(settings: Settings, archive: Path, options: DemoOptions) -> str:
+    from model_training.image_set import IMAGE_KINDS
+    from model_training.models import current_model_id
+    from model_training.presets import preset
+    from model_training.train import train_model
+
+    config = preset("cpu")
+    if options.epochs is not None:
+        config = config.replace(epochs=options.epochs)
+
+    lines = []
+    for kind in IMAGE_KINDS:
+        with open_catalogue(settings).begin() as connection:
+            model_id = current_model_id(connection, kind)
+        if model_id is not None:
+            lines.append(f"{kind}: model {model_id} is already current")
+            continue
+        outcome = train_model(
+            settings,
+            kind,
+            config,
+            preset_name="cpu" if options.epochs is None else "cpu+custom",
+            device=options.device,
+            truth=archive / "truth.csv",
+            skip_if_empty=True,
+        )
+        if outcome is not None:
+            lines.append(str(outcome))
+    return "\n".join(lines)
+
+
+def _embed(settings: Settings, options: DemoOptions) -> str:
+    from model_training.embed import embed_images
+
+    return str(embed_images(settings, device=options.device))
+
+
+def _neighbours(settings: Settings, options: DemoOptions) -> str:
+    from model_training.neighbours import compute_neighbours
+
+    reports = compute_neighbours(settings, device=options.device)
+    return "\n".join(str(report) for report in reports)
+
+
+def _addresses(settings: Settings, urls: ServiceUrls) -> str:
+    """Return the addresses to open: the page, TAP, and the DataLink of a public image."""
+    example = _public_example(settings)
+    lines = [
+        f"  similarity page  {urls.base}/",
+        f"  TAP service      {urls.base}/tap  (TOPCAT: VO > Table Access Protocol)",
+    ]
+    if example is not None:
+        lines.append(f"  an image         {urls.page(example)}")
+        lines.append(f"  its DataLink     {urls.datalink(example)}")
+    return "\n".join(lines)
+
+
+def _public_example(settings: Settings) -> str | None:
+    """Return a public image with a neighbour list (only public images have one)."""
+    catalogue = open_catalogue(settings)
+    neighbour = catalogue.table("similarity.neighbour")
+    with catalogue.begin() as connection:
+        return connection.execute(sa.select(sa.func.min(neighbour.c.obs_publisher_did))).scalar()
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:04.1f} s"
