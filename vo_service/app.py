@@ -116,6 +116,7 @@ def create_app(
         Mount(
             "/tap",
             routes=[
+                Route("/", vosi.service_root),
                 Route("/sync", sync.sync_query, methods=["GET", "POST"]),
                 Route("/async", uws.job_list, methods=["GET", "POST"], name="uws_jobs"),
                 Route(

@@ -160,3 +160,10 @@ def test_examples_are_rdfa_and_every_query_returns_rows(tap_server: RunningServe
         result = sync(tap_server.tap_url, query.text)
         assert result.status_code == 200, (example.get("id"), query_status(result.content))
         assert len(votable(result.content).get_first_table().array) > 0, example.get("id")
+
+
+def test_the_base_url_leads_a_browser_to_the_capabilities(tap_server: RunningServer) -> None:
+    response = http.get(tap_server.tap_url, follow_redirects=True)
+    assert response.status_code == 200
+    assert str(response.url) == f"{tap_server.tap_url}/capabilities"
+    assert b"capabilities" in response.content

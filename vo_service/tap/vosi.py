@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from anyio import to_thread
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from vo_service.templating import environment, xml_response
 from vo_service.urls import ServiceUrls
@@ -23,9 +23,19 @@ from .formats import OUTPUT_FORMATS
 from .service import TapService
 from .tableset import read_tableset
 
-__all__ = ["availability", "capabilities", "examples", "table", "tables"]
+__all__ = ["availability", "capabilities", "examples", "service_root", "table", "tables"]
 
 XHTML_TYPE = "application/xhtml+xml"
+
+
+async def service_root(request: Request) -> Response:
+    """Send whoever opens the TAP base URL in a browser to the capabilities.
+
+    TAP 1.1 defines no document at the base URL itself (clients append
+    ``/sync``, ``/capabilities``, …), but it is the address people are given
+    and paste into a browser; a 404 there reads as a broken service.
+    """
+    return RedirectResponse(f"{ServiceUrls.from_request(request).tap}/capabilities", 303)
 
 
 async def capabilities(request: Request) -> Response:
