@@ -10,7 +10,6 @@ that an error: CI must never pass by skipping them.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from tap_schema import Settings
+from tests.pg import fresh_database
 
 DEFAULT_PG_URL = "postgresql+psycopg://vosim:vosim@127.0.0.1:5432/vosim"
 
@@ -48,17 +48,8 @@ def pg_server_url() -> str:
 @pytest.fixture
 def pg_database_url(pg_server_url: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    name = f"vosim_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(pg_server_url).set(database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(pg_server_url, "vosim_test") as url:
+        yield url
 
 
 @pytest.fixture

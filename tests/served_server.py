@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
 
 from tap_schema import Settings, open_catalogue
 from tests import served_archive
+from tests.pg import fresh_database
 from tests.tap.server import RunningServer, running_server
 from vo_service.similarity import SimilarityLimits
 
@@ -20,17 +19,8 @@ TEST_SIMILARITY_LIMITS = SimilarityLimits(
 
 @pytest.fixture(scope="session")
 def _archive_pg_database(pg_server_url: str) -> Iterator[str]:
-    name = f"vosim_archive_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(pg_server_url).set(database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(pg_server_url, "vosim_archive") as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from tap_schema import Settings, open_catalogue
+from tests.pg import fresh_database
 from vo_service.tap.limits import TapLimits
 
 from . import catalogue as small
@@ -30,17 +29,8 @@ TEST_LIMITS = TapLimits(
 
 @pytest.fixture(scope="session")
 def _pg_session_database(pg_server_url: str) -> Iterator[str]:
-    name = f"vosim_tap_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(pg_server_url).set(database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(pg_server_url, "vosim_tap") as url:
+        yield url
 
 
 def _settings(request: pytest.FixtureRequest, data_dir: Path, backend: str) -> Settings:
