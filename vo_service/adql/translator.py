@@ -1091,20 +1091,10 @@ class Translator:
             coords = self._numbers(name, node, arguments, scope, 2, 2)
             return self._geom_value(Geom("point", coords=coords))
         if name == "CIRCLE":
-            if len(arguments) == 2:
-                center = self._geom_argument(arguments[0], scope, node, ("point",))
-                radius = self._numbers(name, node, arguments[1:], scope, 1, 1)
-                coords = (self.geometry.coord(center, 1), self.geometry.coord(center, 2), *radius)
-            else:
-                coords = self._numbers(name, node, arguments, scope, 3, 3)
+            coords = self._centred_shape(name, node, arguments, scope, 1)
             return self._geom_value(Geom("circle", coords=coords))
         if name == "BOX":
-            if len(arguments) == 3:
-                center = self._geom_argument(arguments[0], scope, node, ("point",))
-                size = self._numbers(name, node, arguments[1:], scope, 2, 2)
-                coords = (self.geometry.coord(center, 1), self.geometry.coord(center, 2), *size)
-            else:
-                coords = self._numbers(name, node, arguments, scope, 4, 4)
+            coords = self._centred_shape(name, node, arguments, scope, 2)
             return self._geom_value(box_polygon(*coords))
         if name == "POLYGON":
             values = [self.value(argument, scope) for argument in arguments]
@@ -1175,6 +1165,16 @@ class Translator:
         for value in values:
             self._numeric(node, value, name)
         return tuple(v.sql for v in values)
+
+    def _centred_shape(
+        self, name: str, node: exp.Expr, arguments: list[exp.Expr], scope: Scope, sizes: int
+    ) -> tuple[exp.Expr, ...]:
+        """Coordinates of a CIRCLE or BOX given by a centre POINT or by two numbers, then sizes."""
+        if len(arguments) == sizes + 1:
+            centre = self._geom_argument(arguments[0], scope, node, ("point",))
+            size = self._numbers(name, node, arguments[1:], scope, sizes, sizes)
+            return (self.geometry.coord(centre, 1), self.geometry.coord(centre, 2), *size)
+        return self._numbers(name, node, arguments, scope, sizes + 2, sizes + 2)
 
     def _geom_argument(
         self, argument: exp.Expr, scope: Scope, node: exp.Expr, kinds: tuple[str, ...]

@@ -186,30 +186,40 @@ async def job_phase(request: Request) -> Response:
 @_uws_errors
 async def job_execution_duration(request: Request) -> Response:
     """GET: the execution duration in seconds. POST EXECUTIONDURATION (303 to the job)."""
-    jobs = _jobs(request)
-    job_id = request.path_params["job_id"]
-    if request.method == "GET":
-        found = await to_thread.run_sync(jobs.get, job_id)
-        return PlainTextResponse(str(found.execution_duration))
-    value = (await _params(request)).get("EXECUTIONDURATION")
-    if value is None:
-        raise ValueError("EXECUTIONDURATION is missing")
-    await to_thread.run_sync(jobs.set_execution_duration, job_id, value)
-    return _see_job(request, job_id)
+    return await _job_setting(
+        request,
+        "EXECUTIONDURATION",
+        lambda job: str(job.execution_duration),
+        _jobs(request).set_execution_duration,
+    )
 
 
 @_uws_errors
 async def job_destruction(request: Request) -> Response:
     """GET: the destruction instant. POST DESTRUCTION (303 to the job)."""
-    jobs = _jobs(request)
+    return await _job_setting(
+        request,
+        "DESTRUCTION",
+        lambda job: _instant(job.destruction_time),
+        _jobs(request).set_destruction,
+    )
+
+
+async def _job_setting(
+    request: Request,
+    name: str,
+    shown: Callable[[Job], str],
+    change: Callable[[str, str], object],
+) -> Response:
+    """Answer a job's settable value as text (GET), or change it and see the job (POST, 303)."""
     job_id = request.path_params["job_id"]
     if request.method == "GET":
-        found = await to_thread.run_sync(jobs.get, job_id)
-        return PlainTextResponse(_instant(found.destruction_time))
-    value = (await _params(request)).get("DESTRUCTION")
+        found = await to_thread.run_sync(_jobs(request).get, job_id)
+        return PlainTextResponse(shown(found))
+    value = (await _params(request)).get(name)
     if value is None:
-        raise ValueError("DESTRUCTION is missing")
-    await to_thread.run_sync(jobs.set_destruction, job_id, value)
+        raise ValueError(f"{name} is missing")
+    await to_thread.run_sync(change, job_id, value)
     return _see_job(request, job_id)
 
 
