@@ -39,7 +39,13 @@ NativeFormatter = Callable[[object], object]
 _INTEGER_TYPES = frozenset({"unsignedByte", "short", "int", "long"})
 _REAL_TYPES = frozenset({"float", "double"})
 _CHAR_TYPES = frozenset({"char", "unicodeChar"})
-_SPECIAL_FLOATS = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
+_SPECIAL_FLOATS = {
+    "nan": "NaN",
+    "inf": "+Inf",
+    "-inf": "-Inf",
+    "Infinity": "+Inf",  # PostgreSQL's text of its floats (see tap.database)
+    "-Infinity": "-Inf",
+}
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,7 @@ def _real_column(values: Sequence[object]) -> list[str]:
     out = [
         "" if v is None else (repr(v) if v.__class__ is float else _real_text(v)) for v in values
     ]
-    if "nan" in out or "inf" in out or "-inf" in out:
+    if not _SPECIAL_FLOATS.keys().isdisjoint(out):
         out = [_SPECIAL_FLOATS.get(text, text) for text in out]
     return out
 
@@ -190,7 +196,7 @@ def native_formatter(column: ResultColumn) -> NativeFormatter:
     if shape.kind == "text":
         return lambda v: None if v is None else (v if v.__class__ is str else _any_text(v))
     if shape.kind == "real":
-        return lambda v: None if v is None or v != v else float(v)
+        return _native_real
     if shape.kind == "integer":
         return lambda v: None if v is None else int(v)
     if shape.kind == "boolean":
@@ -209,6 +215,14 @@ def native_formatter(column: ResultColumn) -> NativeFormatter:
         return values.tolist()
 
     return array
+
+
+def _native_real(value: object) -> float | None:
+    """Return the value as a float (from a number or PostgreSQL's text of one); NaN as None."""
+    if value is None:
+        return None
+    number = float(value)
+    return None if number != number else number
 
 
 # --- binary (BINARY, BINARY2) ---------------------------------------------------------------
