@@ -120,3 +120,10 @@ def test_other_value_types_go_through_the_column_formatters() -> None:
     assert list(table.array["n"]) == [1, 7]
     assert [str(v) for v in table.array["name"]] == ["bytes", "s"]
     assert list(table.array["flag"]) == [True, False]
+
+
+def test_text_of_special_floats_gets_the_votable_spelling() -> None:
+    """SQLite may hold text in a REAL column; PostgreSQL writes 'Infinity'."""
+    rows = [("inf", 1, "a", None), ("Infinity", 2, "b", None), ("NaN", 3, "c", None)]
+    _, body = read_back(COLUMNS, [rows])
+    assert body.count(b"<TD>+Inf</TD>") == 2 and b"<TD>NaN</TD>" in body

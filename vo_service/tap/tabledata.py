@@ -30,7 +30,7 @@ from itertools import chain
 from vo_service.adql import ResultColumn
 from vo_service.templating import xml_safe
 
-from .values import column_shape, text_formatter
+from .values import FLOAT_SPELLINGS, column_shape, text_formatter
 
 __all__ = ["TabledataRows"]
 
@@ -101,7 +101,7 @@ def _real_as_is(values: tuple[object, ...]) -> tuple[Sequence[object] | None, st
         if total - total != 0.0:  # NaN or an infinity among them: text_formatter's spelling
             return None, "%s"
         return _repeated_floats(values)
-    if types == {str} and "Infinity" not in values and "-Infinity" not in values:
+    if types == {str} and FLOAT_SPELLINGS.keys().isdisjoint(values):
         return values, "%s"  # PostgreSQL's NaN is already the VOTable spelling
     return None, "%s"
 

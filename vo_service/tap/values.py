@@ -25,6 +25,7 @@ from tap_schema import decode_float_array
 from vo_service.adql import ResultColumn
 
 __all__ = [
+    "FLOAT_SPELLINGS",
     "BinaryField",
     "ColumnShape",
     "binary_field",
@@ -39,7 +40,7 @@ NativeFormatter = Callable[[object], object]
 _INTEGER_TYPES = frozenset({"unsignedByte", "short", "int", "long"})
 _REAL_TYPES = frozenset({"float", "double"})
 _CHAR_TYPES = frozenset({"char", "unicodeChar"})
-_SPECIAL_FLOATS = {
+FLOAT_SPELLINGS = {  # text of special floats -> their VOTable spelling
     "nan": "NaN",
     "inf": "+Inf",
     "-inf": "-Inf",
@@ -116,8 +117,8 @@ def _real_column(values: Sequence[object]) -> list[str]:
     out = [
         "" if v is None else (repr(v) if v.__class__ is float else _real_text(v)) for v in values
     ]
-    if not _SPECIAL_FLOATS.keys().isdisjoint(out):
-        out = [_SPECIAL_FLOATS.get(text, text) for text in out]
+    if not FLOAT_SPELLINGS.keys().isdisjoint(out):
+        out = [FLOAT_SPELLINGS.get(text, text) for text in out]
     return out
 
 
