@@ -19,6 +19,8 @@ said on later runs.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +30,7 @@ from .database import Catalogue
 
 __all__ = [
     "STORED_URL_BASE",
+    "StoredUrlBase",
     "StoredUrls",
     "claim_stored_url_base",
     "read_stored_url_base",
@@ -116,8 +119,46 @@ class StoredUrls:
 
 def stored_urls_for(catalogue: Catalogue, public_base: str) -> StoredUrls | None:
     """Return the rewriting of the stored URLs to ``public_base``; None if none is due."""
-    stored_base = read_stored_url_base(catalogue)
+    return _rewriting(read_stored_url_base(catalogue), public_base)
+
+
+def _rewriting(stored_base: str | None, public_base: str) -> StoredUrls | None:
     if stored_base is None:
         return None
     rewriting = StoredUrls(stored_base, public_base)
     return rewriting if rewriting.changes_anything else None
+
+
+class StoredUrlBase:
+    """The catalogue's stored URL base, for a service that answers many requests.
+
+    Reading it is a transaction on the catalogue; a query service needs it
+    for every response. Once recorded the base never changes (the first
+    ingest records it and later ones keep it), so it is kept for good; until
+    then it is looked up again at most every ``recheck_s`` seconds, the same
+    delay after which the query database sees new TAP_SCHEMA entries.
+
+    Parameters
+    ----------
+    catalogue
+        The catalogue whose ``vosim.setting`` table records the base.
+    recheck_s
+        How long "no base recorded yet" is believed.
+    """
+
+    def __init__(self, catalogue: Catalogue, *, recheck_s: float = 30.0) -> None:
+        self._catalogue = catalogue
+        self._recheck_s = recheck_s
+        self._base: str | None = None
+        self._checked_at = -float("inf")
+        self._lock = threading.Lock()
+
+    def rewriting(self, public_base: str) -> StoredUrls | None:
+        """Return the rewriting of the stored URLs to ``public_base``; None if none is due."""
+        with self._lock:
+            now = time.monotonic()
+            if self._base is None and now - self._checked_at > self._recheck_s:
+                self._base = read_stored_url_base(self._catalogue)
+                self._checked_at = now
+            stored_base = self._base
+        return _rewriting(stored_base, public_base)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import psycopg
 import sqlalchemy as sa
+from psycopg.types.string import TextLoader
 from sqlalchemy import event
 
 from tap_schema import create_catalogue_engine
@@ -42,6 +43,7 @@ from vo_service.cancellation import CancelToken
 
 from .errors import ExecutionError, QueryAbortedError, QueryTimeoutError
 from .uploads import UploadTable
+from .values import column_shape
 
 __all__ = ["QueryDatabase", "QuerySession"]
 
@@ -139,8 +141,13 @@ class QuerySession:
     def begin(self) -> None:
         """Start the transaction and, on PostgreSQL, its statement timeout."""
         if self.dialect == "postgresql":
+            # extra_float_digits > 0: floats as their shortest exact text (PostgreSQL 12+),
+            # whatever the server's configuration says; see _floats_as_text
             remaining = self._remaining_ms()
-            self.connection.exec_driver_sql(f"SET LOCAL statement_timeout = {remaining}")
+            self.connection.exec_driver_sql(
+                f"SELECT set_config('statement_timeout', '{remaining}', true), "
+                "set_config('extra_float_digits', '1', true)"
+            )
         else:
             self.connection.exec_driver_sql("SELECT 1")  # opens the transaction (BEGIN)
 
@@ -195,6 +202,9 @@ class QuerySession:
         with self.cancel.interrupting(interrupt), self._translate_errors():
             cursor = raw.cursor()
             if self.dialect == "postgresql":
+                if _floats_as_text(query, raw):
+                    for name in ("float4", "float8"):
+                        cursor.adapters.register_loader(name, TextLoader)
                 # stream() always uses the extended query protocol, which runs one
                 # statement only, and fetches in chunks whatever the result's size
                 stream = cursor.stream(sql, parameters, size=batch_size)
@@ -292,6 +302,23 @@ class QuerySession:
             raise ExecutionError(
                 f"the database could not run the query: {_message(original)}"
             ) from error
+
+
+def _floats_as_text(query: TranslatedQuery, connection: psycopg.Connection) -> bool:
+    """Whether to take PostgreSQL's text of ``real`` and ``double precision`` values as is.
+
+    Since PostgreSQL 12, with ``extra_float_digits`` above 0 (`QuerySession.begin`
+    sets it), the server writes a float as the shortest text that reads back as
+    the same value (its ``float8out``, in C); that text is what TABLEDATA and
+    CSV need, so parsing it into a Python float only for `repr` to write it
+    again would cost two conversions per value (most of a large result's
+    time). The other writers convert the text with ``float()``. Float arrays
+    (vectors, geometry) are read through the same loaders, and are wanted as
+    numbers: a result with one keeps the driver's floats.
+    """
+    if connection.info.server_version < 120000:
+        return False
+    return not any(column_shape(column).kind == "array" for column in query.columns)
 
 
 @functools.lru_cache(maxsize=512)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tap_schema import Catalogue
-from tap_schema.stored_urls import stored_urls_for
+from tap_schema.stored_urls import StoredUrlBase
 from vo_service.cancellation import CancelToken
 from vo_service.dali import DaliParameters
 from vo_service.urls import ServiceUrls
@@ -59,6 +59,7 @@ class TapJobWork:
         self.database = database
         self.limits = limits
         self.catalogue = catalogue
+        self.stored_url_base = StoredUrlBase(catalogue)
         self.default_base_url = default_base_url
 
     def __call__(self, job: Job, cancel: CancelToken, folder: Path) -> Sequence[JobResult]:
@@ -83,7 +84,7 @@ class TapJobWork:
                     cancel=cancel,
                     trailing_errors=False,
                     datalink_url=urls.datalink_service,
-                    stored_urls=stored_urls_for(self.catalogue, urls.base),
+                    stored_urls=self.stored_url_base.rewriting(urls.base),
                 ):
                     out.write(chunk)
             partial.replace(path)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from tap_schema import Catalogue, Settings, open_catalogue
+from tap_schema.stored_urls import StoredUrlBase
 from vo_service.uws import JobService, JobStore
 from vo_service.uws.service import JobLimits
 
@@ -39,6 +40,8 @@ class TapService:
         Where queries run, read-only.
     jobs
         The async job list.
+    stored_url_base
+        The base of the URLs stored in the catalogue, rewritten in results.
     """
 
     settings: Settings
@@ -46,6 +49,7 @@ class TapService:
     catalogue: Catalogue
     database: QueryDatabase
     jobs: JobService
+    stored_url_base: StoredUrlBase
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
@@ -75,7 +79,7 @@ class TapService:
             ),
             work=TapJobWork(database, limits, catalogue, default_base_url=settings.url_base),
         )
-        return cls(settings, limits, catalogue, database, jobs)
+        return cls(settings, limits, catalogue, database, jobs, StoredUrlBase(catalogue))
 
     def start(self) -> None:
         """Prepare the query database and take up the jobs a previous run left."""

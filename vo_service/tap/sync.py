@@ -17,7 +17,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from tap_schema.stored_urls import stored_urls_for
 from vo_service.dali import DaliParameters, RequestTooLargeError, read_dali_parameters
 from vo_service.urls import ServiceUrls
 
@@ -73,7 +72,7 @@ def _start(
         query,
         timeout_s=service.limits.sync_duration_s,
         datalink_url=urls.datalink_service,
-        stored_urls=stored_urls_for(service.catalogue, urls.base),
+        stored_urls=service.stored_url_base.rewriting(urls.base),
     )
     pieces = [next(chunks)]
     size = len(pieces[0])

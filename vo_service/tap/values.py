@@ -25,6 +25,7 @@ from tap_schema import decode_float_array
 from vo_service.adql import ResultColumn
 
 __all__ = [
+    "FLOAT_SPELLINGS",
     "BinaryField",
     "ColumnShape",
     "binary_field",
@@ -39,7 +40,13 @@ NativeFormatter = Callable[[object], object]
 _INTEGER_TYPES = frozenset({"unsignedByte", "short", "int", "long"})
 _REAL_TYPES = frozenset({"float", "double"})
 _CHAR_TYPES = frozenset({"char", "unicodeChar"})
-_SPECIAL_FLOATS = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
+FLOAT_SPELLINGS = {  # text of special floats -> their VOTable spelling
+    "nan": "NaN",
+    "inf": "+Inf",
+    "-inf": "-Inf",
+    "Infinity": "+Inf",  # PostgreSQL's text of its floats (see tap.database)
+    "-Infinity": "-Inf",
+}
 
 
 @dataclass(frozen=True)
@@ -110,8 +117,8 @@ def _real_column(values: Sequence[object]) -> list[str]:
     out = [
         "" if v is None else (repr(v) if v.__class__ is float else _real_text(v)) for v in values
     ]
-    if "nan" in out or "inf" in out or "-inf" in out:
-        out = [_SPECIAL_FLOATS.get(text, text) for text in out]
+    if not FLOAT_SPELLINGS.keys().isdisjoint(out):
+        out = [FLOAT_SPELLINGS.get(text, text) for text in out]
     return out
 
 
@@ -190,7 +197,7 @@ def native_formatter(column: ResultColumn) -> NativeFormatter:
     if shape.kind == "text":
         return lambda v: None if v is None else (v if v.__class__ is str else _any_text(v))
     if shape.kind == "real":
-        return lambda v: None if v is None or v != v else float(v)
+        return _native_real
     if shape.kind == "integer":
         return lambda v: None if v is None else int(v)
     if shape.kind == "boolean":
@@ -209,6 +216,14 @@ def native_formatter(column: ResultColumn) -> NativeFormatter:
         return values.tolist()
 
     return array
+
+
+def _native_real(value: object) -> float | None:
+    """Return the value as a float (from a number or PostgreSQL's text of one); NaN as None."""
+    if value is None:
+        return None
+    number = float(value)
+    return None if number != number else number
 
 
 # --- binary (BINARY, BINARY2) ---------------------------------------------------------------

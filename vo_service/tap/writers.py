@@ -9,8 +9,9 @@ The VOTable frame comes from ``templates/tap/votable.xml``; the rows are
 written here. astropy.io.votable could write the whole document, but it
 builds the complete table in memory first and took longer than the rest of
 a query (see ``benchmarks/tap_latency.py``), so rows are formatted a column
-at a time by `vo_service.tap.values`. FITS, which needs the row count in its
-header before any row, is the exception and uses astropy.
+at a time by `vo_service.tap.values` (TABLEDATA by `vo_service.tap.tabledata`).
+FITS, which needs the row count in its header before any row, is the
+exception and uses astropy.
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ from typing import Protocol
 
 import numpy as np
 from astropy.table import Column, MaskedColumn, Table
-from markupsafe import escape
 
 from vo_service.adql import ResultColumn
 from vo_service.service_descriptor import ServiceDescriptor
 from vo_service.templating import environment, xml_safe
 
 from .formats import OutputFormat
+from .tabledata import TabledataRows
 from .values import binary_field, column_shape, native_formatter, text_formatter
 
 __all__ = ["TAP_STANDARD_ID", "TableWriter", "VOTableFrame", "table_writer"]
@@ -125,8 +126,7 @@ class VOTableWriter:
         self.frame = frame or VOTableFrame()
         self._macros = environment().get_template("tap/votable.xml").module
         if serialization == "TABLEDATA":
-            self._formatters = [text_formatter(column) for column in self.columns]
-            self._escaped = [column_shape(c).kind == "text" for c in self.columns]
+            self._tabledata = TabledataRows(self.columns)
             self._null_literals: list[str | None] = [None] * len(self.columns)
         else:
             binary2 = serialization == "BINARY2"
@@ -148,7 +148,7 @@ class VOTableWriter:
         if not rows:
             return b""
         if self.serialization == "TABLEDATA":
-            return self._tabledata(rows)
+            return self._tabledata(rows).encode("utf-8")
         return self._base64(self._binary(rows))
 
     def tail(self, *, overflow: bool, error: str | None) -> bytes:
@@ -160,21 +160,6 @@ class VOTableWriter:
             self.serialization, overflow, xml_safe(error) if error else None, self.frame
         )
         return rest + str(text).encode("utf-8")
-
-    def _tabledata(self, rows: Sequence[Row]) -> bytes:
-        cells = [
-            _escape_column(fmt(values)) if escaped else fmt(values)
-            for fmt, escaped, values in zip(
-                self._formatters, self._escaped, zip(*rows, strict=True), strict=True
-            )
-        ]
-        body = "".join(
-            [
-                "<TR><TD>" + "</TD><TD>".join(row) + "</TD></TR>\n"
-                for row in zip(*cells, strict=True)
-            ]
-        )
-        return xml_safe(body).encode("utf-8")
 
     def _binary(self, rows: Sequence[Row]) -> bytes:
         fields = self._fields
@@ -202,17 +187,6 @@ class VOTableWriter:
         cut = len(data) - len(data) % 57  # 57 bytes = one 76-character base64 line
         self._pending = data[cut:]
         return base64.encodebytes(data[:cut]) if cut else b""
-
-
-def _escape_column(texts: list[str]) -> list[str]:
-    """XML-escape a column of strings in one pass over their concatenation."""
-    joined = "\x00".join(texts)
-    if "&" not in joined and "<" not in joined and ">" not in joined:
-        return texts
-    escaped = joined.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").split("\x00")
-    if len(escaped) == len(texts):
-        return escaped
-    return [str(escape(text)) for text in texts]  # a value itself contained NUL
 
 
 class DelimitedWriter:
