@@ -33,8 +33,8 @@ class TrainingConfig:
     temperature
         τ of NT-Xent.
     crop_size, view_size, scale_min, scale_max, max_shear_deg, max_rotation_deg, flip,
-    fill, noise_std, gain_min, gain_max, max_blur, blur_axis_ratio, max_offset, snr_min,
-    renormalise
+    fill, noise_std, gain_min, gain_max, max_blur, blur_axis_ratio, beam_pixels, max_offset,
+    snr_min, renormalise
         The augmentation (`model_training.augment.AffineAugmentation`);
         ``view_size`` None renders the crop at the cut-out's resolution.
     normalisation
@@ -65,6 +65,7 @@ class TrainingConfig:
     temperature: float = 0.2
     crop_size: int = 48
     view_size: int | None = None
+    beam_pixels: float = 0.0
     scale_min: float = 0.4
     scale_max: float = 2.0
     max_shear_deg: float = 10.0
@@ -145,14 +146,16 @@ CPU = PAPER.replace(
     fill="noise",
     max_blur=2.0,
     blur_axis_ratio=2.0,
+    beam_pixels=5.0,
     snr_min=3.0,
     renormalise=True,
     batch_size=64,
-    epochs=40,
+    epochs=60,
     warmup_epochs=5,
     optimizer="adamw",
     learning_rate=2e-3,
     weight_decay=1e-4,
+    representation="projection",
     embed_input="centre",
 )
 """Small enough to train both image kinds of the demo archive on two CPU cores in minutes.
