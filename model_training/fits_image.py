@@ -281,7 +281,8 @@ def _read_hdul(path: Path, hdul: fits.HDUList) -> FitsImage:
         kind = CONTINUUM
     flux_map[np.isinf(flux_map)] = np.nan
     _check_has_signal(path, flux_map)
-    noise = dataclasses.replace(noise, profile=radial_noise_profile(flux_map))
+    whole_rms = noise.rms if kind == CONTINUUM else None
+    noise = dataclasses.replace(noise, profile=radial_noise_profile(flux_map, whole_rms))
 
     freq_min, freq_max, channel_width = (
         _frequency_coverage(wcs, spectral[0], n_channels) if spectral else (None, None, None)

@@ -30,13 +30,12 @@ the stronger constraint.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
+from sklearn.isotonic import isotonic_regression
 
 from .noise import estimate_noise
 
@@ -63,7 +62,7 @@ class RadialNoiseProfile:
     Attributes
     ----------
     radius
-        Median distance (pixels) from the image centre of the pixels of each
+        Mean distance (pixels) from the image centre of the pixels of each
         annulus that was measured, increasing.
     factor
         Noise of that annulus divided by the whole image's, non-decreasing
@@ -83,7 +82,9 @@ class RadialNoiseProfile:
         return np.interp(radius, self.radius, self.factor).astype(np.float32)
 
 
-def radial_noise_profile(flux_map: np.ndarray) -> RadialNoiseProfile | None:
+def radial_noise_profile(
+    flux_map: np.ndarray, whole_rms: float | None = None
+) -> RadialNoiseProfile | None:
     """Measure how the noise of a 2-D map grows from its centre outwards.
 
     Parameters
@@ -92,6 +93,9 @@ def radial_noise_profile(flux_map: np.ndarray) -> RadialNoiseProfile | None:
         ``[y, x]`` map, NaN where blanked. For a peak-flux map the spread of
         the channel maxima scales with the channel noise, so the relative
         profile is that of the channels.
+    whole_rms
+        `estimate_noise` of the whole map, if already known (a continuum
+        image's own noise); it is what the annuli's noise is relative to.
 
     Returns
     -------
@@ -103,7 +107,7 @@ def radial_noise_profile(flux_map: np.ndarray) -> RadialNoiseProfile | None:
     ny, nx = flux_map.shape
     order, bounds, radius = _annuli(ny, nx)
     values = flux_map.reshape(-1)[order]
-    whole = estimate_noise(values).rms
+    whole = estimate_noise(values).rms if whole_rms is None else whole_rms
     if not whole > 0.0:
         return None
     radii, factors, weights = [], [], []
@@ -119,8 +123,8 @@ def radial_noise_profile(flux_map: np.ndarray) -> RadialNoiseProfile | None:
             weights.append(annulus.size)
     if len(factors) < 2:
         return None
-    isotonic = IsotonicRegression(increasing=True)
-    rising = isotonic.fit_transform(radii, factors, sample_weight=weights)
+    # radii increase, so the isotonic fit needs only the values in radius order
+    rising = isotonic_regression(factors, sample_weight=weights, increasing=True)
     if rising[-1] < MIN_RISE * rising[0]:
         return None
     return RadialNoiseProfile(tuple(radii), tuple(float(f) for f in rising))
@@ -138,17 +142,16 @@ def _annuli(ny: int, nx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixels of an ``(ny, nx)`` image grouped by annulus, computed once per shape.
 
     Returns the flat pixel indices ordered by annulus, the start of each
-    annulus in that order (plus the end), and each annulus's median radius.
+    annulus in that order (plus the end), and each annulus's mean radius.
     Annuli have equal areas out to the corners: ``r_k = R sqrt(k / n)``.
     """
     radius = _radius_map(ny, nx).reshape(-1)
     outer = math.hypot(nx / 2, ny / 2) + 1.0
     n_annuli = max(1, min(ANNULI, radius.size // MIN_PIXELS_PER_ANNULUS))
     edges = outer * np.sqrt(np.arange(1, n_annuli) / n_annuli)
-    annulus = np.searchsorted(edges, radius, side="right")
-    order = np.argsort(annulus, kind="stable")
-    bounds = np.searchsorted(annulus[order], np.arange(n_annuli + 1))
-    medians = np.array(
-        [np.median(radius[order[a:b]]) if b > a else np.nan for a, b in itertools.pairwise(bounds)]
-    )
-    return order, bounds, medians
+    annulus = np.searchsorted(edges, radius, side="right").astype(np.int8)
+    order = np.argsort(annulus, kind="stable")  # a radix sort for small integers
+    counts = np.bincount(annulus, minlength=n_annuli)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    mean_radius = np.bincount(annulus, weights=radius, minlength=n_annuli) / np.maximum(counts, 1)
+    return order, bounds, mean_radius
