@@ -14,6 +14,7 @@ user can act on, so that ingest can report it as one line and go on.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import math
 import warnings
@@ -27,6 +28,7 @@ from astropy.wcs import WCS, WCSSUB_CELESTIAL, FITSFixedWarning, Wcsprm
 from astropy.wcs.utils import wcs_to_celestial_frame
 
 from .noise import NoiseEstimate, estimate_noise
+from .noise_profile import radial_noise_profile
 
 __all__ = [
     "CONTINUUM",
@@ -279,6 +281,8 @@ def _read_hdul(path: Path, hdul: fits.HDUList) -> FitsImage:
         kind = CONTINUUM
     flux_map[np.isinf(flux_map)] = np.nan
     _check_has_signal(path, flux_map)
+    whole_rms = noise.rms if kind == CONTINUUM else None
+    noise = dataclasses.replace(noise, profile=radial_noise_profile(flux_map, whole_rms))
 
     freq_min, freq_max, channel_width = (
         _frequency_coverage(wcs, spectral[0], n_channels) if spectral else (None, None, None)

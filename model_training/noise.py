@@ -12,8 +12,12 @@ from the estimate.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .noise_profile import RadialNoiseProfile
 
 __all__ = ["MAD_TO_SIGMA", "NoiseEstimate", "estimate_noise"]
 
@@ -39,10 +43,15 @@ class NoiseEstimate:
     background
         Median of the clipped pixels: the zero level that a pixel's signal is
         measured from (about 0 for interferometric images).
+    profile
+        How the noise grows towards the edge of a primary-beam-corrected
+        image (`model_training.noise_profile`), relative to ``rms``; None
+        for a noise that is the same everywhere.
     """
 
     rms: float
     background: float
+    profile: RadialNoiseProfile | None = None
 
     def snr(self, value: float) -> float:
         """Signal-to-noise ratio of a pixel value: its height above the background in rms.
@@ -53,6 +62,20 @@ class NoiseEstimate:
         if not self.rms > 0.0:
             return 0.0
         return (float(value) - self.background) / self.rms
+
+    def snr_map(self, flux_map: np.ndarray) -> np.ndarray:
+        """S/N of every pixel of a map against the noise where the pixel lies.
+
+        With a `profile`, a pixel at the edge of a primary-beam-corrected
+        image is measured against the higher noise there. A constant image
+        gives 0 everywhere, as `snr` does.
+        """
+        if not self.rms > 0.0:
+            return np.zeros(flux_map.shape, dtype=np.float32)
+        noise = self.rms
+        if self.profile is not None:
+            noise = noise * self.profile.factor_map(flux_map.shape)
+        return (flux_map - np.float32(self.background)) / noise
 
 
 def estimate_noise(values: np.ndarray) -> NoiseEstimate:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .augment import AffineAugmentation
+from .augment import AffineAugmentation, robust_noise
 from .backbone import build_backbone
 from .loss import nt_xent_loss
 from .presets import TrainingConfig
@@ -99,8 +99,12 @@ class SimCLR(nn.Module):
         Both views go through the network as one batch, so batch-normalisation
         statistics are shared by the two views as in SimCLR's implementation.
         """
+        noise = robust_noise(images.unsqueeze(1) if images.ndim == 3 else images)
         views = torch.cat(
-            [self.augmentation(images, generator), self.augmentation(images, generator)]
+            [
+                self.augmentation(images, generator, noise),
+                self.augmentation(images, generator, noise),
+            ]
         )
         if images.is_cuda:
             views = views.contiguous(memory_format=torch.channels_last)
@@ -125,6 +129,7 @@ def build_method(config: TrainingConfig) -> SimCLR:
         snr_min=config.snr_min,
         renormalise=config.renormalise,
         view_size=config.view_size,
+        beam_pixels=config.beam_pixels,
     )
     return SimCLR(
         build_backbone(

@@ -49,7 +49,14 @@ from .presets import TrainingConfig, preset
 from .retrieval import RetrievalScores, retrieval_scores
 from .simclr import SimCLR, build_method
 
-__all__ = ["EpochRecord", "TrainingOutcome", "TrainingRunError", "fit", "train_model"]
+__all__ = [
+    "BOTH_KINDS",
+    "EpochRecord",
+    "TrainingOutcome",
+    "TrainingRunError",
+    "fit",
+    "train_model",
+]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 MODEL_NAME = "model.pt"
@@ -339,7 +346,8 @@ def train_model(
         The installation (catalogue, cut-out store, ``model_dir``).
     image_kind
         ``continuum``, ``peak_flux``, or ``both`` for one network serving
-        both kinds (one model row per kind, one weights file).
+        both kinds (one model row per kind present, one weights file; each
+        kind keeps its own vectors and neighbours).
     config
         A `TrainingConfig` or the name of a preset.
     preset_name
@@ -380,6 +388,7 @@ def train_model(
     images = load_image_set(catalogue, kinds)
     if skip_if_empty and len(images) == 0:
         return None
+    kinds = tuple(kind for kind in kinds if (images.image_kind == kind).any()) or kinds
     if len(images) < 2:
         raise TrainingRunError(f"only {len(images)} {image_kind} images ingested: run ingest first")
     run_dir = _run_directory(settings, image_kind, preset_name, config, resume, world)

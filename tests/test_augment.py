@@ -134,11 +134,11 @@ def test_blur_spreads_a_point_by_its_own_sigma() -> None:
     images = torch.zeros(3, 1, 33, 33, dtype=torch.float64)
     images[:, 0, 16, 16] = 1.0
     blurred = gaussian_blur(images, torch.tensor([0.0, 1.0, 2.0]), radius=8)
-    assert torch.equal(blurred[0], images[0])
+    assert torch.allclose(blurred[0], images[0], atol=1e-12)
     rows = torch.arange(33, dtype=torch.float64) - 16
     for index, sigma in ((1, 1.0), (2, 2.0)):
         profile = blurred[index, 0].sum(1)
-        assert float(profile.sum()) == pytest.approx(1.0)
+        assert float(profile.sum()) == pytest.approx(1.0, rel=1e-4)
         assert float((profile * rows**2).sum()) == pytest.approx(sigma**2, rel=0.02)
 
 
@@ -218,3 +218,25 @@ def test_beam_blur_has_the_drawn_axes_and_angle() -> None:
     assert float((blurred * along**2).sum()) == pytest.approx(9.0, rel=0.1)
     assert float((blurred * across**2).sum()) == pytest.approx(2.25, rel=0.05)
     assert abs(float((blurred * along * across).sum())) < 0.05  # square kernel edge
+
+
+@pytest.mark.parametrize("scale", [0.3, 0.5, 1.0])
+def test_zoomed_out_view_keeps_the_restoring_beam(scale: float) -> None:
+    # A source at the resolution limit (a 5-pixel beam) zoomed out by `scale` would shrink
+    # with its beam; a coarser observation shows it at the same 5 pixels per beam.
+    sigma = 5.0 / (2 * math.sqrt(2 * math.log(2)))
+    offsets = torch.arange(SIZE, dtype=torch.float32) - SIZE // 2
+    blob = torch.exp(-(offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2 * sigma**2))
+    augmentation = AffineAugmentation(
+        scale_range=(scale, scale),
+        max_shear_deg=0.0,
+        max_rotation_deg=0.0,
+        flip=False,
+        beam_pixels=5.0,
+    )
+    view = augmentation(blob[None, None], torch.Generator().manual_seed(0))[0, 0]
+    profile = view.sum(0) / view.sum()
+    rows = torch.arange(view.shape[1], dtype=torch.float32)
+    centre = float((profile * rows).sum())
+    width = math.sqrt(float((profile * (rows - centre) ** 2).sum()))
+    assert width == pytest.approx(sigma, rel=0.1)

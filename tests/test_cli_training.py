@@ -40,9 +40,10 @@ def test_train_embed_evaluate(toy_install, tmp_path: Path, capsys) -> None:
                 " FROM similarity.model ORDER BY model_id"
             )
         ).all()
+    # by default one network learns from both kinds' 48 images; each kind gets its row
     assert [(r.image_kind, r.is_current, r.n_images) for r in rows] == [
-        ("continuum", 1, 24),
-        ("peak_flux", 1, 24),
+        ("continuum", 1, 48),
+        ("peak_flux", 1, 48),
     ]
     assert json.loads(rows[0].hyperparameters)["backbone"] == "resnet10"
     assert 0 < rows[0].mean_average_precision <= 1
