@@ -218,12 +218,12 @@ centring, and the SAME orientation on the sky.
 
 With `vosim train` (one network for both kinds, the default) and `vosim
 evaluate`, demo archive above: see the README's evaluation section for the
-tables. In short, continuum mAP 0.136 against 0.100 for the best baseline
-(1.36x), peak-flux 0.160 against 0.126 (1.27x), with higher recall@10
+tables. In short, continuum mAP 0.131 against 0.099 for the best baseline
+(1.32x), peak-flux 0.162 against 0.127 (1.28x), with higher recall@10
 and @100 and a lower median first rank on both kinds, and class
-precision@10 0.328 against 0.312 (continuum) and 0.285 against 0.286
-(peak-flux). Training both kinds took 3 min 28 s inside `vosim demo` on
-the 2 cores at load 1.2–1.8.
+precision@10 0.336 against 0.312 (continuum) and 0.291 against 0.286
+(peak-flux). Training both kinds took 3 min 19 s inside `vosim demo` on
+the 2 cores at load 1.0–1.8.
 """
 
 
