@@ -139,6 +139,7 @@ def ingest_folder(
     progress: bool = True,
     workers: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    reprocess: bool = False,
 ) -> IngestReport:
     """Ingest every FITS image under a folder; re-running it changes only what changed.
 
@@ -159,6 +160,10 @@ def ingest_folder(
         this process.
     batch_size
         Files per catalogue transaction.
+    reprocess
+        Read every file again, also unchanged ones: after an upgrade that
+        changes how cut-outs, previews or ObsCore rows are made (they are
+        then counted as updated).
 
     Returns
     -------
@@ -194,7 +199,9 @@ def ingest_folder(
             # every stored URL shares the catalogue's one recorded base (rewritten on output)
             stored_base = claim_stored_url_base(catalogue, settings.url_base)
             settings = settings.with_changes(public_url=stored_base)
-            tasks, previous = _plan(folder, settings, metadata, products.known_products(), report)
+            tasks, previous = _plan(
+                folder, settings, metadata, products.known_products(), report, reprocess
+            )
             _ingest(tasks, previous, products, store, report, progress, workers, batch_size)
             if metadata is not None and metadata.unused_rows():
                 unused = metadata.unused_rows()
@@ -236,6 +243,7 @@ def _plan(
     metadata: MetadataFile | None,
     known: list[KnownProduct],
     report: IngestReport,
+    reprocess: bool = False,
 ) -> tuple[list[ProductTask], dict[Path, KnownProduct]]:
     """Decide per file: skip (unchanged), ingest (new), re-ingest (changed), or fail.
 
@@ -272,8 +280,10 @@ def _plan(
             stat = path.stat()
             raw = metadata.raw_values(relative) if metadata else {}
             digest = metadata_digest(raw)
-            if known_product is not None and (
-                known_product.file_path == str(path)
+            if (
+                not reprocess
+                and known_product is not None
+                and known_product.file_path == str(path)
                 and known_product.file_size == stat.st_size
                 and known_product.file_mtime == stat.st_mtime
                 and known_product.metadata_digest == digest

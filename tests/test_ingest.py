@@ -144,6 +144,27 @@ def test_changed_file_is_reingested_in_place(tmp_path: Path, sqlite_settings: Se
         assert after[key] == before[key]
 
 
+def test_reprocess_rereads_unchanged_files(tmp_path: Path, sqlite_settings: Settings) -> None:
+    # After an upgrade that changes how cut-outs are made, unchanged files must be
+    # read again on request; a stale cut-out stands in for the old rule's.
+    folder = make_archive(tmp_path / "archive")
+    run(sqlite_settings, folder)
+    before = catalogue_state(sqlite_settings)
+    rows = {r["product_key"]: r["cutout_index"] for r in before["vosim.product"]}
+    store = CutoutStore(sqlite_settings.cutout_store)
+    fresh = store.read(rows["image3"])
+    store.write(rows["image3"], np.zeros_like(fresh))
+
+    assert run(sqlite_settings, folder).unchanged == 8
+    assert not store.read(rows["image3"]).any()
+    report = run(sqlite_settings, folder, reprocess=True)
+    assert (report.ingested, report.updated, report.unchanged, report.failed) == (0, 8, 0, 0)
+    state = assert_consistent(sqlite_settings, 8)
+    assert {r["product_key"]: r["cutout_index"] for r in state["vosim.product"]} == rows
+    np.testing.assert_array_equal(store.read(rows["image3"]), fresh)
+    assert len(state["ivoa.obscore"]) == len(before["ivoa.obscore"])
+
+
 def test_new_files_are_added(tmp_path: Path, sqlite_settings: Settings) -> None:
     folder = make_archive(tmp_path / "archive")
     run(sqlite_settings, folder)

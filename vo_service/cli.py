@@ -101,6 +101,12 @@ def _add_ingest(verbs: argparse._SubParsersAction) -> None:
         "obs_release_date, t_exptime) fill or override header values; "
         "default: FOLDER/metadata.csv when it exists",
     )
+    parser.add_argument(
+        "--reprocess",
+        action="store_true",
+        help="read every file again, also unchanged ones (after an upgrade that changes "
+        "cut-outs, previews or ObsCore rows)",
+    )
     parser.set_defaults(handler=_run_ingest)
 
 
@@ -110,7 +116,7 @@ def _run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     metadata = args.metadata
     if metadata is None and (args.folder / "metadata.csv").is_file():
         metadata = args.folder / "metadata.csv"
-    report = ingest_folder(settings, args.folder, metadata)
+    report = ingest_folder(settings, args.folder, metadata, reprocess=args.reprocess)
     print(report)
     return report.exit_status
 
