@@ -168,6 +168,11 @@ class AffineAugmentation:
         if self.blur_axis_ratio < 1:
             raise ValueError(f"blur axis ratio must be at least 1, got {self.blur_axis_ratio}")
 
+    @property
+    def needs_noise(self) -> bool:
+        """Whether the views depend on the cut-outs' `robust_noise` (noise fill or depth)."""
+        return self.fill == "noise" or self.noise_std > 0 or self.snr_min > 0
+
     def __call__(
         self,
         images: Tensor,
@@ -212,9 +217,8 @@ class AffineAugmentation:
             input_size=size,
             crop_size=self.crop_size,
         )
-        need_noise = self.fill == "noise" or self.noise_std > 0 or self.snr_min > 0
         sigma = None
-        if need_noise:
+        if self.needs_noise:
             sigma = robust_noise(images) if noise is None else noise
         views = apply_affine(images, theta, self.crop_size, with_coverage=self.fill == "noise")
         if self.fill == "noise":

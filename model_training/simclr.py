@@ -99,7 +99,9 @@ class SimCLR(nn.Module):
         Both views go through the network as one batch, so batch-normalisation
         statistics are shared by the two views as in SimCLR's implementation.
         """
-        noise = robust_noise(images.unsqueeze(1) if images.ndim == 3 else images)
+        noise = None
+        if self.augmentation.needs_noise:
+            noise = robust_noise(images.unsqueeze(1) if images.ndim == 3 else images)
         views = torch.cat(
             [
                 self.augmentation(images, generator, noise),
