@@ -20,7 +20,7 @@ from typing import Any
 from felis.datamodel import Schema
 from felis.metadata import MetaDataBuilder
 from felis.tap_schema import DataLoader, TableManager
-from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, text
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
@@ -34,7 +34,7 @@ from .felis_files import (
 from .registration import delete_tap_schema_rows
 from .sqltypes import FloatArray
 
-__all__ = ["Catalogue", "open_catalogue"]
+__all__ = ["Catalogue", "CatalogueUpgradeError", "open_catalogue"]
 
 ALL_SCHEMAS: tuple[str, ...] = (*PUBLISHED_SCHEMAS, *INTERNAL_SCHEMAS, TAP_SCHEMA_NAME)
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -81,7 +81,7 @@ class Catalogue:
         return self.metadata[schema].tables[f"{schema}.{name}"]
 
     def create_all(self) -> None:
-        """Create every missing schema, table and index; existing ones are kept.
+        """Create every missing schema, table, column and index; existing ones are kept.
 
         Also (re)writes the TAP_SCHEMA rows of the published schemas, so that
         TAP_SCHEMA always describes exactly what the Felis files say.
@@ -92,6 +92,7 @@ class Catalogue:
                     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{name}"'))
             for metadata in self.metadata.values():
                 metadata.create_all(conn)
+                _add_missing_columns(conn, metadata)
             self.tap_schema.metadata.create_all(conn)
         self.load_tap_schema()
 
@@ -170,6 +171,40 @@ def build_metadata(schema: Schema) -> MetaData:
             if felis_column.votable_arraysize and felis_column.datatype in ("float", "double"):
                 table.c[felis_column.name].type = FloatArray()
     return metadata
+
+
+class CatalogueUpgradeError(RuntimeError):
+    """An existing catalogue lacks a column that cannot be added in place."""
+
+
+def _add_missing_columns(conn: Connection, metadata: MetaData) -> None:
+    """Add the nullable columns a newer Felis file gives a table that already exists.
+
+    ``MetaData.create_all`` creates missing tables but never alters an
+    existing one, so an installation upgraded to a version whose Felis files
+    gained a column (``vosim.uws_job.base_url``, for instance) would fail on
+    its first query of that table. A nullable column can be added in place
+    on both backends (``ALTER TABLE ... ADD COLUMN``); any other change needs
+    a real migration, and is reported instead of guessed. A migration tool
+    (Alembic) is not used: every change so far has been additive.
+    """
+    inspector = inspect(conn)
+    for table in metadata.sorted_tables:
+        if not inspector.has_table(table.name, schema=table.schema):
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name, table.schema)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise CatalogueUpgradeError(
+                    f"{table.fullname} lacks the column {column.name}, which cannot be NULL:"
+                    " this catalogue was made by an older vosim; ingest into a new database"
+                    " (VOSIM_DB_URL or VOSIM_DATA_DIR) instead"
+                )
+            name = f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+            column_type = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {column_type}'))
 
 
 def open_catalogue(settings: Settings | None = None, *, create: bool = True) -> Catalogue:

@@ -7,6 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from tap_schema import PUBLISHED_SCHEMAS, Settings, load_schema, open_catalogue
+from tap_schema.database import CatalogueUpgradeError
+from vo_service.cli import main
 
 
 def _tap_rows(catalogue, table: str) -> list[dict]:
@@ -102,3 +104,39 @@ def test_sqlite_schema_files_sit_next_to_the_database(sqlite_settings: Settings)
 def test_unknown_schema_is_refused(name: str) -> None:
     with pytest.raises(KeyError):
         load_schema(name)
+
+
+def test_an_older_catalogue_gets_the_columns_added_since(any_settings: Settings) -> None:
+    # A catalogue made before vosim.uws_job.base_url existed, then opened by this version.
+    catalogue = open_catalogue(any_settings)
+    with catalogue.begin() as conn:
+        conn.execute(sa.text('ALTER TABLE "vosim"."uws_job" DROP COLUMN "base_url"'))
+    catalogue.dispose()
+
+    catalogue = open_catalogue(any_settings)
+    with catalogue.begin() as conn:
+        columns = sa.inspect(conn).get_columns("uws_job", schema="vosim")
+    catalogue.dispose()
+    assert "base_url" in {column["name"] for column in columns}
+
+
+def test_a_missing_column_that_cannot_be_null_is_reported(any_settings: Settings) -> None:
+    catalogue = open_catalogue(any_settings)
+    with catalogue.begin() as conn:
+        conn.execute(sa.text('ALTER TABLE "vosim"."product" DROP COLUMN "file_size"'))
+    catalogue.dispose()
+    with pytest.raises(CatalogueUpgradeError, match="product lacks the column file_size"):
+        open_catalogue(any_settings)
+
+
+def test_the_command_line_reports_a_catalogue_it_cannot_upgrade(
+    sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    catalogue = open_catalogue(sqlite_settings)
+    with catalogue.begin() as conn:
+        conn.execute(sa.text('ALTER TABLE "vosim"."product" DROP COLUMN "file_size"'))
+    catalogue.dispose()
+    monkeypatch.setenv("VOSIM_DATA_DIR", str(sqlite_settings.data_dir))
+    monkeypatch.setenv("VOSIM_DB_URL", sqlite_settings.db_url)
+    assert main(["embed"]) == 2
+    assert "lacks the column file_size" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tap_schema import Settings
+from tap_schema.database import CatalogueUpgradeError
 
 __all__ = ["main"]
 
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args, settings)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, CatalogueUpgradeError) as error:
         print(f"vosim {args.verb}: error: {error}", file=sys.stderr)
         return 2
 
