@@ -101,7 +101,7 @@ class SimCLR(nn.Module):
         """
         noise = None
         if self.augmentation.needs_noise:
-            noise = robust_noise(images.unsqueeze(1) if images.ndim == 3 else images)
+            noise = robust_noise(images)
         views = torch.cat(
             [
                 self.augmentation(images, generator, noise),

@@ -20,6 +20,17 @@ SIZE = 64
 CENTRE = (SIZE - 1) / 2  # pixel-centre coordinate of the image centre
 
 
+def _without_geometry(**options: object) -> AffineAugmentation:
+    """An augmentation that neither scales, shears, turns nor flips, plus ``options``."""
+    fixed = {
+        "scale_range": (1.0, 1.0),
+        "max_shear_deg": 0.0,
+        "max_rotation_deg": 0.0,
+        "flip": False,
+    }
+    return AffineAugmentation(**(fixed | options))
+
+
 def _point_image(row: int, col: int) -> torch.Tensor:
     image = torch.zeros(1, 1, SIZE, SIZE, dtype=torch.float64)
     image[0, 0, row, col] = 1.0
@@ -149,15 +160,7 @@ def test_coarse_identity_view_is_what_the_embedding_stage_feeds_the_network() ->
     from model_training.presets import CPU
 
     images = torch.randn(4, 1, SIZE, SIZE)
-    identity = AffineAugmentation(
-        crop_size=48,
-        view_size=16,
-        scale_range=(1.0, 1.0),
-        max_shear_deg=0.0,
-        max_rotation_deg=0.0,
-        flip=False,
-        max_offset=0.0,
-    )
+    identity = _without_geometry(crop_size=48, view_size=16, max_offset=0.0)
     views = identity(images, torch.Generator().manual_seed(0))
     expected = network_input(images, CPU.replace(crop_size=48, view_size=16), "centre")
     assert views.shape == expected.shape == (4, 1, 16, 16)
@@ -165,14 +168,7 @@ def test_coarse_identity_view_is_what_the_embedding_stage_feeds_the_network() ->
 
 
 def test_offset_stays_within_max_offset() -> None:
-    shifted = AffineAugmentation(
-        crop_size=48,
-        scale_range=(1.0, 1.0),
-        max_shear_deg=0.0,
-        max_rotation_deg=0.0,
-        flip=False,
-        max_offset=3.0,
-    )
+    shifted = _without_geometry(crop_size=48, max_offset=3.0)
     images = _point_image(32, 32).float().repeat(64, 1, 1, 1)
     views = shifted(images, torch.Generator().manual_seed(3))
     for view in views[:, 0]:
@@ -184,12 +180,8 @@ def test_observation_like_views_are_normalised_and_shallower() -> None:
     generator = torch.Generator().manual_seed(0)
     noise = torch.randn(32, 1, SIZE, SIZE, generator=generator)
     images = noise + 100 * _point_image(32, 32).float()  # peak S/N 100
-    observed = AffineAugmentation(
+    observed = _without_geometry(
         crop_size=48,
-        scale_range=(1.0, 1.0),
-        max_shear_deg=0.0,
-        max_rotation_deg=0.0,
-        flip=False,
         max_offset=0.0,
         max_blur=1.0,
         blur_axis_ratio=2.0,
@@ -227,13 +219,7 @@ def test_zoomed_out_view_keeps_the_restoring_beam(scale: float) -> None:
     sigma = 5.0 / (2 * math.sqrt(2 * math.log(2)))
     offsets = torch.arange(SIZE, dtype=torch.float32) - SIZE // 2
     blob = torch.exp(-(offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2 * sigma**2))
-    augmentation = AffineAugmentation(
-        scale_range=(scale, scale),
-        max_shear_deg=0.0,
-        max_rotation_deg=0.0,
-        flip=False,
-        beam_pixels=5.0,
-    )
+    augmentation = _without_geometry(scale_range=(scale, scale), beam_pixels=5.0)
     view = augmentation(blob[None, None], torch.Generator().manual_seed(0))[0, 0]
     profile = view.sum(0) / view.sum()
     rows = torch.arange(view.shape[1], dtype=torch.float32)
