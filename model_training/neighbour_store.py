@@ -6,7 +6,7 @@ block of lists is streamed straight from numpy arrays into the database,
 inside the caller's one transaction:
 
 * **PostgreSQL**: one ``COPY ... FROM STDIN (FORMAT BINARY)`` per block
-  (psycopg 3 ``cursor.copy``). Unlike `model_training.bulk_copy`, which
+  (psycopg 3 ``cursor.copy``). Unlike `tap_schema.bulk_copy`, which
   hands psycopg one Python row at a time, the binary tuples are built by
   numpy as
   fixed-size records, one record layout per pair of DID lengths (archive DIDs
@@ -34,8 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from tap_schema import Catalogue
-
-from .bulk_copy import psycopg_connection
+from tap_schema.bulk_copy import psycopg_connection
 
 __all__ = [
     "BULK_LOAD_ROWS",

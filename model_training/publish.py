@@ -40,10 +40,10 @@ from sqlalchemy.exc import OperationalError
 
 from tap_schema import Catalogue, Settings, open_catalogue
 from tap_schema.archive import PLUGIN_SCHEMA, ArchiveDatabase
+from tap_schema.bulk_copy import copy_rows
 from tap_schema.dachs import write_resource_descriptor
 
 from .archive_metadata import ArchiveMapping, read_archive_images
-from .bulk_copy import copy_rows
 from .obscore_row import preview_url
 from .publishable import Selection, read_vosim_images, select_images
 
