@@ -27,7 +27,7 @@ from astropy.io import fits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model_training.ingest import ingest_folder
+from model_training.ingest.stage import ingest_folder
 from tap_schema import Settings, open_catalogue
 
 

@@ -1,7 +1,7 @@
 """Bulk writes of ``similarity.neighbour``: rows per second on PostgreSQL and SQLite.
 
 Writes ``--images`` lists of ``--k`` neighbours through
-`model_training.neighbour_store.NeighbourWriter`, in one transaction, the
+`model_training.neighbours.store.NeighbourWriter`, in one transaction, the
 way a full ``vosim neighbours`` run does:
 
 * PostgreSQL, binary COPY into the table with its primary key, foreign keys
@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model_training.neighbour_store import (
+from model_training.neighbours.store import (
     NeighbourWriter,
     _BinaryRecords,
     bulk_load,

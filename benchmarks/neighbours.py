@@ -3,7 +3,7 @@
 For each size N x d, random unit vectors; every vector's k most similar
 other vectors are found by
 
-* vosim (`model_training.exact_top_k.all_pairs_top_k`, on ``--device``),
+* vosim (`model_training.neighbours.exact_top_k.all_pairs_top_k`, on ``--device``),
 * faiss ``IndexFlatIP`` (exact inner product; asked for k + 1, itself dropped),
 * scikit-learn ``NearestNeighbors(algorithm="brute", metric="cosine")``,
 
@@ -34,7 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model_training.exact_top_k import VectorSpace, all_pairs_top_k
+from model_training.neighbours.exact_top_k import VectorSpace, all_pairs_top_k
 
 PAPER_N = 260_000
 

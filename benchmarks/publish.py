@@ -8,7 +8,7 @@ Usage::
 
 Builds a catalogue on SQLite (every image public in a stand-in archive
 ``ivoa.obscore``), publishes it into a fresh PostgreSQL database with
-`model_training.publish.publish` (binary COPY), and, side by side in the
+`model_training.publish.stage.publish` (binary COPY), and, side by side in the
 same run, the reference ways of writing the same rows with psycopg: an
 ``executemany`` INSERT of neighbour rows, and COPY of vectors through
 psycopg's own list-based ``real[]`` dumper. The rate of a table includes
@@ -33,8 +33,8 @@ from felis.tap_schema import TableManager
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model_training.archive_metadata import ArchiveMapping
-from model_training.publish import publish
+from model_training.publish.archive_rows import ArchiveMapping
+from model_training.publish.stage import publish
 from tap_schema import Settings, open_catalogue
 
 PG_URL = os.environ.get(

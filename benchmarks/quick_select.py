@@ -3,7 +3,7 @@
 For d = 128 and 2048, a list of 1000 unit vectors (five noisy clusters, as
 the neighbours of one image form them, and pure noise) is clustered by
 
-* `model_training.quick_select.quick_select` (float32 k-means++ seeding,
+* `model_training.neighbours.quick_select.quick_select` (float32 k-means++ seeding,
   scikit-learn Lloyd, ``n_init=1``), whole call including representatives
   and preselections;
 * scikit-learn ``KMeans(5, random_state=0)`` with its defaults (the
@@ -29,7 +29,7 @@ from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model_training.quick_select import quick_select
+from model_training.neighbours.quick_select import quick_select
 
 
 def main() -> None:

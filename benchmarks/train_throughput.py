@@ -31,9 +31,9 @@ import torch
 # Run as a script from anywhere: the repository root must be importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model_training.presets import PRESETS
-from model_training.simclr import build_method
-from model_training.train import fit
+from model_training.learn.presets import PRESETS
+from model_training.learn.simclr import build_method
+from model_training.learn.train import fit
 
 PAPER_VIEWS_PER_GPU = 100_000 * 100 * 2 / (1.8 * 3600 * 3)
 

@@ -10,7 +10,7 @@ schema's table or TAP_SCHEMA row; what it adds, `ArchiveDatabase.drop` and
 `ArchiveDatabase.unregister` take away again.
 
 Which rows go into the tables, and in which transaction, is the publication
-stage's business (``model_training.publish``).
+stage's business (``model_training.publish.stage``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from model_training.ingest import ingest_folder
+from model_training.ingest.stage import ingest_folder
 from tap_schema import Catalogue, Settings
 from tests.fits_factory import gzip_file, source_image, write_cube, write_image
 

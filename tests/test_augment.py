@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from model_training.augment import (
+from model_training.learn.augment import (
     AffineAugmentation,
     affine_matrices,
     apply_affine,
@@ -156,8 +156,8 @@ def test_blur_spreads_a_point_by_its_own_sigma() -> None:
 def test_coarse_identity_view_is_what_the_embedding_stage_feeds_the_network() -> None:
     # Training views and embedding inputs must be the same kind of image: the
     # crop averaged down by area, not a sparse sample of the fine pixels.
-    from model_training.embed import network_input
-    from model_training.presets import CPU
+    from model_training.learn.embed import network_input
+    from model_training.learn.presets import CPU
 
     images = torch.randn(4, 1, SIZE, SIZE)
     identity = _without_geometry(crop_size=48, view_size=16, max_offset=0.0)

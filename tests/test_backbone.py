@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model_training.backbone import build_backbone
+from model_training.learn.backbone import build_backbone
 
 
 def test_global_pooling_gives_the_last_stage_channels() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_training.cutout import (
+from model_training.ingest.cutout import (
     CENTRE,
     CUTOUT_SIZE,
     PEAK,
@@ -16,8 +16,8 @@ from model_training.cutout import (
     make_cutout,
     normalise,
 )
-from model_training.fits_image import pixel_to_icrs, read_fits_image
-from model_training.noise import NoiseEstimate, estimate_noise
+from model_training.ingest.fits_image import pixel_to_icrs, read_fits_image
+from model_training.ingest.noise import NoiseEstimate, estimate_noise
 from tests.fits_factory import write_image
 
 UNIT_NOISE = NoiseEstimate(rms=1.0, background=0.0)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_training.cutout_store import CutoutStore, CutoutStoreError
+from model_training.ingest.cutout_store import CutoutStore, CutoutStoreError
 
 
 def _cutouts(k: int, offset: float = 0.0) -> np.ndarray:

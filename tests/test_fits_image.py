@@ -10,7 +10,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import FITSFixedWarning
 
-from model_training.fits_image import (
+from model_training.ingest.fits_image import (
     CONTINUUM,
     PEAK_FLUX,
     FitsReadError,

@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from model_training import product
-from model_training.cutout_store import CutoutStore
-from model_training.ingest import IngestError, IngestReport, ingest_folder
-from model_training.metadata import MetadataError
-from model_training.product_catalogue import ProductCatalogue
-from model_training.product_pool import WORKER_DIED
+from model_training.ingest import prepare as product
+from model_training.ingest.catalogue_writer import ProductCatalogue
+from model_training.ingest.cutout_store import CutoutStore
+from model_training.ingest.metadata import MetadataError
+from model_training.ingest.stage import IngestError, IngestReport, ingest_folder
+from model_training.ingest.worker_pool import WORKER_DIED
 from tap_schema import Settings, open_catalogue
 from tests.fits_factory import gzip_file, source_image, write_cube, write_image
 
@@ -208,8 +208,8 @@ def test_resume_after_the_process_is_killed(tmp_path: Path, sqlite_settings: Set
     script = textwrap.dedent(
         """
         import os, signal, sys
-        from model_training.ingest import ingest_folder
-        from model_training.product_catalogue import ProductCatalogue
+        from model_training.ingest.stage import ingest_folder
+        from model_training.ingest.catalogue_writer import ProductCatalogue
         from tap_schema import Settings
 
         real_write, calls = ProductCatalogue.write, []

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from model_training.loss import nt_xent_loss
+from model_training.learn.loss import nt_xent_loss
 
 
 def _direct_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> float:

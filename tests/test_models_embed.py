@@ -9,15 +9,15 @@ import numpy as np
 import sqlalchemy as sa
 import torch
 
-from model_training.embed import compute_vectors, embed_images
-from model_training.models import (
+from model_training.learn.checkpoints import (
     current_model_id,
     load_model,
     make_current,
     register_model,
     save_network,
 )
-from model_training.simclr import build_method
+from model_training.learn.embed import compute_vectors, embed_images
+from model_training.learn.simclr import build_method
 from tap_schema import Settings, open_catalogue
 from tests.toy_archive import TINY_CONFIG, toy_cutouts, write_toy_archive
 

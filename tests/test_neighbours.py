@@ -10,9 +10,11 @@ import pytest
 import sqlalchemy as sa
 import torch
 
-from model_training import exact_top_k, neighbour_store
 from model_training.categories import CategoryCompatibility, store_compatibility
-from model_training.exact_top_k import (
+from model_training.neighbours import exact_top_k
+from model_training.neighbours import store as neighbour_store
+from model_training.neighbours.backends import backend_top_k
+from model_training.neighbours.exact_top_k import (
     VectorSpace,
     all_pairs_top_k,
     decode,
@@ -20,8 +22,7 @@ from model_training.exact_top_k import (
     merge_best,
     update_top_k,
 )
-from model_training.knn_backends import backend_top_k
-from model_training.neighbours import NoCurrentModelError, compute_neighbours
+from model_training.neighbours.stage import NoCurrentModelError, compute_neighbours
 from tap_schema import Settings, open_catalogue
 
 NOW = datetime(2025, 6, 1)

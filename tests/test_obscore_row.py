@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_training.cutout import make_cutout
-from model_training.fits_image import read_fits_image
-from model_training.obscore_row import (
+from model_training.ingest.cutout import make_cutout
+from model_training.ingest.fits_image import read_fits_image
+from model_training.ingest.obscore_row import (
     DATALINK_FORMAT,
     SPEED_OF_LIGHT,
     access_url,

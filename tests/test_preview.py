@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_training.preview import write_preview
+from model_training.ingest.preview import write_preview
 from tests.fits_factory import source_image
 
 

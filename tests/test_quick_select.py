@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_training.quick_select import quick_select
+from model_training.neighbours.quick_select import quick_select
 
 
 def clustered(d: int, seed: int, n: int = 1000, spread: float = 0.6):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from model_training.retrieval import retrieval_scores, self_retrieval_rate
+from model_training.learn.retrieval import retrieval_scores, self_retrieval_rate
 
 
 def _on_circle(*degrees: float) -> torch.Tensor:

@@ -12,7 +12,8 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
-from model_training.alma_image import (
+from model_training.categories import COSMOLOGY, DISKS, SCIENTIFIC_CATEGORIES
+from model_training.demo_archive.alma_image import (
     ImageGeometry,
     Observation,
     RestoringBeam,
@@ -21,9 +22,13 @@ from model_training.alma_image import (
     band_of,
     observe,
 )
-from model_training.categories import COSMOLOGY, DISKS, SCIENTIFIC_CATEGORIES
-from model_training.morphology import MORPHOLOGY_CLASSES, SKY_MODELS, Component, SkyModel
-from model_training.synth import SynthSummary, synthesize_archive
+from model_training.demo_archive.generator import SynthSummary, synthesize_archive
+from model_training.demo_archive.sky_models import (
+    MORPHOLOGY_CLASSES,
+    SKY_MODELS,
+    Component,
+    SkyModel,
+)
 
 N_SOURCES, N_VIEWS, SEED = 8, 2, 7
 

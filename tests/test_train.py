@@ -10,11 +10,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from model_training.embed import compute_vectors
-from model_training.loss import nt_xent_loss
-from model_training.retrieval import retrieval_scores
-from model_training.simclr import build_method
-from model_training.train import fit
+from model_training.learn.embed import compute_vectors
+from model_training.learn.loss import nt_xent_loss
+from model_training.learn.retrieval import retrieval_scores
+from model_training.learn.simclr import build_method
+from model_training.learn.train import fit
 from tests.toy_archive import TINY_CONFIG as TINY
 from tests.toy_archive import toy_cutouts
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model_training.cutout_store import CutoutStore
-from model_training.presets import PAPER
+from model_training.ingest.cutout_store import CutoutStore
+from model_training.learn.presets import PAPER
 from tap_schema import Settings, open_catalogue
 
 TINY_CONFIG = PAPER.replace(

@@ -20,7 +20,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from model_training.current_embedder import CurrentModelEmbedder
+from model_training.learn.current_embedder import CurrentModelEmbedder
 from tap_schema import Catalogue, Settings
 from vo_service import datalink, files, pages
 from vo_service.public_base import PublicBase, PublicBaseMiddleware

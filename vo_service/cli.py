@@ -82,7 +82,7 @@ def _add_synth(verbs: argparse._SubParsersAction) -> None:
 
 
 def _run_synth(args: argparse.Namespace, _settings: Settings) -> int:
-    from model_training.synth import synthesize_archive
+    from model_training.demo_archive.generator import synthesize_archive
 
     summary = synthesize_archive(
         args.out, args.sources, args.views, args.seed, workers=args.workers
@@ -112,7 +112,7 @@ def _add_ingest(verbs: argparse._SubParsersAction) -> None:
 
 
 def _run_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from model_training.ingest import ingest_folder
+    from model_training.ingest.stage import ingest_folder
 
     metadata = args.metadata
     if metadata is None and (args.folder / "metadata.csv").is_file():
@@ -155,10 +155,10 @@ def _add_train(verbs: argparse._SubParsersAction) -> None:
 def _run_train(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
-    from model_training.image_set import IMAGE_KINDS
-    from model_training.models import ModelNotFoundError
-    from model_training.presets import preset
-    from model_training.train import TrainingRunError, train_model
+    from model_training.learn.checkpoints import ModelNotFoundError
+    from model_training.learn.image_set import IMAGE_KINDS
+    from model_training.learn.presets import preset
+    from model_training.learn.train import TrainingRunError, train_model
 
     config = preset(args.preset)
     if args.hyperparameters is not None:
@@ -199,8 +199,8 @@ def _add_embed(verbs: argparse._SubParsersAction) -> None:
 
 
 def _run_embed(args: argparse.Namespace, settings: Settings) -> int:
-    from model_training.embed import embed_images
-    from model_training.models import ModelNotFoundError
+    from model_training.learn.checkpoints import ModelNotFoundError
+    from model_training.learn.embed import embed_images
 
     try:
         report = embed_images(settings, args.model, device=args.device, batch_size=args.batch_size)
@@ -230,8 +230,8 @@ def _add_evaluate(verbs: argparse._SubParsersAction) -> None:
 def _run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
-    from model_training.evaluate import evaluate_model
-    from model_training.models import ModelNotFoundError
+    from model_training.evaluate.stage import evaluate_model
+    from model_training.learn.checkpoints import ModelNotFoundError
 
     if args.model is not None:
         targets = [(args.model, args.kind or "continuum")]
@@ -288,8 +288,8 @@ def _add_tune(verbs: argparse._SubParsersAction) -> None:
 def _run_tune(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
-    from model_training.presets import preset
-    from model_training.tune import tune
+    from model_training.evaluate.tune import tune
+    from model_training.learn.presets import preset
 
     base = preset(args.preset)
     if args.hyperparameters is not None:
@@ -381,7 +381,7 @@ def _add_neighbours(verbs: argparse._SubParsersAction) -> None:
 
 
 def _run_neighbours(args: argparse.Namespace, settings: Settings) -> int:
-    from model_training.neighbours import compute_neighbours
+    from model_training.neighbours.stage import compute_neighbours
 
     reports = compute_neighbours(
         settings,
@@ -490,8 +490,8 @@ def _add_archive_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_publish(args: argparse.Namespace, settings: Settings) -> int:
-    from model_training.archive_metadata import ArchiveMapping
-    from model_training.publish import publish
+    from model_training.publish.archive_rows import ArchiveMapping
+    from model_training.publish.stage import publish
 
     mapping = ArchiveMapping.from_toml(args.mapping) if args.mapping else None
     report = publish(
@@ -507,7 +507,7 @@ def _run_publish(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_unpublish(args: argparse.Namespace, _settings: Settings) -> int:
-    from model_training.publish import unpublish
+    from model_training.publish.stage import unpublish
 
     print(unpublish(args.engine_url, tap_schema_name=args.tap_schema_name, dachs_rd=args.dachs_rd))
     return 0

@@ -100,7 +100,7 @@ def _stage(number: int, title: str, action: Callable[[], T]) -> T:
 
 
 def _synthesize(archive: Path, options: DemoOptions) -> str:
-    from model_training.synth import synthesize_archive
+    from model_training.demo_archive.generator import synthesize_archive
 
     if (archive / "metadata.csv").is_file():
         return "already written; delete the folder to draw a new one"
@@ -108,7 +108,7 @@ def _synthesize(archive: Path, options: DemoOptions) -> str:
 
 
 def _ingest(settings: Settings, archive: Path):
-    from model_training.ingest import ingest_folder
+    from model_training.ingest.stage import ingest_folder
 
     return ingest_folder(settings, archive, archive / "metadata.csv")
 
@@ -121,10 +121,10 @@ def _categories(settings: Settings, archive: Path) -> str:
 
 
 def _train(settings: Settings, archive: Path, options: DemoOptions) -> str:
-    from model_training.image_set import IMAGE_KINDS
-    from model_training.models import current_model_id
-    from model_training.presets import preset
-    from model_training.train import BOTH_KINDS, train_model
+    from model_training.learn.checkpoints import current_model_id
+    from model_training.learn.image_set import IMAGE_KINDS
+    from model_training.learn.presets import preset
+    from model_training.learn.train import BOTH_KINDS, train_model
 
     config = preset("cpu")
     if options.epochs is not None:
@@ -152,13 +152,13 @@ def _train(settings: Settings, archive: Path, options: DemoOptions) -> str:
 
 
 def _embed(settings: Settings, options: DemoOptions) -> str:
-    from model_training.embed import embed_images
+    from model_training.learn.embed import embed_images
 
     return str(embed_images(settings, device=options.device))
 
 
 def _neighbours(settings: Settings, options: DemoOptions) -> str:
-    from model_training.neighbours import compute_neighbours
+    from model_training.neighbours.stage import compute_neighbours
 
     reports = compute_neighbours(settings, device=options.device)
     return "\n".join(str(report) for report in reports)

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
-from model_training.neighbours import compute_neighbours
+from model_training.neighbours.stage import compute_neighbours
 from tap_schema import Settings, open_catalogue
 from tests import served_archive
 from tests.served_server import TEST_SIMILARITY_LIMITS

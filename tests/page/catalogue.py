@@ -19,9 +19,9 @@ import numpy as np
 import sqlalchemy as sa
 
 from model_training.categories import DISKS, GALAXIES, SCIENTIFIC_CATEGORIES
-from model_training.ingest import ingest_folder
-from model_training.obscore_row import product_key, publisher_did
-from model_training.synth import synthesize_archive
+from model_training.demo_archive.generator import synthesize_archive
+from model_training.ingest.obscore_row import product_key, publisher_did
+from model_training.ingest.stage import ingest_folder
 from tap_schema import Catalogue, Settings
 
 MODEL_IDS = {"continuum": 1, "peak_flux": 2}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from felis.tap_schema import TableManager
 
-from model_training.archive_metadata import ArchiveMapping
+from model_training.publish.archive_rows import ArchiveMapping
 from tap_schema import load_schema
 from tap_schema.registration import insert_tap_schema_records, tap_schema_records
 

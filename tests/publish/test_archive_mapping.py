@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from model_training.archive_metadata import ArchiveImage, ArchiveMapping, ArchiveMappingError, _utc
-from model_training.publishable import VosimImage, select_images
+from model_training.publish.archive_rows import (
+    ArchiveImage,
+    ArchiveMapping,
+    ArchiveMappingError,
+    _utc,
+)
+from model_training.publish.selection import VosimImage, select_images
 
 NOW = datetime(2025, 1, 1)
 

@@ -29,8 +29,8 @@ import pytest
 import pyvo
 import sqlalchemy as sa
 
-from model_training.archive_metadata import ArchiveMapping
-from model_training.publish import PublishError, publish, unpublish
+from model_training.publish.archive_rows import ArchiveMapping
+from model_training.publish.stage import PublishError, publish, unpublish
 from tap_schema import Settings
 from tests.taplint import run_taplint, taplint_available
 

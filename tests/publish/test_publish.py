@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-import model_training.publish as publish_module
-from model_training.archive_metadata import ArchiveMapping, ArchiveMappingError
-from model_training.publish import PublishError, publish, unpublish
+import model_training.publish.stage as publish_module
+from model_training.publish.archive_rows import ArchiveMapping, ArchiveMappingError
+from model_training.publish.stage import PublishError, publish, unpublish
 from tap_schema import Settings, open_catalogue
 from tap_schema.archive import ArchiveDatabaseError
 from tap_schema.registration import TapSchemaMismatchError

@@ -9,7 +9,7 @@ from tests import served_archive as archive
 from tests.tap.helpers import http
 from tests.tap.server import RunningServer
 
-quick_select = pytest.importorskip("model_training.quick_select").quick_select
+quick_select = pytest.importorskip("model_training.neighbours.quick_select").quick_select
 
 CONTINUUM = [image for image in archive.PUBLIC if image.image_kind == "continuum"]
 

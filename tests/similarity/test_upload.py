@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_training.cutout import make_cutout
-from model_training.fits_image import read_fits_image
+from model_training.ingest.cutout import make_cutout
+from model_training.ingest.fits_image import read_fits_image
 from tests import served_archive as archive
 from tests.fits_factory import source_image, write_cube, write_image
 from tests.stilts_lint import run_votlint

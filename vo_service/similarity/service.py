@@ -504,10 +504,10 @@ def _quick_select(index: KindIndex, ranked: np.ndarray) -> tuple[QuickSelectGrou
 
     k-means in five groups; each group's representative is its member
     closest to the centroid, and preselects the 15 images closest to it
-    (`model_training.quick_select`, also used for the precomputed lists).
+    (`model_training.neighbours.quick_select`, also used for the precomputed lists).
     The ranking here is the refined one, so the row follows the selection.
     """
-    from model_training.quick_select import quick_select
+    from model_training.neighbours.quick_select import quick_select
 
     top = ranked[:QUICK_SELECT_DEPTH]
     chosen = quick_select(index.vectors[top])

@@ -3,9 +3,9 @@
 Search by an uploaded image (``POST /similarity/sync`` with a multipart file
 field ``IMAGE``) must see the upload exactly as ingest saw every archive
 image, or its vector would not be comparable: the same reader
-(`model_training.fits_image.read_fits_image`: continuum image or peak-flux
+(`model_training.ingest.fits_image.read_fits_image`: continuum image or peak-flux
 map of a cube, CASA's axes, blanking, scaling, gzip) and the paper's cut-out
-rule (`model_training.cutout.make_cutout`: centred on the brightest pixel if
+rule (`model_training.ingest.cutout.make_cutout`: centred on the brightest pixel if
 its S/N exceeds 5, else on the image centre; normalised). Whatever makes a
 file unusable is reported with ingest's own sentence (`FitsReadError`).
 
@@ -22,8 +22,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from model_training.cutout import Cutout, make_cutout
-from model_training.fits_image import FitsReadError, read_fits_image
+from model_training.ingest.cutout import Cutout, make_cutout
+from model_training.ingest.fits_image import FitsReadError, read_fits_image
 
 from .errors import UploadError, UploadTooLargeError
 

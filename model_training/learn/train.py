@@ -1,7 +1,7 @@
 """The training stage: SimCLR on the cut-outs of one image kind, checkpointed every epoch.
 
 `fit` is the loop: it draws batches of cut-outs, asks the method for the
-loss (``loss = method(images, generator)``, see `model_training.simclr`),
+loss (``loss = method(images, generator)``, see `model_training.learn.simclr`),
 steps the optimiser and the schedule, and writes a checkpoint after every
 epoch. It knows nothing of SimCLR. `train_model` is the stage: it reads the
 images of a kind from the catalogue, runs `fit`, scores the result with the
@@ -13,7 +13,7 @@ GPUs): the cut-outs of the training set are held on the training device
 call, and on CUDA the network runs in bfloat16 autocast, channels-last, with
 TF32 matrix products and optionally ``torch.compile``. Several GPUs are used
 through ``torchrun`` (DistributedDataParallel, one process per GPU; the loss
-gathers the projections of every process, `model_training.loss`).
+gathers the projections of every process, `model_training.learn.loss`).
 
 Exact resumption: the random streams of an epoch (data order, augmentations)
 are derived from (seed, epoch, process rank), and the checkpoint holds the
@@ -41,9 +41,9 @@ from tqdm import tqdm
 
 from tap_schema import Settings, open_catalogue
 
+from .checkpoints import model_row, register_model, save_network
 from .embed import compute_vectors, pick_device
 from .image_set import IMAGE_KINDS, ImageSet, load_image_set, source_labels
-from .models import model_row, register_model, save_network
 from .optim import build_optimizer, warmup_cosine_schedule
 from .presets import TrainingConfig, preset
 from .retrieval import RetrievalScores, retrieval_scores

@@ -8,7 +8,7 @@ is the representation (section 4.2 shows it is the better one downstream;
 `vosim evaluate` checks that for our images too).
 
 The module's ``forward`` is the training loss of a batch of cut-outs, so the
-training loop (`model_training.train`) only ever calls ``loss = method(images,
+training loop (`model_training.learn.train`) only ever calls ``loss = method(images,
 generator)`` and knows nothing of which method it runs.
 """
 

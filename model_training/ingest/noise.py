@@ -45,7 +45,7 @@ class NoiseEstimate:
         measured from (about 0 for interferometric images).
     profile
         How the noise grows towards the edge of a primary-beam-corrected
-        image (`model_training.noise_profile`), relative to ``rms``; None
+        image (`model_training.ingest.noise_profile`), relative to ``rms``; None
         for a noise that is the same everywhere.
     """
 

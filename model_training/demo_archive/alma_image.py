@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .morphology import Component, SkyModel
+from .sky_models import Component, SkyModel
 
 SPEED_OF_LIGHT = 299_792.458
 """In km/s."""

@@ -44,18 +44,12 @@ import torch
 from sqlalchemy import Connection
 from tqdm import tqdm
 
+from model_training.categories import CategoryCompatibility, load_compatibility
 from tap_schema import Catalogue, Settings, open_catalogue
 
-from .categories import CategoryCompatibility, load_compatibility
-from .exact_top_k import (
-    VectorSpace,
-    all_pairs_top_k,
-    default_block_size,
-    merge_best,
-    update_top_k,
-)
-from .knn_backends import backend_top_k
-from .neighbour_store import (
+from .backends import backend_top_k
+from .exact_top_k import VectorSpace, all_pairs_top_k, default_block_size, merge_best, update_top_k
+from .store import (
     Member,
     NeighbourWriter,
     bulk_load,
@@ -164,9 +158,9 @@ def compute_neighbours(
     block_size
         Vectors per block of the search (memory); a device default when omitted.
     backend
-        ``torch`` (exact search of `model_training.exact_top_k`), or ``faiss``
+        ``torch`` (exact search of `model_training.neighbours.exact_top_k`), or ``faiss``
         or ``cuml`` for full recomputations when installed
-        (`model_training.knn_backends`).
+        (`model_training.neighbours.backends`).
     now
         The moment that decides what is public (naive UTC; default: now).
     progress

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from model_training.categories import COSMOLOGY, DISKS, GALAXIES, ISM, STELLAR
+
 from .alma_image import (
     CONTINUUM_BANDWIDTH,
     CONTINUUM_SENSITIVITY,
@@ -39,8 +41,8 @@ from .alma_image import (
     observe,
     write_casa_fits,
 )
-from .categories import COSMOLOGY, DISKS, GALAXIES, ISM, STELLAR
-from .morphology import (
+from .publications import draw_publications
+from .sky_models import (
     BIPOLAR_OUTFLOW,
     CLUMPY_MULTIPLE,
     FILAMENT,
@@ -54,7 +56,6 @@ from .morphology import (
     SkyModel,
 )
 from .spectral_lines import HIGH_REDSHIFT_LINES, LOCAL_LINES
-from .synth_publications import draw_publications
 
 CATEGORY_OF_CLASS: Mapping[str, Mapping[str, float]] = {
     POINT_SOURCE: {COSMOLOGY: 0.2, GALAXIES: 0.25, ISM: 0.2, DISKS: 0.15, STELLAR: 0.2},
@@ -647,7 +648,7 @@ metadata.csv      observational metadata per file (ObsCore-like columns)
 publications.csv  {summary.n_publications} fictitious papers, the categories of the data they used
 truth.csv         the source and class each file shows: for evaluation only, never served
 
-Made by model_training.synth.synthesize_archive with seed={seed},
+Made by model_training.demo_archive.generator.synthesize_archive with seed={seed},
 n_sources={summary.n_sources}, n_views={summary.n_views}, today={summary.today.isoformat()};
 {summary.n_proprietary} images are proprietary on that date.
 The same arguments give identical files.

@@ -2,7 +2,7 @@
 
 The paper chose its hyperparameters "using only visual inspection" and
 proposed, as its outlook, a score from images known to show the same
-source. This stage computes that score (`model_training.retrieval`) for a
+source. This stage computes that score (`model_training.learn.retrieval`) for a
 trained model within one image kind, as the service ranks images, and for
 three baselines on the very same images, so that the number means something:
 
@@ -38,15 +38,14 @@ import torch
 from sklearn.decomposition import PCA
 from torch import Tensor
 
+from model_training.learn.augment import AffineAugmentation
+from model_training.learn.checkpoints import load_model
+from model_training.learn.embed import centre_crop, compute_vectors, pick_device
+from model_training.learn.image_set import ImageSet, SourceLabels, load_image_set, source_labels
+from model_training.learn.presets import TrainingConfig
+from model_training.learn.retrieval import RetrievalScores, retrieval_scores, self_retrieval_rate
+from model_training.learn.simclr import SimCLR, build_method
 from tap_schema import Settings, open_catalogue
-
-from .augment import AffineAugmentation
-from .embed import centre_crop, compute_vectors, pick_device
-from .image_set import ImageSet, SourceLabels, load_image_set, source_labels
-from .models import load_model
-from .presets import TrainingConfig
-from .retrieval import RetrievalScores, retrieval_scores, self_retrieval_rate
-from .simclr import SimCLR, build_method
 
 __all__ = ["Evaluation", "MethodScores", "evaluate_model", "evaluate_network"]
 

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from tap_schema import Catalogue
 
-from .archive_metadata import ArchiveImage, ArchiveMapping
+from .archive_rows import ArchiveImage, ArchiveMapping
 
 __all__ = ["Selection", "VosimImage", "read_vosim_images", "select_images"]
 

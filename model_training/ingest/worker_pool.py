@@ -22,7 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 
-from .product import PreparedProduct, ProductFailure, ProductTask, prepare_products
+from .prepare import PreparedProduct, ProductFailure, ProductTask, prepare_products
 
 __all__ = ["WORKER_DIED", "cpu_count", "prepare_in_order"]
 

@@ -12,7 +12,7 @@ at the blanked edge instead of on the source.
 The primary beam is not in the image file (CASA writes it to a separate
 ``*.pb.fits``, which archives often do not offer), and its shape depends on
 the telescope, so the profile is measured from the image itself: the robust
-noise (`model_training.noise.estimate_noise`) in equal-area annuli around the
+noise (`model_training.ingest.noise.estimate_noise`) in equal-area annuli around the
 image centre (CASA images are centred on the pointing), relative to that of
 the whole image. A response that falls monotonically from the pointing
 centre gives a noise that rises monotonically with radius, so the profile

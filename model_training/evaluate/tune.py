@@ -36,15 +36,14 @@ import numpy as np
 import optuna
 import torch
 
+from model_training.learn.checkpoints import model_row, register_model, save_network
+from model_training.learn.embed import compute_vectors, pick_device
+from model_training.learn.image_set import load_image_set, source_labels
+from model_training.learn.presets import TrainingConfig, preset
+from model_training.learn.retrieval import retrieval_scores
+from model_training.learn.simclr import build_method
+from model_training.learn.train import EpochRecord, fit
 from tap_schema import Settings, open_catalogue
-
-from .embed import compute_vectors, pick_device
-from .image_set import load_image_set, source_labels
-from .models import model_row, register_model, save_network
-from .presets import TrainingConfig, preset
-from .retrieval import retrieval_scores
-from .simclr import build_method
-from .train import EpochRecord, fit
 
 __all__ = ["TuneOutcome", "search_space", "split_by_source", "tune"]
 

@@ -22,10 +22,10 @@ class TrainingConfig:
     Attributes
     ----------
     backbone, width
-        Residual network (`model_training.backbone.ARCHITECTURES`) and the
+        Residual network (`model_training.learn.backbone.ARCHITECTURES`) and the
         channels of its first stage.
     pooling_grid, pooled_stages
-        How the backbone pools its representation (`model_training.backbone.ResNet`):
+        How the backbone pools its representation (`model_training.learn.backbone.ResNet`):
         grid 1 of the ``last`` stage is the usual global average pooling;
         a larger grid keeps the layout, ``all`` stages the early features.
     projector_hidden_dim, projector_output_dim
@@ -35,7 +35,7 @@ class TrainingConfig:
     crop_size, view_size, scale_min, scale_max, max_shear_deg, max_rotation_deg, flip,
     fill, noise_std, gain_min, gain_max, max_blur, blur_axis_ratio, beam_pixels, max_offset,
     snr_min, renormalise
-        The augmentation (`model_training.augment.AffineAugmentation`);
+        The augmentation (`model_training.learn.augment.AffineAugmentation`);
         ``view_size`` None renders the crop at the cut-out's resolution.
     normalisation
         Intensity stretch before the network: ``linear`` or ``asinh``.
@@ -160,7 +160,7 @@ CPU = PAPER.replace(
 )
 """Small enough to train both image kinds of the demo archive on two CPU cores in minutes.
 
-Chosen by time and by the same-source score (`model_training.evaluate`) on
+Chosen by time and by the same-source score (`model_training.evaluate.stage`) on
 the demo archive (``--sources 300 --views 4 --seed 1``, continuum, 707
 images of 294 sources), measured on the shared 2 cores. The demo archive
 is built as ALMA archives are: each source is observed about four times

@@ -18,7 +18,7 @@ import numpy as np
 from tap_schema import Catalogue
 
 if TYPE_CHECKING:
-    from .models import TrainedModel
+    from .checkpoints import TrainedModel
 
 __all__ = ["CurrentModelEmbedder"]
 
@@ -46,7 +46,7 @@ class CurrentModelEmbedder:
 
         Raises
         ------
-        model_training.models.ModelNotFoundError
+        model_training.learn.checkpoints.ModelNotFoundError
             When no model has been trained for the kind yet.
         """
         from .embed import compute_vectors
@@ -59,7 +59,7 @@ class CurrentModelEmbedder:
         return model.model_id, vector[0].numpy().astype(np.float32, copy=False)
 
     def _current(self, image_kind: str) -> TrainedModel:
-        from .models import current_model_id, load_model
+        from .checkpoints import current_model_id, load_model
 
         with self.catalogue.begin() as connection:
             model_id = current_model_id(connection, image_kind)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, String, func, select
 
 from tap_schema import Catalogue
 
-from .product import PreparedProduct
+from .prepare import PreparedProduct
 
 __all__ = ["KnownProduct", "ProductCatalogue"]
 

@@ -28,8 +28,8 @@ from tqdm import tqdm
 
 from tap_schema import Catalogue, Settings, open_catalogue
 
+from .checkpoints import ModelNotFoundError, TrainedModel, current_model_id, load_model
 from .image_set import IMAGE_KINDS, load_image_set
-from .models import ModelNotFoundError, TrainedModel, current_model_id, load_model
 from .presets import TrainingConfig
 from .simclr import SimCLR
 

@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
+from model_training.ingest.cutout_store import CutoutStore
 from tap_schema import Catalogue, Settings
-
-from .cutout_store import CutoutStore
 
 __all__ = [
     "IMAGE_KINDS",

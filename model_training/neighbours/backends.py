@@ -1,6 +1,6 @@
 """Optional search backends for full recomputations: faiss and RAPIDS cuML, when installed.
 
-The exact search of `model_training.exact_top_k` needs nothing but torch.
+The exact search of `model_training.neighbours.exact_top_k` needs nothing but torch.
 Archives that already run faiss (CPU, or GPU builds) or RAPIDS cuML (the
 GPU library the paper used) can let those libraries do the products and
 the selection. Both are exact brute-force searches here (``IndexFlatIP``;

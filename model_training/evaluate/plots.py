@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .image_set import SourceLabels
-from .retrieval import MAX_K
+from model_training.learn.image_set import SourceLabels
+from model_training.learn.retrieval import MAX_K
 
 if TYPE_CHECKING:
-    from .evaluate import Evaluation
+    from .stage import Evaluation
 
 mpl.use("Agg")
 from matplotlib import pyplot as plt  # after mpl.use: the backend must be chosen first

@@ -40,13 +40,13 @@ from tqdm import tqdm
 from tap_schema import Catalogue, Settings, open_catalogue
 from tap_schema.stored_urls import claim_stored_url_base
 
+from .catalogue_writer import KnownProduct, ProductCatalogue
 from .cutout_store import CutoutStore, CutoutStoreError
 from .fits_image import is_fits_name
 from .metadata import MetadataFile, MetadataValueError, metadata_digest, read_metadata
 from .obscore_row import product_key
-from .product import PreparedProduct, ProductFailure, ProductTask
-from .product_catalogue import KnownProduct, ProductCatalogue
-from .product_pool import prepare_in_order
+from .prepare import PreparedProduct, ProductFailure, ProductTask
+from .worker_pool import prepare_in_order
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -150,7 +150,7 @@ def ingest_folder(
     folder
         Searched recursively for ``*.fits`` and ``*.fits.gz``.
     metadata_csv
-        Optional CSV of ObsCore values by file (see `model_training.metadata`).
+        Optional CSV of ObsCore values by file (see `model_training.ingest.metadata`).
     catalogue
         An open catalogue; opened (and created) from ``settings`` if omitted.
     progress
@@ -175,7 +175,7 @@ def ingest_folder(
     IngestError
         If the folder does not exist, another ingest holds the data directory,
         or the cut-out store lacks rows the catalogue references.
-    model_training.metadata.MetadataError
+    model_training.ingest.metadata.MetadataError
         If the metadata file cannot be read or has no ``file`` column.
     """
     started = time.perf_counter()

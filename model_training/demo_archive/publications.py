@@ -14,7 +14,14 @@ from datetime import date
 
 import numpy as np
 
-from .categories import COSMOLOGY, DISKS, GALAXIES, ISM, SCIENTIFIC_CATEGORIES, STELLAR
+from model_training.categories import (
+    COSMOLOGY,
+    DISKS,
+    GALAXIES,
+    ISM,
+    SCIENTIFIC_CATEGORIES,
+    STELLAR,
+)
 
 CO_OCCURRENCE: Mapping[frozenset[str], float] = {
     frozenset((COSMOLOGY, GALAXIES)): 1.0,

@@ -152,7 +152,7 @@ class ResNet(nn.Module):
     are centred on the source, so the place relative to the centre means the
     same in every image; and repeated observations of a source keep its
     orientation on the sky. On the demo archive that layout carries most of
-    what tells sources apart (see `model_training.presets.CPU`). Each
+    what tells sources apart (see `model_training.learn.presets.CPU`). Each
     stage's block is L2-normalised before concatenation, so that no stage
     outweighs the others by its number of channels or its activation scale,
     and the whole is scaled to unit length.
