@@ -9,8 +9,7 @@ import pytest
 
 from model_training.ingest.cutout import CENTRE, PEAK, make_cutout
 from model_training.ingest.fits_image import read_fits_image
-from model_training.ingest.noise import NoiseEstimate
-from model_training.ingest.noise_profile import radial_noise_profile
+from model_training.ingest.noise import NoiseEstimate, radial_noise_profile
 from tests.fits_factory import write_cube, write_image
 
 SIZE = 200

@@ -14,7 +14,7 @@ What the sentence leaves open is decided here, once:
   level in units of the noise rms; the rule is strictly ``S/N > 5``.
 - *Primary-beam-corrected images*: their noise grows towards the edge (five
   times at ``pblimit`` 0.2), so "brightest" means highest S/N against the
-  noise where the pixel lies (`model_training.ingest.noise_profile`); measured
+  noise where the pixel lies (`model_training.ingest.noise`); measured
   against one noise for the whole image, amplified noise at the edge won
   over the source in a third of the demo archive's images.
 - *Centre pixel*: a 64-pixel cut-out has no middle pixel; its centre is pixel

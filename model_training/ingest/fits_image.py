@@ -27,8 +27,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, WCSSUB_CELESTIAL, FITSFixedWarning, Wcsprm
 from astropy.wcs.utils import wcs_to_celestial_frame
 
-from .noise import NoiseEstimate, estimate_noise
-from .noise_profile import radial_noise_profile
+from .noise import NoiseEstimate, estimate_noise, radial_noise_profile
 
 __all__ = [
     "CONTINUUM",
