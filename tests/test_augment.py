@@ -156,7 +156,7 @@ def test_blur_spreads_a_point_by_its_own_sigma() -> None:
 def test_coarse_identity_view_is_what_the_embedding_stage_feeds_the_network() -> None:
     # Training views and embedding inputs must be the same kind of image: the
     # crop averaged down by area, not a sparse sample of the fine pixels.
-    from model_training.learn.embed import network_input
+    from model_training.learn.inference import network_input
     from model_training.learn.presets import CPU
 
     images = torch.randn(4, 1, SIZE, SIZE)

@@ -16,7 +16,8 @@ from model_training.learn.checkpoints import (
     register_model,
     save_network,
 )
-from model_training.learn.embed import compute_vectors, embed_images
+from model_training.learn.embed import embed_images
+from model_training.learn.inference import compute_vectors
 from model_training.learn.simclr import build_method
 from tap_schema import Settings, open_catalogue
 from tests.toy_archive import TINY_CONFIG, toy_cutouts, write_toy_archive

@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from model_training.learn.embed import compute_vectors
+from model_training.learn.inference import compute_vectors
 from model_training.learn.loss import nt_xent_loss
 from model_training.learn.retrieval import retrieval_scores
 from model_training.learn.simclr import build_method

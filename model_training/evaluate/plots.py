@@ -11,7 +11,6 @@ Agg backend (no display needed).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib as mpl
 import numpy as np
@@ -21,8 +20,7 @@ from torch import Tensor
 from model_training.learn.image_set import SourceLabels
 from model_training.learn.retrieval import MAX_K
 
-if TYPE_CHECKING:
-    from .stage import Evaluation
+from .scores import Evaluation
 
 mpl.use("Agg")
 from matplotlib import pyplot as plt  # after mpl.use: the backend must be chosen first

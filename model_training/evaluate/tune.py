@@ -37,8 +37,8 @@ import optuna
 import torch
 
 from model_training.learn.checkpoints import model_row, register_model, save_network
-from model_training.learn.embed import compute_vectors, pick_device
 from model_training.learn.image_set import load_image_set, source_labels
+from model_training.learn.inference import compute_vectors, pick_device
 from model_training.learn.presets import TrainingConfig, preset
 from model_training.learn.retrieval import retrieval_scores
 from model_training.learn.simclr import build_method

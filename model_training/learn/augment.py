@@ -137,7 +137,7 @@ class AffineAugmentation:
         which costs the network four times less: the CPU preset's choice.
         The view is rendered at the crop's resolution first and then
         averaged down by area, exactly as the embedding stage resamples a
-        cut-out (`model_training.learn.embed.network_input`); sampling the coarse
+        cut-out (`model_training.learn.inference.network_input`); sampling the coarse
         grid directly would keep the full pixel noise that the averaging
         removes, and the network would learn on noisier images than it
         embeds.

@@ -49,7 +49,7 @@ class CurrentModelEmbedder:
         model_training.learn.checkpoints.ModelNotFoundError
             When no model has been trained for the kind yet.
         """
-        from .embed import compute_vectors
+        from .inference import compute_vectors
 
         model = self._current(image_kind)
         with self._lock:

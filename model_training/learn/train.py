@@ -42,8 +42,8 @@ from tqdm import tqdm
 from tap_schema import Settings, open_catalogue
 
 from .checkpoints import model_row, register_model, save_network
-from .embed import compute_vectors, pick_device
 from .image_set import IMAGE_KINDS, ImageSet, load_image_set, source_labels
+from .inference import compute_vectors, pick_device
 from .optim import build_optimizer, warmup_cosine_schedule
 from .presets import TrainingConfig, preset
 from .retrieval import RetrievalScores, retrieval_scores
