@@ -249,8 +249,8 @@ def writer_comparison(settings: Settings, repeat: int = 20) -> tuple[float, floa
 
     from vo_service.adql import translate_adql
     from vo_service.tap.database import QueryDatabase
-    from vo_service.tap.formats import OUTPUT_FORMATS
-    from vo_service.tap.writers import table_writer
+    from vo_service.votable.formats import OUTPUT_FORMATS
+    from vo_service.votable.writers import table_writer
 
     database = QueryDatabase(settings.db_url, pool_size=1)
     translated = translate_adql(

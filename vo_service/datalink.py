@@ -49,7 +49,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tap_schema import Settings
-from vo_service.adql import ResultColumn
 from vo_service.archive import Product, ProductArchive, utc_now
 from vo_service.dali import (
     VOTABLE_TYPE,
@@ -58,12 +57,13 @@ from vo_service.dali import (
     error_document,
     read_dali_parameters,
 )
-from vo_service.service_descriptor import DATALINK_STANDARD_ID
 from vo_service.similarity.responses import SIMILARITY_DESCRIPTOR_ID, similarity_service
 from vo_service.similarity.service import SimilarityService
-from vo_service.tap.formats import OUTPUT_FORMATS
-from vo_service.tap.writers import VOTableFrame, table_writer
 from vo_service.urls import ServiceUrls
+from vo_service.votable.columns import ResultColumn
+from vo_service.votable.formats import OUTPUT_FORMATS
+from vo_service.votable.service_descriptor import DATALINK_STANDARD_ID
+from vo_service.votable.writers import VOTableFrame, table_writer
 
 __all__ = [
     "DATALINK_TYPE",

@@ -29,11 +29,11 @@ from jinja2.environment import TemplateModule
 
 from vo_service.archive import utc_now
 from vo_service.datalink import LINK_COLUMN_NAMES, has_public_vector, similar_image_links
-from vo_service.service_descriptor import ServiceDescriptor
 from vo_service.similarity.responses import similarity_service
 from vo_service.similarity.service import SimilarityLimits, SimilarityService
 from vo_service.templating import environment
 from vo_service.urls import ServiceUrls
+from vo_service.votable.service_descriptor import ServiceDescriptor
 
 __all__ = ["DataLinkFragment", "similarity_links"]
 

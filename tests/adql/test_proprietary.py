@@ -11,7 +11,8 @@ from datetime import datetime
 
 import pytest
 
-from vo_service.adql import ResultColumn, UploadedTable
+from vo_service.adql import UploadedTable
+from vo_service.votable.columns import ResultColumn
 
 from .conftest import PUBLIC, Archive, did
 from .helpers import run

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vo_service.adql import ResultColumn, UploadedTable
+from vo_service.adql import UploadedTable
+from vo_service.votable.columns import ResultColumn
 
 from .conftest import Archive, did
 from .helpers import normalised, run

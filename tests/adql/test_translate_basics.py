@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tap_schema import load_schema
-from vo_service.adql import ResultColumn
+from vo_service.votable.columns import ResultColumn
 
 from .conftest import Archive, did
 from .helpers import run, translate

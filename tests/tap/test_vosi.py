@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from vo_service.tap.capabilities import FEATURE_GROUPS
-from vo_service.tap.formats import OUTPUT_FORMATS
+from vo_service.votable.formats import OUTPUT_FORMATS
 
 from .helpers import http, query_status, sync, tap_schema_columns, votable
 from .server import RunningServer

@@ -8,10 +8,10 @@ The contract between the ADQL translator and the TAP service:
 - `translate_adql(adql, schema=…, dialect="sqlite"|"postgresql", uploads=…,
   max_rows=…, now=…)` returns a `TranslatedQuery`: ``sql`` (for
   ``sqlalchemy.text``), its bind ``parameters``, the output ``columns``
-  (`ResultColumn`, VOTable FIELD metadata) and ``decode(rows)``, which gives
-  the same Python values on both backends. Anything that is not a valid,
-  permitted ADQL query raises `AdqlError` with a message for the user (and
-  line/column when known).
+  (`vo_service.votable.columns.ResultColumn`, VOTable FIELD metadata) and
+  ``decode(rows)``, which gives the same Python values on both backends.
+  Anything that is not a valid, permitted ADQL query raises `AdqlError`
+  with a message for the user (and line/column when known).
 - On SQLite, `sqlite_functions.register(dbapi_connection)` must run on every
   connection (a SQLAlchemy ``connect`` event); on PostgreSQL,
   `postgres_setup.install(connection)` once at start-up (idempotent).
@@ -26,13 +26,12 @@ from __future__ import annotations
 
 from .catalog import TapSchema, TapTable
 from .errors import AdqlError
-from .query import ResultColumn, TranslatedQuery, UploadedTable
+from .query import TranslatedQuery, UploadedTable
 from .translate import Dialect, translate_adql
 
 __all__ = [
     "AdqlError",
     "Dialect",
-    "ResultColumn",
     "TapSchema",
     "TapTable",
     "TranslatedQuery",

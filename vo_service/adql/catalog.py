@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from vo_service.votable.columns import ResultColumn
+
 from .errors import AdqlError
-from .query import ResultColumn
 
 __all__ = ["TapSchema", "TapTable", "names_match", "suggestion"]
 

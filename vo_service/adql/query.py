@@ -6,21 +6,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ResultColumn", "TranslatedQuery", "UploadedTable"]
+from vo_service.votable.columns import ResultColumn
 
-
-@dataclass(frozen=True)
-class ResultColumn:
-    """Metadata of one output column, for the VOTable FIELD (as in TAP_SCHEMA.columns)."""
-
-    name: str
-    datatype: str
-    arraysize: str | None = None
-    xtype: str | None = None
-    unit: str | None = None
-    ucd: str | None = None
-    utype: str | None = None
-    description: str | None = None
+__all__ = ["TranslatedQuery", "UploadedTable"]
 
 
 @dataclass(frozen=True)

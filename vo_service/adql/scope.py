@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vo_service.votable.columns import ResultColumn
+
 from .catalog import names_match, suggestion
 from .errors import AdqlError
-from .query import ResultColumn
 
 __all__ = ["Name", "Scope", "Source", "SourceColumn"]
 

@@ -18,13 +18,15 @@ from datetime import datetime
 
 from sqlglot import exp
 
+from vo_service.votable.columns import ResultColumn
+
 from .backends import Backend, call
 from .catalog import TapSchema, names_match
 from .dialect import position
 from .errors import AdqlError
 from .geometry import GEOMETRY_ARRAYSIZE, Geom, GeometryBackend, box_polygon
 from .proprietary import PROPRIETARY_TABLES, public_rows_sql
-from .query import ResultColumn, UploadedTable
+from .query import UploadedTable
 from .scope import Name, Scope, Source, SourceColumn
 
 __all__ = ["OutputColumn", "Translator"]

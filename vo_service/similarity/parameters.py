@@ -14,8 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vo_service.dali import DaliParameters
-from vo_service.tap.errors import ParameterError as TapParameterError
-from vo_service.tap.formats import ResponseFormat, find_output_format
+from vo_service.votable.formats import ResponseFormat, UnknownFormatError, find_output_format
 
 from .errors import ParameterError
 from .service import SimilarityLimits, SimilarityQuery
@@ -76,9 +75,9 @@ def parse_similarity_request(params: DaliParameters, limits: SimilarityLimits) -
             )
         try:
             response = find_output_format(format_text)
-        except TapParameterError as error:
+        except UnknownFormatError as error:
             raise ParameterError(
-                f"{error.message}; or RESPONSEFORMAT=application/json for the page's JSON"
+                f"{error}; or RESPONSEFORMAT=application/json for the page's JSON"
             ) from error
     return SimilarityRequest(
         query=SimilarityQuery(

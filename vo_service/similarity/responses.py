@@ -33,13 +33,14 @@ import json
 import numpy as np
 from starlette.responses import Response
 
-from vo_service.adql import ResultColumn, TapSchema
+from vo_service.adql import TapSchema
 from vo_service.archive import Product
 from vo_service.dali import VOTABLE_TYPE, error_document
-from vo_service.service_descriptor import InputParam, ServiceDescriptor, links_service
-from vo_service.tap.formats import ResponseFormat
-from vo_service.tap.writers import VOTableFrame, table_writer
 from vo_service.urls import ServiceUrls
+from vo_service.votable.columns import ResultColumn
+from vo_service.votable.formats import ResponseFormat
+from vo_service.votable.service_descriptor import InputParam, ServiceDescriptor, links_service
+from vo_service.votable.writers import VOTableFrame, table_writer
 
 from .errors import SimilarityError
 from .service import RankedImage, SimilarityLimits, SimilarityResult

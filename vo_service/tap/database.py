@@ -31,19 +31,14 @@ from psycopg.types.string import TextLoader
 from sqlalchemy import event
 
 from tap_schema import create_catalogue_engine
-from vo_service.adql import (
-    ResultColumn,
-    TranslatedQuery,
-    UploadedTable,
-    postgres_setup,
-    sqlite_functions,
-)
+from vo_service.adql import TranslatedQuery, UploadedTable, postgres_setup, sqlite_functions
 from vo_service.adql.catalog import TapSchema
 from vo_service.cancellation import CancelToken
+from vo_service.votable.columns import ResultColumn
+from vo_service.votable.values import column_shape
 
 from .errors import ExecutionError, QueryAbortedError, QueryTimeoutError
 from .uploads import UploadTable
-from .values import column_shape
 
 __all__ = ["QueryDatabase", "QuerySession"]
 

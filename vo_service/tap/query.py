@@ -14,24 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tap_schema.stored_urls import StoredUrls
-from vo_service.adql import (
-    AdqlError,
-    ResultColumn,
-    TranslatedQuery,
-    UploadedTable,
-    translate_adql,
-)
+from vo_service.adql import AdqlError, TranslatedQuery, UploadedTable, translate_adql
 from vo_service.cancellation import CancelToken
 from vo_service.dali import DaliParameters
-from vo_service.service_descriptor import links_service
+from vo_service.votable.columns import ResultColumn
+from vo_service.votable.formats import ResponseFormat, UnknownFormatError, find_output_format
+from vo_service.votable.service_descriptor import links_service
+from vo_service.votable.values import column_shape
+from vo_service.votable.writers import VOTableFrame, table_writer
 
 from .database import QueryDatabase
 from .errors import ParameterError, TapError, UsageError
-from .formats import ResponseFormat, find_output_format
 from .limits import TapLimits
 from .uploads import UploadTable, parse_upload_parameter, read_upload
-from .values import column_shape
-from .writers import VOTableFrame, table_writer
 
 __all__ = ["LANGUAGES", "TapQuery", "parse_tap_query", "result_chunks"]
 
@@ -102,7 +97,7 @@ def parse_tap_query(
         adql=adql,
         lang=lang.upper(),
         maxrec=_maxrec(maxrec_text, limits),
-        response=find_output_format(response_value),
+        response=_response_format(response_value),
         uploads=tuple(
             read_upload(
                 reference, params, max_bytes=limits.upload_limit_bytes, resolve=resolve_inline
@@ -111,6 +106,13 @@ def parse_tap_query(
         ),
         runid=runid,
     )
+
+
+def _response_format(value: str | None) -> ResponseFormat:
+    try:
+        return find_output_format(value)
+    except UnknownFormatError as error:
+        raise ParameterError(str(error)) from error
 
 
 def _maxrec(text: str | None, limits: TapLimits) -> int:

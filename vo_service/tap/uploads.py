@@ -23,8 +23,8 @@ import numpy as np
 from astropy.io import ascii as astropy_ascii
 from astropy.io.votable import parse_single_table
 
-from vo_service.adql import ResultColumn
 from vo_service.dali import DaliParameters
+from vo_service.votable.columns import ResultColumn
 
 from .errors import UploadError
 

@@ -17,9 +17,9 @@ from starlette.responses import RedirectResponse, Response
 
 from vo_service.templating import environment, xml_response
 from vo_service.urls import ServiceUrls
+from vo_service.votable.formats import OUTPUT_FORMATS
 
 from .capabilities import ADQL_VERSIONS, DATA_MODELS, FEATURE_GROUPS
-from .formats import OUTPUT_FORMATS
 from .service import TapService
 from .tableset import read_tableset
 

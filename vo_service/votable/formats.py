@@ -12,14 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import ParameterError
-
-__all__ = ["OUTPUT_FORMATS", "OutputFormat", "ResponseFormat", "find_output_format"]
+__all__ = [
+    "OUTPUT_FORMATS",
+    "OutputFormat",
+    "ResponseFormat",
+    "UnknownFormatError",
+    "find_output_format",
+]
 
 Writer = Literal["votable", "csv", "tsv", "fits", "json"]
 Serialization = Literal["TABLEDATA", "BINARY", "BINARY2"]
 
 _VOTABLE = "application/x-votable+xml"
+
+
+class UnknownFormatError(ValueError):
+    """A RESPONSEFORMAT this service does not write (each protocol reports it its own way)."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +137,7 @@ def find_output_format(value: str | None) -> ResponseFormat:
 
     Raises
     ------
-    ParameterError
+    UnknownFormatError
         For a format this service does not write.
     """
     if value is None or not value.strip():
@@ -138,7 +146,7 @@ def find_output_format(value: str | None) -> ResponseFormat:
     output = _BY_NAME.get(_normalise(value))
     if output is None:
         known = ", ".join(alias for fmt in OUTPUT_FORMATS for alias in fmt.aliases)
-        raise ParameterError(
+        raise UnknownFormatError(
             f"RESPONSEFORMAT={value!r} is not supported; use one of {known} "
             "or the MIME types listed in /tap/capabilities"
         )

@@ -1,7 +1,7 @@
 """TABLEDATA rows as a VOTable reader sees them: exact floats, escaping, NULLs.
 
 The rows are written by `VOTableWriter` (whose TABLEDATA comes from
-`vo_service.tap.tabledata`) and read back with astropy.io.votable, the
+`vo_service.votable.tabledata`) and read back with astropy.io.votable, the
 parser pyvo uses, so each assertion is about what a client gets.
 """
 
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from astropy.io.votable import parse_single_table
 
-from vo_service.adql import ResultColumn
-from vo_service.tap.formats import OUTPUT_FORMATS
-from vo_service.tap.writers import table_writer
+from vo_service.votable.columns import ResultColumn
+from vo_service.votable.formats import OUTPUT_FORMATS
+from vo_service.votable.writers import table_writer
 
 TABLEDATA = next(f for f in OUTPUT_FORMATS if f.serialization == "TABLEDATA")
 COLUMNS = (

@@ -9,7 +9,7 @@ shortest text that reads back as the same double (the same as `repr`), and
 ``%d`` and ``%s`` write integers and strings. A column goes through the
 template as it came from the driver only when every value of the batch can
 be written that way (floats all finite, integers, strings); otherwise it is
-first written as text by `vo_service.tap.values.text_formatter`, which
+first written as text by `vo_service.votable.values.text_formatter`, which
 handles NULLs, NaN and infinities, arrays and timestamps.
 
 Markup and characters XML forbids can only come from the text of the
@@ -27,9 +27,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from itertools import chain
 
-from vo_service.adql import ResultColumn
 from vo_service.templating import xml_safe
 
+from .columns import ResultColumn
 from .values import FLOAT_SPELLINGS, column_shape, text_formatter
 
 __all__ = ["TabledataRows"]

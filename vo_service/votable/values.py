@@ -22,7 +22,8 @@ from datetime import UTC, date, datetime
 import numpy as np
 
 from tap_schema import decode_float_array
-from vo_service.adql import ResultColumn
+
+from .columns import ResultColumn
 
 __all__ = [
     "FLOAT_SPELLINGS",

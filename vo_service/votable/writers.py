@@ -9,7 +9,7 @@ The VOTable frame comes from ``templates/tap/votable.xml``; the rows are
 written here. astropy.io.votable could write the whole document, but it
 builds the complete table in memory first and took longer than the rest of
 a query (see ``benchmarks/tap_latency.py``), so rows are formatted a column
-at a time by `vo_service.tap.values` (TABLEDATA by `vo_service.tap.tabledata`).
+at a time by `vo_service.votable.values` (TABLEDATA by `vo_service.votable.tabledata`).
 FITS, which needs the row count in its header before any row, is the
 exception and uses astropy.
 """
@@ -28,11 +28,11 @@ from typing import Protocol
 import numpy as np
 from astropy.table import Column, MaskedColumn, Table
 
-from vo_service.adql import ResultColumn
-from vo_service.service_descriptor import ServiceDescriptor
 from vo_service.templating import environment, xml_safe
 
+from .columns import ResultColumn
 from .formats import OutputFormat
+from .service_descriptor import ServiceDescriptor
 from .tabledata import TabledataRows
 from .values import binary_field, column_shape, native_formatter, text_formatter
 
