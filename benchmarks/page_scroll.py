@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from playwright.sync_api import Page, Route, sync_playwright
 
 from tap_schema import Settings, open_catalogue
-from tests.page.catalogue import build
-from tests.page.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.pages.catalogue import build
+from tests.pages.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.tap.server import running_server
 
 VIEWPORT = {"width": 1280, "height": 900}
@@ -185,7 +185,7 @@ def main() -> None:
         archive = build(settings, catalogue, root / "archive", 8, 2)
         catalogue.dispose()
         start = archive.of_kind("continuum")[0]
-        from vo_service.browse import public_images  # the cards the page itself shows
+        from vo_service.pages.browse import public_images  # the cards the page itself shows
 
         catalogue = open_catalogue(settings, create=False)
         cards = [

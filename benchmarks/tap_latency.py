@@ -248,7 +248,7 @@ def writer_comparison(settings: Settings, repeat: int = 20) -> tuple[float, floa
     from astropy.io.votable.tree import Field, Resource, TableElement, VOTableFile
 
     from vo_service.adql import translate_adql
-    from vo_service.tap.database import QueryDatabase
+    from vo_service.tap.query_database import QueryDatabase
     from vo_service.votable.formats import OUTPUT_FORMATS
     from vo_service.votable.writers import table_writer
 

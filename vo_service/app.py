@@ -22,7 +22,9 @@ from starlette.staticfiles import StaticFiles
 
 from model_training.learn.current_embedder import CurrentModelEmbedder
 from tap_schema import Catalogue, Settings
-from vo_service import datalink, files, pages
+from vo_service.datalink import links as datalink
+from vo_service.pages import files
+from vo_service.pages import handlers as pages
 from vo_service.public_base import PublicBase, PublicBaseMiddleware
 from vo_service.similarity import IndexOptions, SimilarityLimits, SimilarityService
 from vo_service.similarity import handlers as similarity

@@ -40,9 +40,9 @@ from sqlalchemy.exc import OperationalError
 
 from model_training.ingest.obscore_row import preview_url
 from tap_schema import Catalogue, Settings, open_catalogue
-from tap_schema.archive import PLUGIN_SCHEMA, ArchiveDatabase
 from tap_schema.bulk_copy import copy_rows
 from tap_schema.dachs import write_resource_descriptor
+from tap_schema.plugin_database import PLUGIN_SCHEMA, ArchiveDatabase
 
 from .archive_rows import ArchiveMapping, read_archive_images
 from .selection import Selection, read_vosim_images, select_images

@@ -19,7 +19,7 @@ from tests import served_archive as archive
 from tests.stilts_lint import run_datalinklint, run_votlint
 from tests.tap.helpers import http
 from tests.tap.server import RunningServer
-from vo_service.datalink_fragment import similarity_links
+from vo_service.datalink.fragment import similarity_links
 
 PUBLIC = archive.PUBLIC[0]
 ARCHIVE_COLUMNS = (

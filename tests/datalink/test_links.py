@@ -165,7 +165,7 @@ def test_tap_votable_with_descriptor_passes_votlint(archive_server: RunningServe
 def test_too_many_ids_are_answered_in_part(
     archive_server: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("vo_service.datalink.MAX_IDS", 2)
+    monkeypatch.setattr("vo_service.datalink.links.MAX_IDS", 2)
     ids = [PUBLIC.did, UNKNOWN, CUBE.did]
     response = http.post(f"{archive_server.url}/datalink", data={"ID": ids})
     assert response.status_code == 200

@@ -8,8 +8,8 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests import served_archive as archive
-from tests.page.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
-from tests.page.helpers import page_url, url_selection, wait_ranked
+from tests.pages.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+from tests.pages.helpers import page_url, url_selection, wait_ranked
 
 from .conftest import PREFIX, Mounted
 

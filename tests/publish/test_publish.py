@@ -12,7 +12,7 @@ import model_training.publish.stage as publish_module
 from model_training.publish.archive_rows import ArchiveMapping, ArchiveMappingError
 from model_training.publish.stage import PublishError, publish, unpublish
 from tap_schema import Settings, open_catalogue
-from tap_schema.archive import ArchiveDatabaseError
+from tap_schema.plugin_database import ArchiveDatabaseError
 from tap_schema.registration import TapSchemaMismatchError
 from vo_service.cli import main
 

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from tap_schema import Settings, open_catalogue
 from vo_service.adql import TranslatedQuery
-from vo_service.tap.database import QueryDatabase
 from vo_service.tap.errors import ExecutionError
+from vo_service.tap.query_database import QueryDatabase
 
 from . import catalogue as small
 from .helpers import query_status, sync, votable

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from .catalog import TapSchema, TapTable
 from .errors import AdqlError
-from .query import TranslatedQuery, UploadedTable
 from .translate import Dialect, translate_adql
+from .translated import TranslatedQuery, UploadedTable
 
 __all__ = [
     "AdqlError",

@@ -15,7 +15,7 @@ from .backends import BACKENDS
 from .catalog import TapSchema
 from .dialect import parse_adql
 from .proprietary import NOW_PARAMETER
-from .query import Decoder, TranslatedQuery, UploadedTable
+from .translated import Decoder, TranslatedQuery, UploadedTable
 from .translator import Translator
 
 __all__ = ["Dialect", "translate_adql"]

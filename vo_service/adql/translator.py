@@ -26,8 +26,8 @@ from .dialect import position
 from .errors import AdqlError
 from .geometry import GEOMETRY_ARRAYSIZE, Geom, GeometryBackend, box_polygon
 from .proprietary import PROPRIETARY_TABLES, public_rows_sql
-from .query import UploadedTable
 from .scope import Name, Scope, Source, SourceColumn
+from .translated import UploadedTable
 
 __all__ = ["OutputColumn", "Translator"]
 

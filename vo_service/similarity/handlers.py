@@ -5,7 +5,7 @@
   (VOTable by default) or, with ``RESPONSEFORMAT=application/json``, the
   page's JSON document (`vo_service.similarity.responses`).
 - ``POST /similarity/sync`` with a multipart file field ``IMAGE``: rank
-  against an uploaded FITS image instead (`vo_service.similarity.upload`),
+  against an uploaded FITS image instead (`vo_service.similarity.image_upload`),
   with the same other parameters.
 - ``GET /similarity/image?ID=``: the JSON description of one public image
   (the page's tile of the image a search starts from).
@@ -31,10 +31,10 @@ from vo_service.templating import xml_response
 from vo_service.urls import ServiceUrls
 
 from .errors import ParameterError, SimilarityError
+from .image_upload import IMAGE_FIELD, read_uploaded_image
 from .parameters import SimilarityRequest, parse_similarity_request, wants_json
 from .responses import error_response, image_response, json_response, table_response
 from .service import SimilarityLimits, SimilarityResult, SimilarityService
-from .upload import IMAGE_FIELD, read_uploaded_image
 
 __all__ = ["capabilities", "similar_image", "similarity_sync"]
 

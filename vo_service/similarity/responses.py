@@ -34,8 +34,8 @@ import numpy as np
 from starlette.responses import Response
 
 from vo_service.adql import TapSchema
-from vo_service.archive import Product
 from vo_service.dali import VOTABLE_TYPE, error_document
+from vo_service.product_lookup import Product
 from vo_service.urls import ServiceUrls
 from vo_service.votable.columns import ResultColumn
 from vo_service.votable.formats import ResponseFormat
@@ -43,8 +43,8 @@ from vo_service.votable.service_descriptor import InputParam, ServiceDescriptor,
 from vo_service.votable.writers import VOTableFrame, table_writer
 
 from .errors import SimilarityError
+from .image_upload import UploadedImage
 from .service import RankedImage, SimilarityLimits, SimilarityResult
-from .upload import UploadedImage
 
 __all__ = [
     "DID_FIELD_ID",

@@ -9,7 +9,7 @@ none of those lists still comes up when the combination makes it similar.
 This module does it without HTTP (the handlers parse and answer):
 
 1. The selected (``ID``) and excluded (``NOT_ID``) images must exist, be
-   public (`vo_service.archive`) and have a vector of the current model of
+   public (`vo_service.product_lookup`) and have a vector of the current model of
    their kind; all must be of one image kind, since the two kinds have
    separate models and vectors.
 2. Their vectors are combined (`ranking.query_vector`).
@@ -44,14 +44,14 @@ from datetime import datetime
 import numpy as np
 
 from tap_schema import Catalogue
-from vo_service.archive import Product, ProductArchive, utc_now
+from vo_service.product_lookup import Product, ProductArchive, utc_now
 
 from .embedder import Embedder
 from .errors import NotFoundError, ParameterError, UnavailableError
+from .image_upload import UploadedImage
 from .index import IndexOptions, KindIndex, allowed_categories
 from .ranking import EmptyQueryError, query_vector
 from .storage import CurrentModel, VectorStorage
-from .upload import UploadedImage
 
 __all__ = [
     "QUICK_SELECT_DEPTH",

@@ -18,10 +18,10 @@ from vo_service.dali import DaliParameters
 from vo_service.urls import ServiceUrls
 from vo_service.uws.models import Job, JobError, JobFailedError, JobResult
 
-from .database import QueryDatabase
 from .errors import TapError
 from .limits import TapLimits
 from .query import parse_tap_query, result_chunks
+from .query_database import QueryDatabase
 
 __all__ = ["TapJobWork"]
 

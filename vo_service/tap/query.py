@@ -23,10 +23,10 @@ from vo_service.votable.service_descriptor import links_service
 from vo_service.votable.values import column_shape
 from vo_service.votable.writers import VOTableFrame, table_writer
 
-from .database import QueryDatabase
 from .errors import ParameterError, TapError, UsageError
 from .limits import TapLimits
-from .uploads import UploadTable, parse_upload_parameter, read_upload
+from .query_database import QueryDatabase
+from .table_upload import UploadTable, parse_upload_parameter, read_upload
 
 __all__ = ["LANGUAGES", "TapQuery", "parse_tap_query", "result_chunks"]
 

@@ -17,9 +17,9 @@ from tap_schema.stored_urls import StoredUrlBase
 from vo_service.uws import JobService, JobStore
 from vo_service.uws.service import JobLimits
 
-from .database import QueryDatabase
 from .jobs import TapJobWork
 from .limits import TapLimits
+from .query_database import QueryDatabase
 
 __all__ = ["TapService"]
 

@@ -17,7 +17,7 @@ They come as values, in the order of the archive's FIELDs, and as VOTable
 text to paste (``templates/datalink/fragment.xml``): the rows into the
 results TABLEDATA, the RESOURCE once per response after the results
 RESOURCE. Rows, descriptor and their wording are the ones
-`vo_service.datalink` writes, from the same functions and templates.
+`vo_service.datalink.links` writes, from the same functions and templates.
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ from dataclasses import dataclass
 
 from jinja2.environment import TemplateModule
 
-from vo_service.archive import utc_now
-from vo_service.datalink import LINK_COLUMN_NAMES, has_public_vector, similar_image_links
+from vo_service.product_lookup import utc_now
 from vo_service.similarity.responses import similarity_service
 from vo_service.similarity.service import SimilarityLimits, SimilarityService
 from vo_service.templating import environment
 from vo_service.urls import ServiceUrls
 from vo_service.votable.service_descriptor import ServiceDescriptor
+
+from .links import LINK_COLUMN_NAMES, has_public_vector, similar_image_links
 
 __all__ = ["DataLinkFragment", "similarity_links"]
 

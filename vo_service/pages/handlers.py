@@ -1,6 +1,6 @@
 """The HTML pages: the home page and the interactive similarity page (DESIGN.md, point 4).
 
-Handlers only: they read the query, ask `vo_service.browse` for the images
+Handlers only: they read the query, ask `vo_service.pages.browse` for the images
 and render a template of ``templates/pages``. The ranking itself is not
 computed here; ``static/similar.js`` asks the similarity service
 (``/similarity/sync``, JSON) for it in the browser, so that every click
@@ -22,10 +22,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tap_schema import Catalogue
+from vo_service.templating import templates
+from vo_service.urls import ServiceUrls
 
 from .browse import ImageCard, find_by_target, public_images, sample_images
-from .templating import templates
-from .urls import ServiceUrls
 
 __all__ = ["SIMILAR_PAGE", "home", "similar"]
 

@@ -49,7 +49,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tap_schema import Settings
-from vo_service.archive import Product, ProductArchive, utc_now
 from vo_service.dali import (
     VOTABLE_TYPE,
     DaliParameters,
@@ -57,6 +56,7 @@ from vo_service.dali import (
     error_document,
     read_dali_parameters,
 )
+from vo_service.product_lookup import Product, ProductArchive, utc_now
 from vo_service.similarity.responses import SIMILARITY_DESCRIPTOR_ID, similarity_service
 from vo_service.similarity.service import SimilarityService
 from vo_service.urls import ServiceUrls
@@ -333,7 +333,7 @@ def similar_image_links(did: str, image_kind: str | None, urls: ServiceUrls) -> 
     The first row points, by ``service_def``, at the service descriptor
     `vo_service.similarity.responses.similarity_service` writes (XML ID
     ``similar-images``); the second is the page for a person. Used by this
-    endpoint and by `vo_service.datalink_fragment` for an archive's own
+    endpoint and by `vo_service.datalink.fragment` for an archive's own
     ``{links}`` service, so that both say the same.
     """
     kind = f"{image_kind}, " if image_kind else ""

@@ -1,6 +1,6 @@
 """Where a browsing astronomer starts: sample images of each kind and a search by target.
 
-The service layer of the home page (the handlers are in `vo_service.pages`):
+The service layer of the home page (the handlers are in `vo_service.pages.handlers`):
 it answers in `ImageCard` objects and is the only page code that talks to the
 catalogue. Only images a user may be shown are returned: released (an
 ``obs_release_date`` in the past; NULL means unknown, hence proprietary) and
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from tap_schema import Catalogue
-from vo_service.archive import utc_now
+from vo_service.product_lookup import utc_now
 
 __all__ = ["IMAGE_KINDS", "ImageCard", "find_by_target", "public_images", "sample_images"]
 

@@ -38,7 +38,7 @@ from vo_service.votable.columns import ResultColumn
 from vo_service.votable.values import column_shape
 
 from .errors import ExecutionError, QueryAbortedError, QueryTimeoutError
-from .uploads import UploadTable
+from .table_upload import UploadTable
 
 __all__ = ["QueryDatabase", "QuerySession"]
 

@@ -7,7 +7,7 @@ reads it as ``TAP_UPLOAD.t1``. The content may be a VOTable (required by TAP) or
 file with a header line. astropy reads both: its VOTable parser keeps every
 FIELD's metadata, which the result of ``SELECT * FROM TAP_UPLOAD.t1`` must
 give back unchanged. The tables are loaded into temporary tables of the query's
-own transaction by `vo_service.tap.database.QuerySession`.
+own transaction by `vo_service.tap.query_database.QuerySession`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tap_schema import Settings, open_catalogue
 from tests.tap import catalogue as small
-from vo_service.browse import find_by_target, public_images, sample_images
+from vo_service.pages.browse import find_by_target, public_images, sample_images
 
 
 def small_catalogue(settings: Settings):
