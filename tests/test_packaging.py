@@ -7,6 +7,7 @@ folder, and its ``vosim`` command is run from a folder outside the checkout.
 
 from __future__ import annotations
 
+import configparser
 import os
 import socket
 import subprocess
@@ -46,19 +47,28 @@ def _environment(installed: Path, work: Path) -> dict[str, str]:
     return environment
 
 
-def _command(*args: str) -> list[str]:
-    """Run what the ``vosim`` console script runs, with this test's interpreter."""
+def _console_script(installed: Path) -> str:
+    """The ``vosim`` entry point the wheel declares, as ``module:function``."""
+    (entry_points,) = installed.glob("vosim-*.dist-info/entry_points.txt")
+    parser = configparser.ConfigParser()
+    parser.read_string(entry_points.read_text())
+    return parser["console_scripts"]["vosim"]
+
+
+def _command(installed: Path, *args: str) -> list[str]:
+    """Run what the installed ``vosim`` console script runs, with this test's interpreter."""
+    module, _, function = _console_script(installed).partition(":")
     return [
         sys.executable,
         "-c",
-        "from vo_service.cli import main; raise SystemExit(main())",
+        f"from {module} import {function}; raise SystemExit({function}())",
         *args,
     ]
 
 
 def _vosim(installed: Path, work: Path, *args: str) -> None:
     done = subprocess.run(
-        _command(*args),
+        _command(installed, *args),
         cwd=work,
         env=_environment(installed, work),
         text=True,
@@ -95,7 +105,7 @@ def test_the_installed_command_ingests_and_serves_outside_the_checkout(
     _vosim(installed, tmp_path, "ingest", "archive")
     port = _free_port()
     server = subprocess.Popen(
-        _command("serve", "--port", str(port)),
+        _command(installed, "serve", "--port", str(port)),
         cwd=tmp_path,
         env=_environment(installed, tmp_path),
         stdout=subprocess.DEVNULL,

@@ -10,6 +10,7 @@ serves at once and an interrupted one resumes where it stopped.
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,10 +20,11 @@ from typing import TypeVar
 import sqlalchemy as sa
 
 from tap_schema import Settings, open_catalogue
+from vo_service.urls import ServiceUrls
 
-from .urls import ServiceUrls
+from .options import Verbs, add_archive_size, add_device, add_host_and_port
 
-__all__ = ["DemoOptions", "run_demo"]
+__all__ = ["DemoOptions", "add_demo", "run_demo"]
 
 STAGES = 7
 T = TypeVar("T")
@@ -58,6 +60,38 @@ class DemoOptions:
     epochs: int | None = None
 
 
+def add_demo(verbs: Verbs) -> None:
+    """``vosim demo``: build a demo archive, run every stage on it and serve it."""
+    parser = verbs.add_parser(
+        "demo",
+        help="build a demo archive, run every stage on it and serve it (SQLite, CPU)",
+    )
+    add_archive_size(parser)
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="training epochs (default: the cpu preset's)"
+    )
+    add_device(parser)
+    add_host_and_port(parser)
+    parser.add_argument(
+        "--no-serve", action="store_true", help="stop after the pipeline instead of serving"
+    )
+    parser.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
+    options = DemoOptions(
+        sources=args.sources,
+        views=args.views,
+        seed=args.seed,
+        host=args.host,
+        port=args.port,
+        serve=not args.no_serve,
+        device=args.device,
+        epochs=args.epochs,
+    )
+    return run_demo(settings, options)
+
+
 def run_demo(settings: Settings, options: DemoOptions) -> int:
     """Run the whole pipeline on the demo archive, then serve it.
 
@@ -82,7 +116,7 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
     if not options.serve:
         return 0
     print(f"[7/{STAGES}] serving on {base} (Ctrl-C stops)", flush=True)
-    from .server import serve
+    from vo_service.server import serve
 
     serve(settings, host=options.host, port=options.port)
     return 0
