@@ -16,10 +16,12 @@ The contract between the ADQL translator and the TAP service:
   connection (a SQLAlchemy ``connect`` event); on PostgreSQL,
   `postgres_setup.install(connection)` once at start-up (idempotent).
 
-Modules: `dialect` reads the text, `translator` validates, resolves and types
-the tree, `backends` and `geometry` write each backend's SQL, `proprietary`
-hides the similarity rows of unreleased images, `catalog` and `scope` hold
-the names.
+Modules: `dialect` reads the text; `translate` validates, resolves and types
+the tree, with one part per piece of the grammar (`query_expression`,
+`from_clause`, `value_expression`, `functions`, `geometry`) on the types of
+`translation_types`; `backends` and `geometry` write each backend's SQL;
+`proprietary` hides the similarity rows of unreleased images; `catalog` and
+`scope` hold the names; `translated` is what comes out.
 """
 
 from __future__ import annotations

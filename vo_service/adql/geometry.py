@@ -25,10 +25,14 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from vo_service.votable.columns import ResultColumn
+
 from .backends import Backend, call, cast
 from .errors import AdqlError
+from .scope import Scope
+from .translation_types import BOOLEAN, Value, computed_meta
 
-__all__ = ["GEOMETRY_ARRAYSIZE", "Geom", "GeometryBackend"]
+__all__ = ["GEOMETRY_ARRAYSIZE", "Geom", "GeometryBackend", "GeometryTranslation", "geometry_kind"]
 
 GEOMETRY_ARRAYSIZE = {"point": "2", "circle": "3", "polygon": "*"}
 TOLERANCE_DEG = 1e-9 * 57.29577951308232
@@ -197,3 +201,175 @@ class GeometryBackend:
         )
         within = exp.LTE(this=call("adql_distance", ra, dec, ra0, dec0), expression=reach.copy())
         return exp.Paren(this=exp.And(this=prefilter, expression=within))
+
+
+def geometry_kind(meta: ResultColumn) -> str | None:
+    """Return the geometry a column holds, from its xtype (None for anything else)."""
+    if meta.xtype in GEOMETRY_ARRAYSIZE:
+        return meta.xtype
+    if meta.xtype is not None and meta.xtype.lower() == "adql:region":
+        return "region"
+    return None
+
+
+class GeometryTranslation:
+    """The translation of the geometry functions (ADQL 2.1, section 2.4)."""
+
+    def _geometry_function(self, name: str, node: exp.Anonymous, scope: Scope) -> Value:
+        arguments = list(node.expressions)
+        if name in ("POINT", "CIRCLE", "BOX", "POLYGON") and arguments:
+            first = arguments[0]
+            if isinstance(first, exp.Literal) and first.is_string:
+                frame = first.this.strip().upper()
+                if frame and not frame.startswith("ICRS"):
+                    raise self.error(
+                        f"coordinate system {first.this!r} is not supported: use 'ICRS'", first
+                    )
+                arguments = arguments[1:]
+        if name in ("CONTAINS", "INTERSECTS"):
+            self._arity(node, name, 2, 2)
+            condition = self._geometric_condition(name, arguments, scope, node)
+            return Value(
+                exp.Case(
+                    ifs=[exp.If(this=condition, true=exp.Literal.number(1))],
+                    default=exp.Literal.number(0),
+                ),
+                computed_meta("int"),
+            )
+        if name == "POINT":
+            coords = self._numbers(name, node, arguments, scope, 2, 2)
+            return self._geom_value(Geom("point", coords=coords))
+        if name == "CIRCLE":
+            coords = self._centred_shape(name, node, arguments, scope, 1)
+            return self._geom_value(Geom("circle", coords=coords))
+        if name == "BOX":
+            coords = self._centred_shape(name, node, arguments, scope, 2)
+            return self._geom_value(box_polygon(*coords))
+        if name == "POLYGON":
+            values = [self.value(argument, scope) for argument in arguments]
+            if values and all(v.geom is not None and v.geom.kind == "point" for v in values):
+                coords = tuple(
+                    c
+                    for v in values
+                    for c in (self.geometry.coord(v.geom, 1), self.geometry.coord(v.geom, 2))
+                )
+            else:
+                for value in values:
+                    self._numeric(node, value, name)
+                coords = tuple(v.sql for v in values)
+            if len(coords) < 6 or len(coords) % 2:
+                raise self.error("POLYGON needs at least three vertices (ra, dec pairs)", node)
+            return self._geom_value(Geom("polygon", coords=coords))
+        if name in ("COORD1", "COORD2"):
+            self._arity(node, name, 1, 1)
+            point = self._geom_argument(arguments[0], scope, node, ("point",))
+            index = 1 if name == "COORD1" else 2
+            return Value(self.geometry.coord(point, index), computed_meta("double", unit="deg"))
+        if name == "COORDSYS":
+            self._arity(node, name, 1, 1)
+            self._geom_argument(arguments[0], scope, node, ("point", "circle", "polygon", "region"))
+            return Value(exp.Literal.string("ICRS"), computed_meta("char"))
+        if name == "DISTANCE":
+            if len(arguments) == 4:
+                numbers = self._numbers(name, node, arguments, scope, 4, 4)
+                first, second = Geom("point", coords=numbers[:2]), Geom("point", coords=numbers[2:])
+            else:
+                self._arity(node, name, 2, 2)
+                first = self._geom_argument(arguments[0], scope, node, ("point",))
+                second = self._geom_argument(arguments[1], scope, node, ("point",))
+            return Value(self.geometry.distance(first, second), computed_meta("double", unit="deg"))
+        if name == "AREA":
+            self._arity(node, name, 1, 1)
+            geom = self._geom_argument(
+                arguments[0], scope, node, ("point", "circle", "polygon", "region")
+            )
+            return Value(self.geometry.area(geom), computed_meta("double", unit="deg**2"))
+        self._arity(node, name, 1, 1)
+        geom = self._geom_argument(
+            arguments[0], scope, node, ("point", "circle", "polygon", "region")
+        )
+        try:
+            return self._geom_value(self.geometry.centroid(geom))
+        except AdqlError as error:
+            raise self.error(error.message, node) from None
+
+    def _geom_value(self, geom: Geom) -> Value:
+        meta = computed_meta(
+            "double", arraysize=GEOMETRY_ARRAYSIZE[geom.kind], xtype=geom.kind, unit="deg"
+        )
+        return Value(None, meta, geom)
+
+    def _numbers(
+        self,
+        name: str,
+        node: exp.Expr,
+        arguments: list[exp.Expr],
+        scope: Scope,
+        low: int,
+        high: int,
+    ) -> tuple[exp.Expr, ...]:
+        if not low <= len(arguments) <= high:
+            raise self.error(
+                f"{name} takes {low} numbers (after an optional coordinate system)", node
+            )
+        values = [self.value(argument, scope) for argument in arguments]
+        for value in values:
+            self._numeric(node, value, name)
+        return tuple(v.sql for v in values)
+
+    def _centred_shape(
+        self, name: str, node: exp.Expr, arguments: list[exp.Expr], scope: Scope, sizes: int
+    ) -> tuple[exp.Expr, ...]:
+        """Coordinates of a CIRCLE or BOX given by a centre POINT or by two numbers, then sizes."""
+        if len(arguments) == sizes + 1:
+            centre = self._geom_argument(arguments[0], scope, node, ("point",))
+            size = self._numbers(name, node, arguments[1:], scope, sizes, sizes)
+            return (self.geometry.coord(centre, 1), self.geometry.coord(centre, 2), *size)
+        return self._numbers(name, node, arguments, scope, sizes + 2, sizes + 2)
+
+    def _geom_argument(
+        self, argument: exp.Expr, scope: Scope, node: exp.Expr, kinds: tuple[str, ...]
+    ) -> Geom:
+        value = self.value(argument, scope)
+        if value.geom is None or value.geom.kind not in kinds:
+            wanted = " or ".join(k.upper() for k in kinds if k != "region")
+            raise self.error(
+                f"{str(node.this).upper()} needs a {wanted} here, not {self._kind(value)}", node
+            )
+        return value.geom
+
+    def _geometric_condition(
+        self, name: str, arguments: list[exp.Expr], scope: Scope, node: exp.Expr
+    ) -> exp.Expr:
+        regions = ("point", "circle", "polygon", "region")
+        first = self._geom_argument(arguments[0], scope, node, regions)
+        second = self._geom_argument(arguments[1], scope, node, regions)
+        try:
+            if name == "CONTAINS":
+                return self.geometry.contains(first, second)
+            return self.geometry.intersects(first, second)
+        except AdqlError as error:
+            raise self.error(error.message, node) from None
+
+    def _geometric_predicate(self, node: exp.Binary, scope: Scope) -> Value | None:
+        """``CONTAINS(…) = 1`` and its variants as a plain condition, so indexes apply."""
+        if not isinstance(node, exp.EQ | exp.NEQ):
+            return None
+        sides = (node.this, node.expression)
+        for function, other in (sides, sides[::-1]):
+            if (
+                isinstance(function, exp.Anonymous)
+                and str(function.this).upper() in ("CONTAINS", "INTERSECTS")
+                and isinstance(other, exp.Literal)
+                and not other.is_string
+                and other.this in ("0", "1")
+            ):
+                name = str(function.this).upper()
+                self._arity(function, name, 2, 2)
+                condition = self._geometric_condition(
+                    name, list(function.expressions), scope, function
+                )
+                wanted = (other.this == "1") == isinstance(node, exp.EQ)
+                sql = condition if wanted else exp.Not(this=exp.Paren(this=condition))
+                return Value(sql, computed_meta(BOOLEAN))
+        return None

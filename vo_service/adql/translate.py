@@ -1,4 +1,20 @@
-"""`translate_adql`: validate an ADQL query and write it as SQL of one backend."""
+"""`translate_adql`: validate an ADQL query and write it as SQL of one backend.
+
+The `Translator` turns the tree that `dialect.parse_adql` returns into an SQL
+tree of one backend, with every name resolved and every value typed, in one
+bottom-up pass. It is also the validator: a node is only translated if the
+translator knows it as ADQL
+(ADQL 2.1 grammar plus the optional features vosim declares), so anything
+else sqlglot happens to parse is refused with a message naming it. Each value
+comes back with its VOTable metadata, so the output columns' FIELDs are known
+without running the query: a plain column keeps its TAP_SCHEMA metadata,
+computed values get a datatype (COUNT long, arithmetic double, strings
+char ``*``, geometry DALI point/circle/polygon).
+
+The `Translator` is assembled here from one part per piece of the grammar:
+`query_expression`, `from_clause`, `value_expression`, `functions` and
+`geometry`.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +24,143 @@ from functools import lru_cache
 from typing import Literal
 
 import numpy as np
+from sqlglot import exp
 
 from tap_schema import decode_float_array
 
-from .backends import BACKENDS
+from .backends import BACKENDS, Backend
 from .catalog import TapSchema
-from .dialect import parse_adql
+from .dialect import parse_adql, position
+from .errors import AdqlError
+from .from_clause import FromClauseTranslation
+from .functions import FunctionTranslation
+from .geometry import GeometryBackend, GeometryTranslation
 from .proprietary import NOW_PARAMETER
+from .query_expression import QueryExpressionTranslation
+from .scope import Scope
 from .translated import Decoder, TranslatedQuery, UploadedTable
-from .translator import Translator
+from .translation_types import BOOLEAN, OutputColumn, Value
+from .value_expression import COMPARISONS, ValueExpressionTranslation
 
-__all__ = ["Dialect", "translate_adql"]
+__all__ = ["Dialect", "Translator", "translate_adql"]
 
 Dialect = Literal["sqlite", "postgresql"]
+
+
+class Translator(
+    QueryExpressionTranslation,
+    FromClauseTranslation,
+    ValueExpressionTranslation,
+    FunctionTranslation,
+    GeometryTranslation,
+):
+    """Translate one parsed ADQL query for one backend.
+
+    Parameters
+    ----------
+    adql
+        The query text (for positions in error messages).
+    schema
+        The published tables.
+    backend
+        The target database.
+    uploads
+        TAP_UPLOAD tables by lower-case name.
+    """
+
+    def __init__(
+        self,
+        adql: str,
+        schema: TapSchema,
+        backend: Backend,
+        uploads: Mapping[str, UploadedTable],
+    ) -> None:
+        self.adql = adql
+        self.schema = schema
+        self.backend = backend
+        self.geometry = GeometryBackend(backend)
+        self.uploads = uploads
+        self.ctes: list[dict[str, tuple[str, list[OutputColumn]]]] = []
+
+    def error(self, message: str, node: exp.Expr | None = None) -> AdqlError:
+        """Build an error at a node's position."""
+        line, column = position(self.adql, node) if node is not None else (None, None)
+        return AdqlError(message, line, column)
+
+    def _adql_text(self, node: exp.Expr) -> str:
+        start, end = node.meta.get("start"), node.meta.get("end")
+        if start is not None and end is not None:
+            return self.adql[start : end + 1]
+        return node.sql()
+
+    def unsupported(self, node: exp.Expr) -> AdqlError:
+        """Build the error for a construct sqlglot parsed but ADQL does not have."""
+        text = node.sql()
+        if len(text) > 60:
+            text = text[:57] + "..."
+        return self.error(f"{text!r} is not part of ADQL 2.1 as this service supports it", node)
+
+    def condition(self, node: exp.Expr, scope: Scope, clause: str) -> exp.Expr:
+        """Translate a search condition (WHERE, HAVING, ON, CASE WHEN)."""
+        value = self.value(node, scope)
+        if value.datatype != BOOLEAN:
+            raise self.error(
+                f"{clause} needs a condition (a comparison, LIKE, IN, …), not a value", node
+            )
+        return value.sql
+
+    def value(self, node: exp.Expr, scope: Scope) -> Value:
+        """Translate any value expression or condition."""
+        handler = _HANDLERS.get(type(node))
+        if handler is None:
+            raise self.unsupported(node)
+        try:
+            return handler(self, node, scope)
+        except AdqlError as error:
+            if error.line is None:
+                line, column = position(self.adql, node)
+                if line is not None:
+                    raise AdqlError(error.message, line, column) from None
+            raise
+
+
+_HANDLERS = {
+    exp.Column: Translator._column,
+    exp.Literal: Translator._literal,
+    exp.HexString: Translator._hex,
+    exp.Null: Translator._null,
+    exp.Paren: Translator._paren,
+    exp.Add: Translator._arithmetic,
+    exp.Sub: Translator._arithmetic,
+    exp.Mul: Translator._arithmetic,
+    exp.Div: Translator._arithmetic,
+    exp.Neg: Translator._negative,
+    exp.BitwiseAnd: Translator._bitwise,
+    exp.BitwiseOr: Translator._bitwise,
+    exp.BitwiseXor: Translator._bitwise,
+    exp.BitwiseNot: Translator._bitwise,
+    exp.DPipe: Translator._concat,
+    exp.And: Translator._logical,
+    exp.Or: Translator._logical,
+    exp.Not: Translator._not,
+    exp.Is: Translator._is,
+    exp.Between: Translator._between,
+    exp.In: Translator._in,
+    exp.Like: Translator._like,
+    exp.ILike: Translator._like,
+    exp.Exists: Translator._exists,
+    exp.Subquery: Translator._subquery,
+    exp.Case: Translator._case,
+    exp.Coalesce: Translator._coalesce,
+    exp.Cast: Translator._cast,
+    exp.Count: Translator._aggregate,
+    exp.Sum: Translator._aggregate,
+    exp.Avg: Translator._aggregate,
+    exp.Min: Translator._aggregate,
+    exp.Max: Translator._aggregate,
+    exp.Anonymous: Translator._function,
+    **{cls: Translator._comparison for cls in COMPARISONS},
+}
 
 
 def translate_adql(

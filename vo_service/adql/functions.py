@@ -1,0 +1,121 @@
+"""ADQL functions (ADQL 2.1, section 2.3): the mathematical and string functions.
+
+Geometry functions are dispatched to `geometry`; user-defined functions
+(``vosim_similarity``) to the backends.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from .backends import call
+from .scope import Scope
+from .translation_types import (
+    NULL,
+    Value,
+    computed_meta,
+)
+
+__all__ = ["FunctionTranslation"]
+
+_MATH_ARITY: dict[str, tuple[int, int]] = {
+    "ABS": (1, 1),
+    "ACOS": (1, 1),
+    "ASIN": (1, 1),
+    "ATAN": (1, 1),
+    "ATAN2": (2, 2),
+    "CEILING": (1, 1),
+    "COS": (1, 1),
+    "COT": (1, 1),
+    "DEGREES": (1, 1),
+    "EXP": (1, 1),
+    "FLOOR": (1, 1),
+    "LOG": (1, 1),
+    "LOG10": (1, 1),
+    "MOD": (2, 2),
+    "PI": (0, 0),
+    "POWER": (2, 2),
+    "RADIANS": (1, 1),
+    "RAND": (0, 0),
+    "ROUND": (1, 2),
+    "SIN": (1, 1),
+    "SQRT": (1, 1),
+    "TAN": (1, 1),
+    "TRUNCATE": (1, 2),
+}
+_GEOMETRY_FUNCTIONS = {
+    "AREA",
+    "BOX",
+    "CENTROID",
+    "CIRCLE",
+    "CONTAINS",
+    "COORD1",
+    "COORD2",
+    "COORDSYS",
+    "DISTANCE",
+    "INTERSECTS",
+    "POINT",
+    "POLYGON",
+}
+
+
+class FunctionTranslation:
+    """The translation of function calls."""
+
+    def _function(self, node: exp.Anonymous, scope: Scope) -> Value:
+        name = str(node.this).upper()
+        if not isinstance(node.this, str):
+            raise self.unsupported(node)
+        for argument in node.expressions:
+            if isinstance(argument, exp.Alias | exp.Star | exp.Distinct):
+                raise self.unsupported(node)
+        if name in _MATH_ARITY:
+            return self._math(name, node, scope)
+        if name in ("LOWER", "UPPER"):
+            self._arity(node, name, 1, 1)
+            value = self.value(node.expressions[0], scope)
+            if not (value.is_string or value.datatype == NULL):
+                raise self.error(f"{name} needs text, not {self._kind(value)}", node)
+            return Value(call(name.lower(), value.sql), computed_meta("char"))
+        if name in _GEOMETRY_FUNCTIONS:
+            return self._geometry_function(name, node, scope)
+        raise self.error(
+            f"{name} is not an ADQL function: see the service's capabilities for the "
+            "functions it supports",
+            node,
+        )
+
+    def _arity(self, node: exp.Anonymous, name: str, low: int, high: int) -> None:
+        count = len(node.expressions)
+        if not low <= count <= high:
+            expected = str(low) if low == high else f"{low} to {high}"
+            raise self.error(f"{name} takes {expected} arguments, not {count}", node)
+
+    def _math(self, name: str, node: exp.Anonymous, scope: Scope) -> Value:
+        low, high = _MATH_ARITY[name]
+        if name == "RAND" and node.expressions:
+            raise self.error("RAND with a seed is not supported: write RAND()", node)
+        self._arity(node, name, low, high)
+        values = [self.value(argument, scope) for argument in node.expressions]
+        for value in values:
+            self._numeric(node, value, name)
+        if (
+            name in ("ROUND", "TRUNCATE")
+            and len(values) == 2
+            and not (values[1].is_integer or values[1].datatype == NULL)
+        ):
+            raise self.error(f"the second argument of {name} is a whole number of digits", node)
+        integer = all(v.is_integer for v in values)
+        sql = self.backend.function(name, [v.sql for v in values], integer)
+        if name == "ABS" or (name == "MOD" and integer):
+            return Value(
+                sql, computed_meta(values[0].datatype if values[0].is_numeric else "double")
+            )
+        unit = (
+            values[0].meta.unit
+            if name in ("ROUND", "TRUNCATE", "CEILING", "FLOOR") and values
+            else None
+        )
+        if name == "DEGREES":
+            unit = "deg"
+        return Value(sql, computed_meta("double", unit=unit))
