@@ -5,8 +5,9 @@ start from a publisher DID or a product key and must answer the same two
 questions: does the product exist, and may it be served now? DESIGN.md:
 nothing of an image whose release date is in the future, or unknown, is
 served through any endpoint (its ObsCore row itself is public, as in every
-archive). The rule lives here, once (`Product.is_public`), with the only
-queries these endpoints make to ``ivoa.obscore`` and ``vosim.product``.
+archive). `Product.is_public` applies the rule of `tap_schema.release`;
+this module makes the only queries these endpoints make to ``ivoa.obscore``
+and ``vosim.product``.
 
 Release dates are compared with the current instant at each request, never
 cached: an image becomes public while the server runs.
@@ -16,21 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from tap_schema import Catalogue
+from tap_schema.release import is_released
 
-__all__ = ["Product", "ProductArchive", "utc_now"]
+__all__ = ["Product", "ProductArchive"]
 
 _LOOKUP_BATCH = 1000
 """Identifiers per ``IN (…)`` list (a page of results): far below the backends' parameter limits."""
-
-
-def utc_now() -> datetime:
-    """Return the current instant as the catalogue stores instants: naive UTC."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,7 @@ class Product:
 
     def is_public(self, now: datetime) -> bool:
         """Whether anything of the product may be served at ``now`` (naive UTC)."""
-        return self.obs_release_date is not None and self.obs_release_date <= now
+        return is_released(self.obs_release_date, now)
 
 
 class ProductArchive:

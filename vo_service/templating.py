@@ -9,7 +9,7 @@ environment serves them all, with autoescaping for ``.xml`` and ``.html``.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from importlib import resources
 
@@ -18,6 +18,8 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
+
+from tap_schema.release import naive_utc
 
 from .urls import ServiceUrls
 
@@ -53,9 +55,7 @@ def xml_datetime(value: datetime | None) -> str:
     """Write an instant the UWS 1.1 way (section 2.2.1): ISO-8601, 'T', UTC with 'Z'."""
     if value is None:
         return ""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(timespec="milliseconds") + "Z"
+    return naive_utc(value).isoformat(timespec="milliseconds") + "Z"
 
 
 def xml_safe(text: str) -> str:

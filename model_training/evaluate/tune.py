@@ -44,6 +44,7 @@ from model_training.learn.retrieval import retrieval_scores
 from model_training.learn.simclr import build_method
 from model_training.learn.train import EpochRecord, fit
 from tap_schema import Settings, open_catalogue
+from tap_schema.release import utc_now
 
 __all__ = ["TuneOutcome", "search_space", "split_by_source", "tune"]
 
@@ -221,7 +222,7 @@ def tune(
             "n_images": len(train_at),
             "scored_on": scored_on,
             "training_seconds": sum(r.seconds for r in history),
-            "trained_at": datetime.now(UTC).replace(tzinfo=None),
+            "trained_at": utc_now(),
         }
         with catalogue.begin() as conn:
             model_id = register_model(conn, catalogue, row, path, current=False)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, String, func, select
 
 from tap_schema import Catalogue
+from tap_schema.release import utc_now
 
 from .prepare import PreparedProduct
 
@@ -145,6 +145,6 @@ class ProductCatalogue:
             "cutout_index": cutout_index,
             "cutout_x": prepared.cutout_x,
             "cutout_y": prepared.cutout_y,
-            "ingested_at": datetime.now(UTC).replace(tzinfo=None),
+            "ingested_at": utc_now(),
             "metadata_digest": task.metadata_digest,
         }

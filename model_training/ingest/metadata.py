@@ -21,11 +21,12 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tap_schema import load_schema
+from tap_schema.release import naive_utc
 
 __all__ = [
     "DERIVED_COLUMNS",
@@ -199,6 +200,4 @@ def _typed(name: str, datatype: str, raw: str) -> Any:
 def _parse_timestamp(raw: str) -> datetime:
     text = raw[:-1] if raw.endswith("Z") else raw
     parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    return parsed
+    return naive_utc(parsed)

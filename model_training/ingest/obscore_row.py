@@ -24,13 +24,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 import numpy as np
 
 from tap_schema import Settings
+from tap_schema.release import naive_utc
 
 from .cutout import Cutout
 from .fits_image import PEAK_FLUX, FitsImage, pixel_to_icrs
@@ -125,9 +126,7 @@ def parse_date_obs(value: str) -> datetime:
     """
     text = value.strip()
     parsed = datetime.fromisoformat(text[:-1] if text.endswith("Z") else text)
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    return parsed
+    return naive_utc(parsed)
 
 
 def default_release_date(observed: datetime) -> datetime:

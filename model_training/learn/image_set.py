@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 
 from model_training.ingest.cutout_store import CutoutStore
 from tap_schema import Catalogue, Settings
+from tap_schema.release import released, utc_now
 
 __all__ = [
     "IMAGE_KINDS",
@@ -102,8 +102,7 @@ def load_image_set(
     image = catalogue.table("similarity.image")
     product = catalogue.table("vosim.product")
     obscore = catalogue.table("ivoa.obscore")
-    now = datetime.now(UTC).replace(tzinfo=None)
-    released = sa.and_(obscore.c.obs_release_date.is_not(None), obscore.c.obs_release_date <= now)
+    public = released(obscore.c.obs_release_date, utc_now())
     query = (
         sa.select(
             image.c.obs_publisher_did,
@@ -112,7 +111,7 @@ def load_image_set(
             product.c.product_key,
             product.c.file_path,
             obscore.c.target_name,
-            sa.case((released, True), else_=False).label("is_public"),
+            sa.case((public, True), else_=False).label("is_public"),
         )
         .join(product, product.c.obs_publisher_did == image.c.obs_publisher_did)
         .join(obscore, obscore.c.obs_publisher_did == image.c.obs_publisher_did)
@@ -120,7 +119,7 @@ def load_image_set(
         .order_by(product.c.cutout_index)
     )
     if public_only:
-        query = query.where(released)
+        query = query.where(public)
     with catalogue.begin() as conn:
         rows = conn.execute(query).all()
     columns = list(zip(*rows, strict=True)) if rows else [()] * 7

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 import sqlalchemy as sa
@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 from model_training.categories import CategoryCompatibility, load_compatibility
 from tap_schema import Catalogue, Settings, open_catalogue
+from tap_schema.release import released, utc_now
 
 from .backends import backend_top_k
 from .exact_top_k import VectorSpace, all_pairs_top_k, default_block_size, merge_best, update_top_k
@@ -175,7 +176,7 @@ def compute_neighbours(
     try:
         models = _models(catalogue, model_id)
         compatibility = load_compatibility(catalogue)
-        when = now or datetime.now(UTC).replace(tzinfo=None)
+        when = now or utc_now()
         search_device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         return [
             _update_model(
@@ -212,8 +213,7 @@ def load_public_vectors(
         .where(
             (embedding.c.model_id == model_id)
             & (image.c.image_kind == image_kind)
-            & obscore.c.obs_release_date.is_not(None)
-            & (obscore.c.obs_release_date <= now)
+            & released(obscore.c.obs_release_date, now)
         )
     ).all()
     rows.sort(key=lambda row: row[0])

@@ -26,7 +26,6 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from itertools import repeat
 
 import numpy as np
@@ -35,6 +34,7 @@ from sqlalchemy import Connection
 
 from tap_schema import Catalogue
 from tap_schema.bulk_copy import psycopg_connection
+from tap_schema.release import utc_now
 
 __all__ = [
     "BULK_LOAD_ROWS",
@@ -421,7 +421,7 @@ def write_run(
             "k": k,
             "compatibility_digest": compatibility_digest,
             "n_images": n_images,
-            "computed_at": datetime.now(UTC).replace(tzinfo=None),
+            "computed_at": utc_now(),
         },
     )
 

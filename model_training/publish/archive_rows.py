@@ -28,12 +28,14 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+
+from tap_schema.release import is_released, naive_utc
 
 __all__ = [
     "ArchiveImage",
@@ -125,7 +127,7 @@ class ArchiveImage:
 
     def is_public(self, now: datetime) -> bool:
         """Whether the proprietary period has ended at ``now`` (naive UTC)."""
-        return self.release_date is not None and self.release_date <= now
+        return is_released(self.release_date, now)
 
 
 def read_archive_images(
@@ -202,7 +204,7 @@ def _utc(value: Any, did: str) -> datetime | None:
         except ValueError:
             raise ArchiveMappingError(f"release date {value!r} of {did} is not ISO 8601") from None
     if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+        return naive_utc(value)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
     raise ArchiveMappingError(f"release date {value!r} of {did} is not a date")

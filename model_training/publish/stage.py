@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from tap_schema import Catalogue, Settings, open_catalogue
 from tap_schema.bulk_copy import copy_rows
 from tap_schema.dachs import write_resource_descriptor
 from tap_schema.plugin_database import PLUGIN_SCHEMA, ArchiveDatabase
+from tap_schema.release import utc_now
 
 from .archive_rows import ArchiveMapping, read_archive_images
 from .selection import Selection, read_vosim_images, select_images
@@ -207,7 +208,7 @@ def publish(
         )
     started = time.perf_counter()
     mapping = mapping or ArchiveMapping()
-    now = now or datetime.now(UTC).replace(tzinfo=None)
+    now = now or utc_now()
     report = PublishReport(refresh=refresh, dachs_rd=dachs_rd)
     catalogue = open_catalogue(settings, create=False)
     archive = ArchiveDatabase.connect(engine_url)

@@ -19,6 +19,8 @@ from functools import lru_cache
 
 from sqlglot import exp
 
+from tap_schema.release import RELEASE_DATE, released_sql
+
 from .catalog import TapTable
 
 __all__ = ["NOW_PARAMETER", "PROPRIETARY_TABLES", "public_rows", "public_rows_sql"]
@@ -32,17 +34,32 @@ PROPRIETARY_TABLES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 """Tables of image data, and the columns that name the images each row belongs to."""
 
-_RELEASE = ("ivoa", "obscore", "obs_publisher_did", "obs_release_date")
+_RELEASE = ("ivoa", "obscore", "obs_publisher_did")
 
 
 def _quoted(name: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=True)
 
 
+def _released(alias: str) -> exp.Expr:
+    """Return `tap_schema.release.released_sql` for ``alias``'s release date and ``:now``.
+
+    The bind parameter stays ``:now`` on every backend (a `sqlalchemy.text`
+    parameter), as sqlglot would otherwise write it in the backend's own style.
+    """
+    column = exp.column(RELEASE_DATE, alias, quoted=True).sql()
+    condition = exp.condition(released_sql(column, f":{NOW_PARAMETER}"))
+    return condition.transform(
+        lambda node: (
+            exp.Var(this=f":{NOW_PARAMETER}") if isinstance(node, exp.Placeholder) else node
+        )
+    )
+
+
 def public_rows(table: TapTable, did_columns: tuple[str, ...]) -> exp.Select:
     """``SELECT <columns> FROM <table> WHERE <every image of the row is public>``."""
     row = "vosim_row"
-    schema, obscore, did, release = _RELEASE
+    schema, obscore, did = _RELEASE
     conditions: list[exp.Expr] = []
     for index, did_column in enumerate(did_columns):
         released = f"vosim_released_{index}"
@@ -55,12 +72,7 @@ def public_rows(table: TapTable, did_columns: tuple[str, ...]) -> exp.Select:
                     expression=exp.column(did_column, row, quoted=True),
                 )
             )
-            .where(
-                exp.LTE(
-                    this=exp.column(release, released, quoted=True),
-                    expression=exp.Var(this=f":{NOW_PARAMETER}"),
-                )
-            )
+            .where(_released(released))
         )
         conditions.append(exp.Exists(this=check))
     select = exp.select(*(exp.column(c.name, row, quoted=True) for c in table.columns)).from_(

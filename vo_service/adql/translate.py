@@ -19,7 +19,7 @@ The `Translator` is assembled here from one part per piece of the grammar:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Literal
 
@@ -27,6 +27,7 @@ import numpy as np
 from sqlglot import exp
 
 from tap_schema import decode_float_array
+from tap_schema.release import naive_utc, utc_now
 
 from .backends import BACKENDS, Backend
 from .catalog import TapSchema
@@ -204,9 +205,7 @@ def translate_adql(
         raise ValueError("max_rows must not be negative")
     upload_key = tuple(sorted((key.lower(), table) for key, table in (uploads or {}).items()))
     translated = _translate(adql, schema, dialect, upload_key, max_rows)
-    moment = now or datetime.now(UTC)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    moment = utc_now() if now is None else naive_utc(now)
     parameters = {NOW_PARAMETER: BACKENDS[dialect].now_parameter(moment)}
     return TranslatedQuery(
         sql=translated.sql,

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from jinja2.environment import TemplateModule
 
-from vo_service.product_lookup import utc_now
+from tap_schema.release import utc_now
 from vo_service.similarity.responses import similarity_service
 from vo_service.similarity.service import SimilarityLimits, SimilarityService
 from vo_service.templating import environment

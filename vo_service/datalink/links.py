@@ -49,6 +49,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tap_schema import Settings
+from tap_schema.release import utc_now
 from vo_service.dali import (
     VOTABLE_TYPE,
     DaliParameters,
@@ -56,7 +57,7 @@ from vo_service.dali import (
     error_document,
     read_dali_parameters,
 )
-from vo_service.product_lookup import Product, ProductArchive, utc_now
+from vo_service.product_lookup import Product, ProductArchive
 from vo_service.similarity.responses import SIMILARITY_DESCRIPTOR_ID, similarity_service
 from vo_service.similarity.service import SimilarityService
 from vo_service.urls import ServiceUrls

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from tap_schema import Catalogue
-from vo_service.product_lookup import utc_now
+from tap_schema.release import released, utc_now
 
 __all__ = ["IMAGE_KINDS", "ImageCard", "find_by_target", "public_images", "sample_images"]
 
@@ -137,7 +137,6 @@ def _public_cards(catalogue: Catalogue) -> sa.Select:
         model.c.image_kind == image.c.image_kind,
         model.c.is_current == 1,
     )
-    now = utc_now()
     return (
         sa.select(
             obscore.c.obs_publisher_did,
@@ -149,6 +148,6 @@ def _public_cards(catalogue: Catalogue) -> sa.Select:
         )
         .join(image, image.c.obs_publisher_did == obscore.c.obs_publisher_did)
         .outerjoin(product, product.c.obs_publisher_did == obscore.c.obs_publisher_did)
-        .where(obscore.c.obs_release_date <= now)
+        .where(released(obscore.c.obs_release_date, utc_now()))
         .where(has_vector)
     )

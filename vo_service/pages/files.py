@@ -22,7 +22,8 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
-from vo_service.product_lookup import Product, utc_now
+from tap_schema.release import utc_now
+from vo_service.product_lookup import Product
 
 __all__ = ["fits_file", "preview"]
 

@@ -40,6 +40,8 @@ from datetime import datetime
 
 import numpy as np
 
+from tap_schema.release import release_array, released_mask
+
 from .ranking import ReducedCopy, query_vector, rerank, top_positions
 
 __all__ = ["CALIBRATION_DEPTH", "IndexOptions", "KindIndex", "Ranking", "allowed_categories"]
@@ -47,7 +49,6 @@ __all__ = ["CALIBRATION_DEPTH", "IndexOptions", "KindIndex", "Ranking", "allowed
 CALIBRATION_DEPTH = 1000
 """Depth whose recall the calibration measures: the page shows the top 1000."""
 
-_NO_RELEASE = np.datetime64("NaT", "us")
 _NEVER = np.datetime64("9999-12-31T00:00:00", "us")
 
 
@@ -154,10 +155,7 @@ class KindIndex:
         self.category_codes = np.array(
             [-1 if c is None else code_of[c] for c in categories], dtype=np.int32
         )
-        self.release = np.array(
-            [_NO_RELEASE if r is None else np.datetime64(r, "us") for r in release_dates],
-            dtype="datetime64[us]",
-        )
+        self.release = release_array(release_dates)
         self._public: tuple[np.datetime64, np.datetime64, np.ndarray] | None = None
 
     def __len__(self) -> int:
@@ -174,7 +172,7 @@ class KindIndex:
         cached = self._public
         if cached is not None and cached[0] <= instant < cached[1]:
             return cached[2]
-        released = self.release <= instant  # NaT compares False: unknown stays private
+        released = released_mask(self.release, instant)
         upcoming = self.release[self.release > instant]
         until = upcoming.min() if upcoming.size else _NEVER
         self._public = (instant, until, released)

@@ -44,7 +44,8 @@ from datetime import datetime
 import numpy as np
 
 from tap_schema import Catalogue
-from vo_service.product_lookup import Product, ProductArchive, utc_now
+from tap_schema.release import utc_now
+from vo_service.product_lookup import Product, ProductArchive
 
 from .embedder import Embedder
 from .errors import NotFoundError, ParameterError, UnavailableError

@@ -8,13 +8,12 @@ so the description cannot drift from the behaviour.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import sqlalchemy as sa
 from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from tap_schema.release import released, utc_now
 from vo_service.templating import environment, xml_response
 from vo_service.urls import ServiceUrls
 from vo_service.votable.formats import OUTPUT_FORMATS
@@ -107,7 +106,6 @@ def _sample_image(service: TapService) -> dict[str, object]:
     catalogue = service.catalogue
     obscore = catalogue.table("ivoa.obscore")
     neighbour = catalogue.table("similarity.neighbour")
-    now = datetime.now(UTC).replace(tzinfo=None)
     columns = (
         obscore.c.obs_publisher_did,
         obscore.c.target_name,
@@ -116,7 +114,7 @@ def _sample_image(service: TapService) -> dict[str, object]:
         obscore.c.band_list,
         obscore.c.scientific_category,
     )
-    public = obscore.c.obs_release_date <= now
+    public = released(obscore.c.obs_release_date, utc_now())
     with_neighbours = sa.exists().where(
         neighbour.c.obs_publisher_did == obscore.c.obs_publisher_did
     )

@@ -20,12 +20,13 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import anyio
 from anyio import to_thread
 
+from tap_schema.release import naive_utc, utc_now
 from vo_service.cancellation import CancelToken
 
 from .models import (
@@ -46,7 +47,6 @@ __all__ = [
     "UnknownJobError",
     "Work",
     "parse_instant",
-    "utcnow",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,11 +66,6 @@ _ABORTABLE = frozenset(
     }
 )
 _POLL_S = 1.0
-
-
-def utcnow() -> datetime:
-    """Return the current UTC time, without time zone, as stored in the job tables."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class UnknownJobError(LookupError):
@@ -141,7 +136,7 @@ class JobService:
         service's public base URL as the creator reached it: the job's
         results are written later, without a request to tell it.
         """
-        now = utcnow()
+        now = utc_now()
         job_id = secrets.token_hex(8)
         pairs = [(name.upper(), value) for name, value in parameters]
         values = dict(pairs)
@@ -181,7 +176,7 @@ class JobService:
         job = self.store.get(job_id)
         if job is None:
             raise UnknownJobError(job_id)
-        if job.destruction_time <= utcnow():
+        if job.destruction_time <= utc_now():
             self.delete(job_id)
             raise UnknownJobError(job_id)
         return job
@@ -204,7 +199,7 @@ class JobService:
         """``PHASE=ABORT``: stop the job; results already made are kept (UWS 1.1, 2.1.4)."""
         self.get(job_id)
         if self.store.change_phase(
-            job_id, ExecutionPhase.ABORTED, allowed_from=_ABORTABLE, end_time=utcnow()
+            job_id, ExecutionPhase.ABORTED, allowed_from=_ABORTABLE, end_time=utc_now()
         ):
             self._phase_changed(job_id)
         self._cancel(job_id)
@@ -307,7 +302,7 @@ class JobService:
                 job_id,
                 ExecutionPhase.ERROR,
                 allowed_from=[ExecutionPhase.EXECUTING],
-                end_time=utcnow(),
+                end_time=utc_now(),
                 error_type="transient",
                 error_message=_INTERRUPTED,
             )
@@ -316,7 +311,7 @@ class JobService:
 
     def destroy_expired(self) -> list[str]:
         """Destroy every job whose destruction time has passed, and stray job folders."""
-        expired = self.store.ids(destroyed_by=utcnow())
+        expired = self.store.ids(destroyed_by=utc_now())
         for job_id in expired:
             with contextlib.suppress(UnknownJobError):
                 self.delete(job_id)
@@ -349,7 +344,7 @@ class JobService:
                 job_id,
                 ExecutionPhase.EXECUTING,
                 allowed_from=[ExecutionPhase.QUEUED],
-                start_time=utcnow(),
+                start_time=utc_now(),
             ):
                 return  # aborted or deleted while queued
             self._phase_changed(job_id)
@@ -367,7 +362,7 @@ class JobService:
                     log.exception("job %s failed", job_id)
                 self._fail(job_id, JobError(f"internal error of the service: {error}"), token)
             else:
-                if self.store.complete(job_id, results, utcnow()):
+                if self.store.complete(job_id, results, utc_now()):
                     self._phase_changed(job_id)
         finally:
             with self._lock:
@@ -382,7 +377,7 @@ class JobService:
             job_id,
             ExecutionPhase.ERROR,
             allowed_from=[ExecutionPhase.EXECUTING],
-            end_time=utcnow(),
+            end_time=utc_now(),
             error_type=error.type,
             error_message=error.message,
         ):
@@ -448,6 +443,4 @@ def parse_instant(value: str, name: str) -> datetime:
         raise ValueError(
             f"{name}={value!r} is not an ISO-8601 instant such as 2030-01-31T12:00:00Z"
         ) from None
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
-    return when
+    return naive_utc(when)

@@ -17,11 +17,12 @@ import math
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import numpy as np
 
 from tap_schema import decode_float_array
+from tap_schema.release import naive_utc
 
 from .columns import ResultColumn
 
@@ -163,9 +164,7 @@ def _timestamp_text(value: object) -> str:
         text = value.replace(" ", "T", 1)
         return text[:-6] if text.endswith("+00:00") else text.removesuffix("Z")
     if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.isoformat()
+        return naive_utc(value).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
