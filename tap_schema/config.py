@@ -10,16 +10,63 @@ same way.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "environment_overrides"]
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 DEFAULT_AUTHORITY = "vosim.example"
 DEFAULT_COLLECTION = "ALMA"
 _TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+
+def _flag(text: str) -> bool:
+    return text.strip().lower() in _TRUE_WORDS
+
+
+_PARSERS: dict[str, Callable[[str], object]] = {"int": int, "float": float, "bool": _flag}
+"""How a variable's text becomes a field's value, by the field's annotation; text otherwise."""
+
+
+def environment_overrides(
+    config: type, prefix: str, environ: Mapping[str, str] | None = None
+) -> dict[str, object]:
+    """Read the fields of a configuration dataclass that ``<prefix><FIELD>`` variables set.
+
+    The one way vosim reads its environment: `Settings` (``VOSIM_``), the TAP
+    limits (``VOSIM_TAP_``) and the similarity limits (``VOSIM_SIMILARITY_``)
+    all name a variable after its field, in capitals.
+
+    Parameters
+    ----------
+    config
+        The dataclass whose fields may be set.
+    prefix
+        What every variable name starts with, e.g. ``VOSIM_TAP_``.
+    environ
+        The environment to read; ``os.environ`` when omitted.
+
+    Returns
+    -------
+    dict
+        The values of the variables that are set, by field name: ``int``,
+        ``float`` and ``bool`` fields parsed (a flag is on for 1, true, yes
+        or on), every other field as its text.
+
+    Raises
+    ------
+    ValueError
+        If a number does not parse.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for field in fields(config):
+        text = env.get(prefix + field.name.upper())
+        if text is not None:
+            values[field.name] = _PARSERS.get(str(field.type), str)(text)
+    return values
 
 
 @dataclass(frozen=True)
@@ -75,16 +122,16 @@ class Settings:
         Settings
             The configuration, with defaults for every unset variable.
         """
-        env = os.environ if environ is None else environ
-        data_dir = Path(env.get("VOSIM_DATA_DIR", "vosim-data")).expanduser().resolve()
-        db_url = env.get("VOSIM_DB_URL") or f"sqlite:///{data_dir / 'catalogue.sqlite'}"
+        values = environment_overrides(cls, "VOSIM_", environ)
+        data_dir = Path(values.get("data_dir", "vosim-data")).expanduser().resolve()
+        db_url = values.get("db_url") or f"sqlite:///{data_dir / 'catalogue.sqlite'}"
         return cls(
             data_dir=data_dir,
             db_url=db_url,
-            public_url=env.get("VOSIM_PUBLIC_URL", "").rstrip("/") or None,
-            authority=env.get("VOSIM_AUTHORITY", DEFAULT_AUTHORITY),
-            collection=env.get("VOSIM_COLLECTION", DEFAULT_COLLECTION),
-            trust_forwarded=env.get("VOSIM_TRUST_FORWARDED", "").strip().lower() in _TRUE_WORDS,
+            public_url=str(values.get("public_url", "")).rstrip("/") or None,
+            authority=values.get("authority", DEFAULT_AUTHORITY),
+            collection=values.get("collection", DEFAULT_COLLECTION),
+            trust_forwarded=values.get("trust_forwarded", False),
         )
 
     @property

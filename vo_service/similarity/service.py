@@ -35,15 +35,15 @@ become public while the server runs.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
 
 from tap_schema import Catalogue
+from tap_schema.config import environment_overrides
 from tap_schema.release import utc_now
 from vo_service.product_lookup import Product, ProductArchive
 
@@ -97,13 +97,7 @@ class SimilarityLimits:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SimilarityLimits:
         """Read overrides from ``VOSIM_SIMILARITY_<FIELD>`` variables."""
-        env = os.environ if environ is None else environ
-        changes: dict[str, object] = {}
-        for field in fields(cls):
-            value = env.get(f"VOSIM_SIMILARITY_{field.name.upper()}")
-            if value is not None:
-                changes[field.name] = float(value) if field.type == "float" else int(value)
-        return replace(cls(), **changes)
+        return replace(cls(), **environment_overrides(cls, "VOSIM_SIMILARITY_", environ))
 
 
 @dataclass(frozen=True)

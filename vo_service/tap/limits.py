@@ -10,9 +10,10 @@ disagree.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
+
+from tap_schema.config import environment_overrides
 
 __all__ = ["TapLimits"]
 
@@ -63,14 +64,7 @@ class TapLimits:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TapLimits:
         """Read overrides from ``VOSIM_TAP_<FIELD>`` variables (e.g. ``VOSIM_TAP_HARD_MAXREC``)."""
-        env = os.environ if environ is None else environ
-        changes: dict[str, object] = {}
-        for field in fields(cls):
-            value = env.get(f"VOSIM_TAP_{field.name.upper()}")
-            if value is not None:
-                kind = float if field.type == "float" else int
-                changes[field.name] = kind(value)
-        return replace(cls(), **changes)
+        return replace(cls(), **environment_overrides(cls, "VOSIM_TAP_", environ))
 
     def with_changes(self, **changes: object) -> TapLimits:
         """Return a copy with some limits replaced (tests use small limits)."""
