@@ -21,8 +21,6 @@ count a point within 1e-9 rad of a boundary as inside, as pgsphere does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlglot import exp
 
 from vo_service.votable.columns import ResultColumn
@@ -30,34 +28,13 @@ from vo_service.votable.columns import ResultColumn
 from .backends import Backend, call, cast
 from .errors import AdqlError
 from .scope import Scope
-from .translation_types import BOOLEAN, Value, computed_meta
+from .translation_types import BOOLEAN, Geom, Value, computed_meta
 
-__all__ = ["GEOMETRY_ARRAYSIZE", "Geom", "GeometryBackend", "GeometryTranslation", "geometry_kind"]
+__all__ = ["GEOMETRY_ARRAYSIZE", "GeometryBackend", "GeometryTranslation", "geometry_kind"]
 
 GEOMETRY_ARRAYSIZE = {"point": "2", "circle": "3", "polygon": "*"}
 TOLERANCE_DEG = 1e-9 * 57.29577951308232
 """pgsphere's EPSILON (1e-9 rad) in degrees: its comparisons are that lenient."""
-
-
-@dataclass(frozen=True)
-class Geom:
-    """A geometry value during translation.
-
-    Parameters
-    ----------
-    kind
-        ``point``, ``circle``, ``polygon`` or ``region`` (STC-S text such as
-        ``ivoa.obscore.s_region``).
-    coords
-        Its DALI coordinates in degrees as SQL expressions, when known.
-    packed
-        Otherwise the SQL value that holds it: a packed DALI value read from a
-        derived table, or the STC-S text of a region.
-    """
-
-    kind: str
-    coords: tuple[exp.Expr, ...] | None = None
-    packed: exp.Expr | None = None
 
 
 def _half(value: exp.Expr) -> exp.Expr:

@@ -1,9 +1,8 @@
-"""What the translation passes around: typed values, output columns, names."""
+"""What the translation passes around: typed values, geometry, output columns, names."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
@@ -11,14 +10,12 @@ from vo_service.votable.columns import ResultColumn
 
 from .scope import Name
 
-if TYPE_CHECKING:
-    from .geometry import Geom
-
 __all__ = [
     "BOOLEAN",
     "INTEGER_TYPES",
     "NULL",
     "NUMERIC_TYPES",
+    "Geom",
     "OutputColumn",
     "Value",
     "computed_meta",
@@ -112,3 +109,24 @@ def name_of(identifier: exp.Identifier | str | None) -> Name | None:
 def quoted(name: str) -> exp.Identifier:
     """Return a quoted SQL identifier."""
     return exp.to_identifier(name, quoted=True)
+
+
+@dataclass(frozen=True)
+class Geom:
+    """A geometry value during translation.
+
+    Parameters
+    ----------
+    kind
+        ``point``, ``circle``, ``polygon`` or ``region`` (STC-S text such as
+        ``ivoa.obscore.s_region``).
+    coords
+        Its DALI coordinates in degrees as SQL expressions, when known.
+    packed
+        Otherwise the SQL value that holds it: a packed DALI value read from a
+        derived table, or the STC-S text of a region.
+    """
+
+    kind: str
+    coords: tuple[exp.Expr, ...] | None = None
+    packed: exp.Expr | None = None

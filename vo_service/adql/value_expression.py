@@ -13,12 +13,13 @@ from sqlglot import exp
 
 from vo_service.votable.columns import ResultColumn
 
-from .geometry import Geom, geometry_kind
+from .geometry import geometry_kind
 from .scope import Name, Scope, Source, SourceColumn
 from .translation_types import (
     BOOLEAN,
     NULL,
     NUMERIC_TYPES,
+    Geom,
     Value,
     computed_meta,
     name_of,
