@@ -1,7 +1,10 @@
 """Floor 2: the pipeline stages that turn FITS images into vectors and neighbour lists.
 
-Ingest (FITS → cut-outs, previews, ObsCore rows), the demo-archive generator,
-self-supervised training, embedding, evaluation, hyperparameter search,
-nearest neighbours and k-means quick select. Reads and writes the catalogue
-through ``tap_schema``; never imports ``vo_service``.
+One package per stage of the data flow, each importing only the stages
+before it: `ingest` (FITS → cut-outs, previews, ObsCore rows), `demo_archive`
+(the synthetic archive), `learn` (SimCLR training and the embedding),
+`evaluate` (scores, baselines, tuning), `neighbours` (exact top-k, quick
+select) and `publish` (the export into an archive's own database), with
+`categories` beside them. Reads and writes the catalogue through
+``tap_schema``; never imports ``vo_service``.
 """
