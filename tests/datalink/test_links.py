@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
 import pyvo
 from astropy.io.votable import parse_single_table
+from astropy.table import Table
 
 from tests import served_archive as archive
 from tests.stilts_lint import run_datalinklint, run_votlint
@@ -150,6 +152,33 @@ def test_the_similarity_service_descriptor_runs_with_pyvo(archive_server: Runnin
     table = parse_single_table(io.BytesIO(stream.read())).to_table()
     expected = archive.expected_ranking([PUBLIC.did])[:3]
     assert list(table["obs_publisher_did"]) == [image.did for image, _ in expected]
+
+
+def test_the_readme_pyvo_example_gives_an_astropy_table(archive_server: RunningServer) -> None:
+    """The README's DataLink example, run as written, on an ObsCore access_url."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("```python\nimport io\n\nimport pyvo\n")
+    code = readme[start + len("```python\n") : readme.index("```", start + 3)]
+    scope = {"access_url": links_url(archive_server, PUBLIC.did)}
+    exec(compile(code, "README.md", "exec"), scope)
+    similar = scope["similar"]
+    assert isinstance(similar, Table)
+    assert isinstance(scope["fits_file"].read(), bytes)
+    expected = archive.expected_ranking([PUBLIC.did])
+    assert list(similar["obs_publisher_did"]) == [image.did for image, _ in expected][:12]
+    assert similar["similarity"].dtype.kind == "f"
+
+
+def test_the_descriptor_passes_min_separation(archive_server: RunningServer) -> None:
+    links = pyvo.dal.adhoc.DatalinkResults.from_result_url(links_url(archive_server, PUBLIC.did))
+    [service] = [row for row in links if row.service_def]
+    params = {param.name: param for param in service.input_params}
+    assert params["MIN_SEPARATION"].unit == "arcsec"
+    document = votable(service.process(maxrec=12, min_separation=3600).read())
+    infos = {info.name: info.value for info in document.resources[0].infos}
+    assert document.get_first_table().to_table().colnames[:2] == ["rank", "obs_publisher_did"]
+    assert len(document.get_first_table().array) == 0, "the test images lie within 2 arcsec"
+    assert int(infos["hidden_nearby"]) == len(archive.expected_ranking([PUBLIC.did]))
 
 
 def test_tap_votable_with_descriptor_passes_votlint(archive_server: RunningServer) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from urllib.parse import urlencode
 
+import astropy.units as u
 import pytest
+import sqlalchemy as sa
+from astropy.coordinates import SkyCoord
 
 from tests import served_archive as archive
 from tests.stilts_lint import run_votlint
@@ -14,6 +17,19 @@ from tests.tap.server import RunningServer
 
 CONTINUUM = [image for image in archive.PUBLIC if image.image_kind == "continuum"]
 START = CONTINUUM[0]
+DOCUMENT_KEYS = {
+    "selection",
+    "excluded",
+    "image_kind",
+    "model_id",
+    "total",
+    "offset",
+    "maxrec",
+    "overflow",
+    "min_separation",
+    "hidden_nearby",
+    "results",
+}
 RESULT_KEYS = {
     "rank",
     "obs_publisher_did",
@@ -56,7 +72,8 @@ def test_json_contract(archive_server: RunningServer) -> None:
     assert document["model_id"] == 2
     assert document["total"] == len(expected)
     assert document["overflow"] is True
-    assert "quick_select" not in document
+    assert set(document) == DOCUMENT_KEYS
+    assert document["min_separation"] == 0 and document["hidden_nearby"] == 0
     results = document["results"]
     assert [row["rank"] for row in results] == [1, 2, 3, 4, 5]
     assert all(set(row) == RESULT_KEYS for row in results)
@@ -224,5 +241,85 @@ def test_capabilities_describe_both_ways_of_calling(archive_server: RunningServe
     assert urls[:2] == [f"{archive_server.url}/similarity/sync"] * 2
     assert capabilities[2].get("standardID") == "ivo://ivoa.net/std/DataLink#links-1.1"
     names = [p.find("name").text for p in capabilities[0].iter("param")]
-    assert names == ["ID", "NOT_ID", "MAXREC", "OFFSET", "RESPONSEFORMAT", "QUICKSELECT"]
+    assert names == [
+        "ID",
+        "NOT_ID",
+        "MIN_SEPARATION",
+        "MAXREC",
+        "OFFSET",
+        "RESPONSEFORMAT",
+        "QUICKSELECT",
+    ]
+    separation = next(
+        p for p in capabilities[0].iter("param") if p.find("name").text == "MIN_SEPARATION"
+    )
+    assert separation.find("unit").text == "arcsec"
+    assert separation.find("dataType").text == "real"
     assert [p.find("name").text for p in capabilities[1].iter("param")] == ["IMAGE"]
+
+
+def cutout_centres(server: RunningServer) -> dict[str, SkyCoord]:
+    """The cut-out centre ingest stored for each image, as astropy positions."""
+    image = server.catalogue.table("similarity.image")
+    with server.catalogue.begin() as conn:
+        rows = conn.execute(
+            sa.select(image.c.obs_publisher_did, image.c.cutout_ra, image.c.cutout_dec)
+        ).all()
+    return {did: SkyCoord(ra * u.deg, dec * u.deg) for did, ra, dec in rows}
+
+
+@pytest.mark.parametrize(
+    ("selected", "excluded", "arcsec"),
+    [([0], [], 0.01), ([0], [], 0.06), ([1, 5], [3], 0.01), ([1, 5], [3], 3600.0)],
+)
+def test_min_separation_leaves_out_the_selected_positions(
+    archive_server: RunningServer, selected: list[int], excluded: list[int], arcsec: float
+) -> None:
+    """The test images' cut-outs are centred on a few places 0.05 arcsec apart.
+
+    Each radius leaves out another set of them.
+    The expected set is computed with astropy from the stored cut-out
+    centres, among the candidates the ranking without the limit has: images
+    that are not public (several lie at the same place) are neither listed
+    nor counted.
+    """
+    ids = [CONTINUUM[i].did for i in selected]
+    not_ids = [CONTINUUM[i].did for i in excluded]
+    centres = cutout_centres(archive_server)
+    everything = archive.expected_ranking(ids, not_ids)
+    near = {
+        image.did
+        for image, _ in everything
+        if any(centres[image.did].separation(centres[did]).arcsec < arcsec for did in ids)
+    }
+    document = ranking_json(archive_server, ids, not_ids, MAXREC=12, MIN_SEPARATION=arcsec)
+    kept = [image.did for image, _ in everything if image.did not in near]
+    assert document["min_separation"] == arcsec
+    assert document["hidden_nearby"] == len(near)
+    assert document["total"] == len(kept)
+    assert [row["obs_publisher_did"] for row in document["results"]] == kept[:12]
+    if arcsec < 3600:
+        assert near and kept, "the radius should leave out some candidates and keep others"
+
+
+def test_min_separation_errors(archive_server: RunningServer) -> None:
+    for value in ("-1", "NaN", "inf", "1_0", "٣", "ten"):
+        response = http.get(
+            f"{archive_server.url}/similarity/sync",
+            params={"ID": START.did, "MIN_SEPARATION": value, "RESPONSEFORMAT": "json"},
+        )
+        assert response.status_code == 400, value
+        assert "MIN_SEPARATION" in response.json()["error"]
+
+
+def test_min_separation_in_the_votable(archive_server: RunningServer) -> None:
+    url = f"{archive_server.url}/similarity/sync?" + urlencode(
+        [("ID", START.did), ("MIN_SEPARATION", "0.06"), ("MAXREC", "5")]
+    )
+    response = http.get(url)
+    infos = {info.name: info.value for info in votable(response.content).resources[0].infos}
+    document = ranking_json(archive_server, [START.did], MIN_SEPARATION=0.06, MAXREC=5)
+    assert float(infos["MIN_SEPARATION"]) == 0.06
+    assert int(infos["hidden_nearby"]) == document["hidden_nearby"] > 0
+    report = run_votlint(url)
+    assert report.errors == report.warnings == 0, report.describe()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,64 @@ def test_excluded_images_with_an_upload(archive_server: RunningServer, tmp_path:
     assert [r["obs_publisher_did"] for r in response.json()["results"]] == [i.did for i, _ in want]
 
 
+def test_selected_images_refine_an_uploaded_image(
+    archive_server: RunningServer, tmp_path: Path
+) -> None:
+    """IMAGE and ID together: the upload is the search's start, the IDs further selections."""
+    path = continuum_file(tmp_path)
+    image = read_fits_image(path)
+    _, uploaded = archive.PooledEmbedder().embed(
+        "continuum", make_cutout(image.flux_map, image.wcs, image.noise).pixels
+    )
+    chosen = [archive.PUBLIC[1].did, archive.PUBLIC[5].did]
+    response = upload(archive_server, path, RESPONSEFORMAT="application/json", MAXREC=12, ID=chosen)
+    assert response.status_code == 200, response.text
+    document = response.json()
+    assert document["selection"] == chosen
+    query = np.mean([uploaded, *(archive.vector(archive.BY_DID[d]) for d in chosen)], axis=0)
+    query /= np.linalg.norm(query)
+    want = [
+        pair
+        for pair in archive.expected_upload_ranking(query, "continuum")
+        if pair[0].did not in chosen
+    ]
+    assert document["total"] == len(want)
+    assert [row["obs_publisher_did"] for row in document["results"]] == [
+        i.did for i, _ in want[:12]
+    ]
+
+
+def test_the_upload_answer_carries_the_cutout(archive_server: RunningServer, tmp_path: Path):
+    path = continuum_file(tmp_path)
+    document = upload(archive_server, path, RESPONSEFORMAT="application/json").json()
+    described = document["upload"]
+    image = read_fits_image(path)
+    cutout = make_cutout(image.flux_map, image.wcs, image.noise)
+    assert described["cutout_rule"] == cutout.rule == "peak"
+    assert described["peak_snr"] == pytest.approx(cutout.peak_snr)
+    assert (described["cutout_ra"], described["cutout_dec"]) == pytest.approx(
+        (cutout.ra, cutout.dec)
+    )
+    picture = described["cutout_image"]
+    pixels = np.frombuffer(base64.b64decode(picture["rgba"]), dtype=np.uint8)
+    assert (picture["width"], picture["height"]) == (64, 64)
+    rgba = pixels.reshape(64, 64, 4)
+    assert (rgba[..., 3] == 255).all()
+    row, column = np.unravel_index(np.argmax(rgba[..., :3].sum(axis=2)), (64, 64))
+    assert (row, column) == (31, 32), "the peak is at the centre, north up (row 31 from the top)"
+
+
+def test_min_separation_is_measured_from_the_uploaded_cutout(
+    archive_server: RunningServer, tmp_path: Path
+) -> None:
+    path = continuum_file(tmp_path)
+    whole = upload(archive_server, path, RESPONSEFORMAT="json", MAXREC=12).json()
+    near = upload(archive_server, path, RESPONSEFORMAT="json", MAXREC=12, MIN_SEPARATION=3600)
+    assert near.status_code == 200, near.text
+    assert near.json()["hidden_nearby"] == whole["total"], "every test image lies in one field"
+    assert near.json()["total"] == 0 and near.json()["results"] == []
+
+
 def test_votable_answer_to_an_upload(archive_server: RunningServer, tmp_path: Path) -> None:
     response = upload(archive_server, continuum_file(tmp_path), MAXREC=3)
     assert response.status_code == 200
@@ -85,8 +144,8 @@ def test_votable_answer_to_an_upload(archive_server: RunningServer, tmp_path: Pa
 
 def test_upload_errors(archive_server: RunningServer, tmp_path: Path) -> None:
     path = continuum_file(tmp_path)
-    both = upload(archive_server, path, ID=archive.PUBLIC[0].did, RESPONSEFORMAT="json")
-    assert both.status_code == 400 and "not both" in both.json()["error"]
+    cube = upload(archive_server, path, ID=archive.PUBLIC[-2].did, RESPONSEFORMAT="json")
+    assert cube.status_code == 400 and "only compared within one kind" in cube.json()["error"]
     junk = upload(archive_server, None, b"this is no FITS file" * 10, RESPONSEFORMAT="json")
     assert junk.status_code == 400
     assert junk.json()["error"].startswith("the uploaded image cannot be used: ")

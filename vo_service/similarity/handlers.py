@@ -5,8 +5,8 @@
   (VOTable by default) or, with ``RESPONSEFORMAT=application/json``, the
   page's JSON document (`vo_service.similarity.responses`).
 - ``POST /similarity/sync`` with a multipart file field ``IMAGE``: rank
-  against an uploaded FITS image instead (`vo_service.similarity.image_upload`),
-  with the same other parameters.
+  against an uploaded FITS image (`vo_service.similarity.image_upload`), with
+  the same other parameters (``ID`` then names further selected images).
 - ``GET /similarity/image?ID=``: the JSON description of one public image
   (the page's tile of the image a search starts from).
 - ``GET /similarity/capabilities``: VOSI capabilities listing both ways of
@@ -138,6 +138,8 @@ class _Param:
     description: str
     data_type: str = "string"
     use: str = "optional"
+    unit: str | None = None
+    ucd: str | None = None
 
 
 def _parameters(limits: SimilarityLimits) -> tuple[_Param, ...]:
@@ -146,6 +148,14 @@ def _parameters(limits: SimilarityLimits) -> tuple[_Param, ...]:
             "ID", "Publisher DID of a selected image; repeat it to combine images", use="required"
         ),
         _Param("NOT_ID", "Publisher DID of an image to rank away from; repeatable"),
+        _Param(
+            "MIN_SEPARATION",
+            "Leave out the images whose cut-out centre is closer than this to a selected "
+            "image's (other targets only); 0, the default, leaves none out",
+            "real",
+            unit="arcsec",
+            ucd="pos.angDistance",
+        ),
         _Param(
             "MAXREC",
             f"Rows to return (default {limits.default_maxrec}, at most {limits.hard_maxrec})",

@@ -28,6 +28,10 @@ how much of the vectors' variance the leading axes hold, which is a
 property of the trained model, hence measured on its vectors. If the
 candidate set would have to be a large part of the archive anyway, the copy
 is dropped and every query is an exact scan.
+
+**Where each image is.** The index also holds each image's cut-out centre
+(`separation.SkyPositions`), so that a query can leave out the images near
+the selected ones (``MIN_SEPARATION``, `KindIndex.near`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import numpy as np
 from tap_schema.release import release_array, released_mask
 
 from .ranking import ReducedCopy, query_vector, rerank, top_positions
+from .separation import SkyPositions
 
 __all__ = ["CALIBRATION_DEPTH", "IndexOptions", "KindIndex", "Ranking", "allowed_categories"]
 
@@ -110,6 +115,9 @@ class KindIndex:
         Release instant of each image (naive UTC; None when unknown: never public).
     options
         How to rank.
+    cutout_centres
+        ICRS ``(ra, dec)`` in degrees of each image's cut-out centre (None
+        where unknown); None when no position is known at all.
     """
 
     image_kind: str
@@ -119,6 +127,7 @@ class KindIndex:
     categories: Sequence[str | None]
     release_dates: Sequence[datetime | None]
     options: IndexOptions = field(default_factory=IndexOptions)
+    cutout_centres: Sequence[tuple[float | None, float | None]] | None = None
     reduced: ReducedCopy | None = field(init=False, default=None)
     candidate_factor: float = field(init=False, default=0.0)
     measured_recall: float | None = field(init=False, default=None)
@@ -126,29 +135,38 @@ class KindIndex:
     def __post_init__(self) -> None:
         self.vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
         self.positions: dict[str, int] = {did: i for i, did in enumerate(self.dids)}
-        self._set_metadata(self.categories, self.release_dates)
+        self._set_metadata(self.categories, self.release_dates, self.cutout_centres)
         if len(self.dids) >= self.options.reduce_from and len(self.dids) > CALIBRATION_DEPTH:
             self.reduced = ReducedCopy.fit(self.vectors, self.options.reduced_dimensions)
             self.calibrate()
             rerank(self.vectors, np.zeros(1, dtype=np.int64), self.vectors[0])  # compile it now
 
     def with_metadata(
-        self, categories: Sequence[str | None], release_dates: Sequence[datetime | None]
+        self,
+        categories: Sequence[str | None],
+        release_dates: Sequence[datetime | None],
+        cutout_centres: Sequence[tuple[float | None, float | None]] | None = None,
     ) -> KindIndex:
-        """Return a copy with new categories and release dates, sharing the vectors.
+        """Return a copy with new categories, release dates and cut-out centres; same vectors.
 
-        A re-ingest can change an image's category or release date without
-        changing any vector; this costs no vector reload, projection or
-        calibration.
+        A re-ingest can change an image's category, release date or cut-out
+        centre without changing any vector; this costs no vector reload,
+        projection or calibration.
         """
         updated = copy.copy(self)
-        updated._set_metadata(categories, release_dates)
+        updated._set_metadata(categories, release_dates, cutout_centres)
         return updated
 
     def _set_metadata(
-        self, categories: Sequence[str | None], release_dates: Sequence[datetime | None]
+        self,
+        categories: Sequence[str | None],
+        release_dates: Sequence[datetime | None],
+        cutout_centres: Sequence[tuple[float | None, float | None]] | None,
     ) -> None:
         self.categories, self.release_dates = categories, release_dates
+        self.cutout_centres = cutout_centres
+        centres = cutout_centres or [(None, None)] * len(categories)
+        self.sky = SkyPositions([ra for ra, _ in centres], [dec for _, dec in centres])
         names = sorted({c for c in categories if c is not None})
         self.category_names: tuple[str, ...] = tuple(names)
         code_of = {name: code for code, name in enumerate(names)}
@@ -177,6 +195,25 @@ class KindIndex:
         until = upcoming.min() if upcoming.size else _NEVER
         self._public = (instant, until, released)
         return released
+
+    def near(
+        self, selected: np.ndarray, min_separation_deg: float, others: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Mark the images closer than ``min_separation_deg`` to a selected image's cut-out centre.
+
+        Parameters
+        ----------
+        selected
+            Index positions of the selected images.
+        min_separation_deg
+            The separation a kept image must at least have, in degrees.
+        others
+            ``(m, 3)`` unit vectors of further centres (an uploaded image's).
+        """
+        centres = self.sky.vectors[selected]
+        if others is not None:
+            centres = np.concatenate([centres, np.atleast_2d(others)])
+        return self.sky.near(centres, min_separation_deg)
 
     def compatible_mask(self, allowed: frozenset[str] | None) -> np.ndarray:
         """Images whose category may be listed: in ``allowed``, or unknown; all for None."""

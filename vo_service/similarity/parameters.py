@@ -3,14 +3,17 @@
 Names are case-insensitive and read through `vo_service.dali` (pyvo sends
 ``MAXREC`` for ``maxrec=``). ``ID`` and ``NOT_ID`` may be repeated (one per
 selected or excluded image); every other parameter is single-valued.
-``MAXREC`` above the hard limit is lowered to it, as DALI 1.1 section 3.2.3
-prescribes, and the response says so with its overflow status; unknown
+``MIN_SEPARATION`` is an angle in arcsec (0 or more). ``MAXREC`` above the
+hard limit is lowered to it, as DALI 1.1 section 3.2.3 prescribes, and the
+response says so with its overflow status; unknown
 parameters are ignored (section 3.1: a service must accept parameters it
 does not know).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 from vo_service.dali import DaliParameters
@@ -25,6 +28,8 @@ JSON_TYPE = "application/json"
 _JSON_NAMES = frozenset({"application/json", "json"})
 _TRUE = frozenset({"true", "yes", "1", "t"})
 _FALSE = frozenset({"false", "no", "0", "f", ""})
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"""A number as DALI and VOTable write them: ASCII digits, no NaN or infinity, no ``_``."""
 
 
 @dataclass(frozen=True)
@@ -61,11 +66,13 @@ def parse_similarity_request(params: DaliParameters, limits: SimilarityLimits) -
         offset_text = params.get("OFFSET")
         format_text = params.get("RESPONSEFORMAT")
         quick_text = params.get("QUICKSELECT")
+        separation_text = params.get("MIN_SEPARATION")
     except ValueError as error:
         raise ParameterError(str(error)) from error
     maxrec = _whole_number("MAXREC", maxrec_text, limits.default_maxrec)
     offset = _whole_number("OFFSET", offset_text, 0)
     quick_select = _boolean("QUICKSELECT", quick_text)
+    min_separation = _angle_arcsec("MIN_SEPARATION", separation_text)
     response = None
     if not wants_json(params):
         if quick_select:
@@ -86,6 +93,7 @@ def parse_similarity_request(params: DaliParameters, limits: SimilarityLimits) -
             maxrec=min(maxrec, limits.hard_maxrec),
             offset=offset,
             quick_select=quick_select,
+            min_separation_arcsec=min_separation,
         ),
         response=response,
         maxrec_requested=maxrec if maxrec > limits.hard_maxrec else None,
@@ -108,6 +116,20 @@ def _whole_number(name: str, text: str | None, default: int) -> int:
         raise ParameterError(f"{name}={text!r} is not a whole number") from None
     if value < 0:
         raise ParameterError(f"{name}={value} is negative; give 0 or more")
+    return value
+
+
+def _angle_arcsec(name: str, text: str | None) -> float:
+    """Read an angle in arcsec, 0 or more, written as a plain decimal number (default 0)."""
+    if text is None or not text.strip():
+        return 0.0
+    if not _DECIMAL.fullmatch(text.strip()):
+        raise ParameterError(
+            f"{name}={text!r} is not a number of arcsec (write it as e.g. 30 or 2.5e1)"
+        )
+    value = float(text.strip())
+    if not math.isfinite(value) or value < 0:
+        raise ParameterError(f"{name}={text!r} must be a finite angle in arcsec, 0 or more")
     return value
 
 

@@ -4,18 +4,25 @@
 
     {"selection": [did, ...], "excluded": [did, ...], "image_kind": "continuum",
      "model_id": 3, "total": 812, "offset": 0, "maxrec": 100, "overflow": true,
+     "min_separation": 30.0, "hidden_nearby": 4,
      "results": [{"rank": 1, "obs_publisher_did": ..., "target_name": ..., "s_ra": ...,
                   "s_dec": ..., "band_list": ..., "scientific_category": ...,
                   "similarity": 0.93, "preview_url": ..., "datalink_url": ...,
                   "file_url": ..., "page_url": ...}, ...],
      "quick_select": [{"representative": did, "members": [did, ...]}, ...]}
 
-``quick_select`` only when requested (``QUICKSELECT=true``): the five
-k-means representatives of the current top 1000, most similar first, each
-with the 15 images closest to it (itself first), which a click preselects;
-``upload`` only for a search by uploaded image; ``note`` when MAXREC was
-lowered. Errors are ``{"error": message}`` with the HTTP status of the
-error.
+``min_separation`` is the ``MIN_SEPARATION`` in arcsec (0: off) and
+``hidden_nearby`` the number of candidates it left out (``total`` counts
+those ranked, after it). ``quick_select`` only when requested
+(``QUICKSELECT=true``): the five k-means representatives of the current
+top 1000, most similar first, each with the 15 images closest to it
+(itself first), which a click preselects;
+``upload`` only for a search by uploaded image: what the service made of
+it (kind, cut-out rule and centre, S/N) and the cut-out itself as RGBA
+pixels in the previews' colours (``cutout_image``), which the page draws on
+a canvas (an inline ``data:`` image would need the Content-Security-Policy
+to allow it); ``note`` when MAXREC was lowered. Errors are
+``{"error": message}`` with the HTTP status of the error.
 
 **Tables** (VOTable by default; CSV, TSV, FITS as in TAP) are written by
 the TAP writer, with the same columns. Their metadata (UCD, unit,
@@ -28,11 +35,13 @@ against one row's image).
 
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
 from starlette.responses import Response
 
+from model_training.ingest.preview import render_preview
 from vo_service.adql import TapSchema
 from vo_service.dali import VOTABLE_TYPE, error_document
 from vo_service.product_lookup import Product
@@ -143,10 +152,15 @@ def json_response(
         "offset": offset,
         "maxrec": maxrec,
         "overflow": result.overflow,
+        "min_separation": result.min_separation_arcsec,
+        "hidden_nearby": result.hidden_nearby,
         "results": [_ranked_json(row, urls) for row in result.results],
     }
     if result.uploaded is not None:
-        document["upload"] = _upload_json(result.uploaded)
+        document["upload"] = {
+            **_upload_json(result.uploaded),
+            "cutout_image": _cutout_image(result.uploaded),
+        }
     if result.quick_select is not None:
         document["quick_select"] = [
             {"representative": group.representative, "members": list(group.members)}
@@ -167,6 +181,16 @@ def _upload_json(image: UploadedImage) -> dict[str, object]:
         "cutout_ra": cutout.ra,
         "cutout_dec": cutout.dec,
         "peak_snr": cutout.peak_snr if np.isfinite(cutout.peak_snr) else None,
+    }
+
+
+def _cutout_image(image: UploadedImage) -> dict[str, object]:
+    """Render the cut-out as the previews show a map (asinh stretch, inferno): RGBA, north up."""
+    rendered = render_preview(image.cutout.pixels).convert("RGBA")
+    return {
+        "width": rendered.width,
+        "height": rendered.height,
+        "rgba": base64.b64encode(rendered.tobytes()).decode("ascii"),
     }
 
 
@@ -238,6 +262,11 @@ def table_response(
     infos += [("total", str(result.total))]
     infos += [("ID", did) for did in result.selection]
     infos += [("NOT_ID", did) for did in result.excluded]
+    if result.min_separation_arcsec > 0:
+        infos += [
+            ("MIN_SEPARATION", repr(result.min_separation_arcsec)),
+            ("hidden_nearby", str(result.hidden_nearby)),
+        ]
     if result.uploaded is not None:
         upload = _upload_json(result.uploaded)
         infos += [(f"upload_{name}", str(value)) for name, value in upload.items()]
@@ -288,6 +317,21 @@ def similarity_service(
                 ref=id_ref,
                 ucd="meta.id;meta.main",
                 description="Publisher DID of the image to find similar images of",
+            ),
+            # value="0", the default, rather than "" (for the user to fill in): pyvo 1.9
+            # reads an empty double PARAM as None and its process() then fails.
+            InputParam(
+                "MIN_SEPARATION",
+                datatype="double",
+                arraysize=None,
+                value="0",
+                unit="arcsec",
+                ucd="pos.angDistance",
+                description=(
+                    "Leave out the images whose cut-out centre is closer than this to the "
+                    "image's own (other targets only); 0, the default, leaves none out"
+                ),
+                minimum="0",
             ),
             InputParam(
                 "MAXREC",

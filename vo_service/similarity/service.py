@@ -21,7 +21,12 @@ This module does it without HTTP (the handlers parse and answer):
    the user refines: each click re-orders the same images, as in the paper.
    (Requiring compatibility with every selected image instead would shrink
    the list at each click; the compatibility relation is not transitive.)
-4. They are ranked (`index.KindIndex.rank`), and a page of ``MAXREC`` rows
+4. With ``MIN_SEPARATION``, the candidates whose cut-out centre lies closer
+   than that to a selected image's are left out (`separation`): repeated
+   observations of the selected field would otherwise fill the top of the
+   ranking, while a user wants other objects that look alike. How many were
+   left out is part of the answer.
+5. They are ranked (`index.KindIndex.rank`), and a page of ``MAXREC`` rows
    from ``OFFSET`` on is returned, with the metadata of each image read
    from the catalogue at that moment; an image whose catalogue row is no
    longer public (its release date moved) is dropped and the index reloaded.
@@ -52,6 +57,7 @@ from .errors import NotFoundError, ParameterError, UnavailableError
 from .image_upload import UploadedImage
 from .index import IndexOptions, KindIndex, allowed_categories
 from .ranking import EmptyQueryError, query_vector
+from .separation import ARCSEC_PER_DEGREE, unit_vectors
 from .storage import CurrentModel, VectorStorage
 
 __all__ = [
@@ -116,6 +122,9 @@ class SimilarityQuery:
         Rows to skip (paging).
     quick_select
         Also cluster the top 1000 for the page's quick-select row.
+    min_separation_arcsec
+        Leave out the candidates closer than this (arcsec) to a selected
+        image's cut-out centre; 0 leaves none out.
     """
 
     selection: tuple[str, ...]
@@ -123,6 +132,7 @@ class SimilarityQuery:
     maxrec: int = 100
     offset: int = 0
     quick_select: bool = False
+    min_separation_arcsec: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,10 @@ class SimilarityResult:
     """The uploaded image ranked against, if the search was by upload."""
     quick_select: tuple[QuickSelectGroup, ...] | None = None
     """The quick-select row, when asked for."""
+    min_separation_arcsec: float = 0.0
+    """The MIN_SEPARATION the candidates were held to (0: none)."""
+    hidden_nearby: int = 0
+    """Candidates left out because they lie within MIN_SEPARATION of a selected image."""
 
 
 class SimilarityService:
@@ -236,6 +250,7 @@ class SimilarityService:
                 loaded.categories,
                 loaded.release_dates,
                 self.options,
+                loaded.cutout_centres,
             )
             log.info(
                 "similarity index of %s: model %d, %d vectors of d=%d, %s",
@@ -254,8 +269,10 @@ class SimilarityService:
         indexes = {}
         for kind, index in self._indexes.items():
             model = CurrentModel(kind, index.model_id)
-            categories, releases = self.storage.kind_metadata(model, list(index.dids))
-            indexes[kind] = index.with_metadata(categories, releases)
+            metadata = self.storage.kind_metadata(model, list(index.dids))
+            indexes[kind] = index.with_metadata(
+                metadata.categories, metadata.release_dates, metadata.cutout_centres
+            )
         return indexes
 
     def image(self, did: str, now: datetime | None = None) -> Product:
@@ -296,31 +313,37 @@ class SimilarityService:
             allowed_categories(self._compatibility, first_category),
             replace(query, selection=selection, excluded=excluded),
             now,
+            nearby=self._nearby(index, selected, query),
         )
 
     def search_by_image(
         self, image: UploadedImage, query: SimilarityQuery, now: datetime | None = None
     ) -> SimilarityResult:
-        """Rank the candidates against an uploaded image (and away from ``query.excluded``).
+        """Rank the candidates against an uploaded image, with ``query``'s further selections.
 
-        The image is embedded with the current model of its kind; its
+        The image is embedded with the current model of its kind and is the
+        search's start, as the first selected image is for `search`: its
         category is unknown, so every category may be listed (as for an
-        archive image without one).
+        archive image without one). Images in ``query.selection`` refine the
+        ranking as further selected images do (the page uploads the file
+        again with each click), ``query.excluded`` pull it away, and
+        ``MIN_SEPARATION`` is measured from the uploaded cut-out's centre too.
 
         Raises
         ------
         ParameterError, NotFoundError
-            For excluded images as in `search`.
+            For selected and excluded images as in `search`, or of another kind.
         UnavailableError
             When the image's kind has no current model, or no embedder is set up.
         """
         now = now or utc_now()
-        _, excluded = self._check_selection(query, uploaded=True)
-        products = self._public_products(excluded, now)
-        for did in excluded:
+        selection, excluded = self._check_selection(query, uploaded=True)
+        products = self._public_products([*selection, *excluded], now)
+        for did in (*selection, *excluded):
             if products[did].image_kind != image.image_kind:
+                role = "ID" if did in selection else "NOT_ID"
                 raise ParameterError(
-                    f"the uploaded image is a {image.image_kind} map but NOT_ID {did!r} is "
+                    f"the uploaded image is a {image.image_kind} map but {role} {did!r} is "
                     f"{products[did].image_kind}; images are only compared within one kind"
                 )
         index = self._index(image.image_kind)
@@ -337,16 +360,33 @@ class SimilarityService:
                 "try again in a minute"
             )
         public = index.public_mask(now)
+        selected = self._positions(index, public, selection)
+        centre = unit_vectors(image.cutout.ra, image.cutout.dec)
         result = self._ranked(
             index,
-            vector[np.newaxis, :],
-            np.zeros(0, dtype=np.int64),
+            np.concatenate([vector[np.newaxis, :], index.vectors[selected]]),
+            selected,
             self._positions(index, public, excluded),
             None,
-            replace(query, selection=(), excluded=excluded),
+            replace(query, selection=selection, excluded=excluded),
             now,
+            nearby=self._nearby(index, selected, query, centre),
         )
         return replace(result, uploaded=image)
+
+    @staticmethod
+    def _nearby(
+        index: KindIndex,
+        selected: np.ndarray,
+        query: SimilarityQuery,
+        uploaded_centre: np.ndarray | None = None,
+    ) -> np.ndarray | None:
+        """Mark the images within the query's MIN_SEPARATION of a selected one (None: no limit)."""
+        if query.min_separation_arcsec <= 0.0:
+            return None
+        return index.near(
+            selected, query.min_separation_arcsec / ARCSEC_PER_DEGREE, uploaded_centre
+        )
 
     def _forget_metadata(self) -> None:
         """Make the next `refresh` re-read categories and release dates."""
@@ -371,8 +411,15 @@ class SimilarityService:
         allowed: frozenset[str] | None,
         query: SimilarityQuery,
         now: datetime,
+        *,
+        nearby: np.ndarray | None = None,
     ) -> SimilarityResult:
-        """Rank the eligible images of ``index`` and return the query's page of them."""
+        """Rank the eligible images of ``index`` and return the query's page of them.
+
+        ``nearby`` marks the images left out for lying near a selected one;
+        only eligible ones are counted, so the count says nothing of images
+        that are not public.
+        """
         try:
             vector = query_vector(selected_vectors, index.vectors[avoided])
         except EmptyQueryError as error:
@@ -380,6 +427,10 @@ class SimilarityService:
         eligible = index.public_mask(now) & index.compatible_mask(allowed)
         eligible[selected] = False
         eligible[avoided] = False
+        hidden = 0
+        if nearby is not None:
+            hidden = int(np.count_nonzero(eligible & nearby))
+            eligible &= ~nearby
         depth = query.offset + query.maxrec
         if query.quick_select:
             depth = max(depth, QUICK_SELECT_DEPTH)
@@ -400,6 +451,8 @@ class SimilarityService:
             results=tuple(rows),
             overflow=ranking.total > query.offset + query.maxrec,
             quick_select=_quick_select(index, ranking.positions) if query.quick_select else None,
+            min_separation_arcsec=query.min_separation_arcsec,
+            hidden_nearby=hidden,
         )
 
     def _check_selection(
@@ -407,10 +460,6 @@ class SimilarityService:
     ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         selection = tuple(dict.fromkeys(query.selection))
         excluded = tuple(dict.fromkeys(query.excluded))
-        if uploaded and selection:
-            raise ParameterError(
-                "give either selected images (ID) or an uploaded image (IMAGE), not both"
-            )
         if not uploaded and not selection:
             raise ParameterError(
                 "give the identifier (obs_publisher_did) of at least one selected image as ID, "

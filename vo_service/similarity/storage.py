@@ -2,7 +2,8 @@
 
 The only module of the similarity service that talks to the database. It
 reads, per image kind, the vectors of the current model (``similarity.model``
-``is_current = 1``) with each image's category and release date, the
+``is_current = 1``) with each image's category, release date and cut-out
+centre (``similarity.image``), the
 category compatibility table, and a cheap fingerprint of all that, which the
 service polls to know when to reload.
 """
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 
 from tap_schema import Catalogue
 
-__all__ = ["CurrentModel", "KindVectors", "VectorStorage"]
+__all__ = ["CurrentModel", "KindMetadata", "KindVectors", "VectorStorage"]
 
 _FETCH_ROWS = 4_096
 _ARRAY_HEADER_BYTES = 20
@@ -56,6 +57,16 @@ class KindVectors:
     vectors: np.ndarray
     categories: list[str | None]
     release_dates: list[datetime | None]
+    cutout_centres: list[tuple[float | None, float | None]]
+
+
+@dataclass(frozen=True)
+class KindMetadata:
+    """What can change about the images of an index without changing their vectors."""
+
+    categories: list[str | None]
+    release_dates: list[datetime | None]
+    cutout_centres: list[tuple[float | None, float | None]]
 
 
 class VectorStorage:
@@ -74,6 +85,7 @@ class VectorStorage:
         self.obscore = catalogue.table("ivoa.obscore")
         self.compat = catalogue.table("similarity.category_compat")
         self.product = catalogue.table("vosim.product")
+        self.image = catalogue.table("similarity.image")
 
     def current_models(self) -> list[CurrentModel]:
         """Return the current model of each image kind (the newest, should several be marked)."""
@@ -132,12 +144,14 @@ class VectorStorage:
         dids: list[str] = []
         categories: list[str | None] = []
         releases: list[datetime | None] = []
+        centres: list[tuple[float | None, float | None]] = []
         blocks: list[np.ndarray] = []
         for rows in self._vector_rows(model):
             dids.extend(row[0] for row in rows)
             blocks.append(np.stack([np.asarray(row[1], dtype=np.float32) for row in rows]))
             categories.extend(row[2] for row in rows)
             releases.extend(row[3] for row in rows)
+            centres.extend((row[4], row[5]) for row in rows)
         # sorted here, not in SQL: PostgreSQL's collation may order strings differently
         order = sorted(range(len(dids)), key=dids.__getitem__)
         vectors = np.concatenate(blocks) if blocks else np.zeros((0, 0), np.float32)
@@ -149,12 +163,11 @@ class VectorStorage:
             vectors,
             [categories[i] for i in order],
             [releases[i] for i in order],
+            [centres[i] for i in order],
         )
 
-    def kind_metadata(
-        self, model: CurrentModel, dids: list[str]
-    ) -> tuple[list[str | None], list[datetime | None]]:
-        """Read the category and release date of the images ``dids``, in that order.
+    def kind_metadata(self, model: CurrentModel, dids: list[str]) -> KindMetadata:
+        """Read the category, release date and cut-out centre of the images ``dids``, in order.
 
         An image whose ObsCore row is gone gets no release date: it is never public.
         """
@@ -163,22 +176,26 @@ class VectorStorage:
                 self.embedding.c.obs_publisher_did,
                 self.obscore.c.scientific_category,
                 self.obscore.c.obs_release_date,
+                self.image.c.cutout_ra,
+                self.image.c.cutout_dec,
             )
             .join(
                 self.obscore,
                 self.obscore.c.obs_publisher_did == self.embedding.c.obs_publisher_did,
             )
+            .outerjoin(
+                self.image, self.image.c.obs_publisher_did == self.embedding.c.obs_publisher_did
+            )
             .where(self.embedding.c.model_id == model.model_id)
             .where(self.obscore.c.image_kind == model.image_kind)
         )
         with self.catalogue.engine.connect() as connection:
-            found = {
-                did: (category, release) for did, category, release in connection.execute(query)
-            }
-        missing = (None, None)
-        return (
-            [found.get(did, missing)[0] for did in dids],
-            [found.get(did, missing)[1] for did in dids],
+            found = {row[0]: tuple(row[1:]) for row in connection.execute(query)}
+        rows = [found.get(did, (None, None, None, None)) for did in dids]
+        return KindMetadata(
+            [row[0] for row in rows],
+            [row[1] for row in rows],
+            [(row[2], row[3]) for row in rows],
         )
 
     def _vector_rows(self, model: CurrentModel) -> Iterator[list[tuple]]:
@@ -193,10 +210,15 @@ class VectorStorage:
                 vector,
                 self.obscore.c.scientific_category,
                 self.obscore.c.obs_release_date,
+                self.image.c.cutout_ra,
+                self.image.c.cutout_dec,
             )
             .join(
                 self.obscore,
                 self.obscore.c.obs_publisher_did == self.embedding.c.obs_publisher_did,
+            )
+            .outerjoin(
+                self.image, self.image.c.obs_publisher_did == self.embedding.c.obs_publisher_did
             )
             .where(self.embedding.c.model_id == model.model_id)
             .where(self.obscore.c.image_kind == model.image_kind)
