@@ -30,8 +30,9 @@ __all__ = ["Crawl", "crawl"]
 
 STANDARD_HOSTS = frozenset({"www.ivoa.net", "ivoa.net", "www.w3.org"})
 """Hosts of namespaces and schema locations in the standards' documents: not links."""
-BARE_ENDPOINTS = {"/tap/sync": 400, "/datalink": 400, "/similarity/sync": 400, "/similar": 400}
-"""Service endpoints named without parameters (accessURLs, descriptors): their answer then."""
+BARE_ENDPOINTS = {"/tap/sync": 400, "/datalink": 400, "/similarity/sync": 400}
+"""Service endpoints named without parameters (accessURLs, descriptors): their answer then.
+(``/similar`` without parameters is the page of a search by an uploaded file: 200.)"""
 NOT_FETCHED = frozenset({"/tap"})
 """The TAP base URL (capabilities' ``accessURL use="base"``) names no resource of its own:
 TAP 1.1 defines only its children. It is checked to be under the base, not fetched."""
@@ -112,8 +113,13 @@ def _links(url: str, response: httpx.Response) -> list[str]:
 
 
 def _script_urls(page: str, config: dict) -> list[str]:
-    """The URLs the similarity page's script asks: the ranking, and the page of a selection."""
+    """The URLs the similarity page's script asks: the ranking, and the page of a selection.
+
+    The page of an upload (no selection yet) asks nothing until a file is chosen.
+    """
     dids = [card["obs_publisher_did"] for card in config["selection"]]
+    if not dids:
+        return []
     ranking = urlencode([("ID", did) for did in dids] + [("RESPONSEFORMAT", "application/json")])
     selection = urlencode([("ID", did) for did in dids])
     return [

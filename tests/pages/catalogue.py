@@ -40,9 +40,25 @@ class PageArchive:
     """Identifiers of the images still proprietary (release in the future or unknown)."""
     product_keys: dict[str, str]
     """Identifier to product key (the name in /preview and /files URLs), for every image."""
+    files: dict[str, Path]
+    """Identifier to the FITS file ingest read, for every image."""
 
     def of_kind(self, kind: str) -> list[str]:
         return sorted(did for did, image_kind in self.public.items() if image_kind == kind)
+
+
+class BlockEmbedder:
+    """Stands in for the network on uploads: the 4x8 block means of the cut-out, unit length.
+
+    The test models have random vectors and no weights; like the real
+    embedder this answers with the current model of the kind, with vectors
+    of the archive's dimension.
+    """
+
+    def embed(self, image_kind: str, cutout: np.ndarray) -> tuple[int, np.ndarray]:
+        values = cutout.reshape(4, 16, 8, 8).mean(axis=(1, 3)).ravel().astype(np.float64)
+        values = values + 1e-3  # a flat cut-out still has a direction
+        return MODEL_IDS[image_kind], (values / np.linalg.norm(values)).astype(np.float32)
 
 
 def build(
@@ -59,7 +75,8 @@ def build(
     keys = {product_key(Path(row["file"]).name): row for row in truth}
     by_did = {publisher_did(settings, key): row for key, row in keys.items()}
     _add_vectors(catalogue, by_did)
-    return _describe(catalogue, {publisher_did(settings, key): key for key in keys})
+    files = {did: folder / row["file"] for did, row in by_did.items()}
+    return _describe(catalogue, {publisher_did(settings, key): key for key in keys}, files)
 
 
 def _add_vectors(catalogue: Catalogue, truth: dict[str, dict[str, str]]) -> None:
@@ -119,7 +136,9 @@ def _add_vectors(catalogue: Catalogue, truth: dict[str, dict[str, str]]) -> None
         )
 
 
-def _describe(catalogue: Catalogue, product_keys: dict[str, str]) -> PageArchive:
+def _describe(
+    catalogue: Catalogue, product_keys: dict[str, str], files: dict[str, Path]
+) -> PageArchive:
     obscore = catalogue.table("ivoa.obscore")
     image = catalogue.table("similarity.image")
     now = datetime.now(UTC).replace(tzinfo=None)
@@ -131,4 +150,4 @@ def _describe(catalogue: Catalogue, product_keys: dict[str, str]) -> PageArchive
         ).all()
     public = {did: kind for did, release, kind in rows if release is not None and release <= now}
     proprietary = {did for did, *_ in rows} - set(public)
-    return PageArchive(public, proprietary, product_keys)
+    return PageArchive(public, proprietary, product_keys, files)

@@ -2,7 +2,13 @@
 
 The browser is the Debian Chromium, driven by Playwright and launched with
 everything that would reach the network switched off; every request it makes
-is logged, so that tests can check what a page asked for.
+is logged, so that tests can check what a page asked for, and so is every
+Content-Security-Policy violation the browser reports.
+
+The server answers with the Content-Security-Policy that the service sends
+in production (``default-src 'self'``, and connect-src for the SAMP Web
+Profile hub), so every page test also checks that the page needs no inline
+script or style and no eval.
 """
 
 from __future__ import annotations
@@ -12,10 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Request, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Request,
+    sync_playwright,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from model_training.neighbours.stage import compute_neighbours
 from tap_schema import Settings, open_catalogue
-from tests.tap.server import RunningServer, running_server
+from tests.tap.server import RunningServer, serve_in_thread
+from vo_service.app import create_app
 
 from . import catalogue as page_catalogue
 
@@ -30,6 +46,36 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "page"
 VIEWPORT = {"width": 1180, "height": 820}
+PHONE = {"width": 390, "height": 844}
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; connect-src 'self' http://localhost:21012 http://127.0.0.1:21012"
+)
+"""The policy every response carries in production (the pages may load nothing else)."""
+
+
+class ContentSecurityPolicy:
+    """ASGI middleware: add `CONTENT_SECURITY_POLICY` to every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != b"content-security-policy"
+                ]
+                headers.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_policy)
 
 
 @dataclass
@@ -54,9 +100,24 @@ class BrowserSession:
     """``(url, resource type)`` of every request the browser made."""
     seen: set[str] = field(default_factory=set)
     """Identifier of every tile the tests have seen in a grid."""
+    problems: list[str] = field(default_factory=list)
+    """Content-Security-Policy violations and script errors the browser reported."""
 
     def record(self, request: Request) -> None:
         self.requests.append((request.url, request.resource_type))
+
+    def console(self, message: ConsoleMessage) -> None:
+        text = message.text
+        if "Content Security Policy" in text or "Content-Security-Policy" in text:
+            self.problems.append(f"CSP: {text}")
+
+    def page_error(self, error: Exception) -> None:
+        self.problems.append(f"script error: {error}")
+
+    def watch(self, page: Page) -> None:
+        """Record what ``page`` (of this context) reports."""
+        page.on("console", self.console)
+        page.on("pageerror", self.page_error)
 
     def tiles(self) -> list[tuple[int, str]]:
         """``(rank, identifier)`` of every tile now in the grid's DOM, by rank."""
@@ -70,7 +131,11 @@ class BrowserSession:
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """A small synthetic archive, ingested, with vectors, served on 127.0.0.1."""
+    """A small synthetic archive, ingested, with vectors and neighbour lists, on 127.0.0.1.
+
+    Served with the production Content-Security-Policy; uploads are embedded
+    by `catalogue.BlockEmbedder` (the test models have no network).
+    """
     root = tmp_path_factory.mktemp("page")
     settings = Settings.from_env({"VOSIM_DATA_DIR": str(root / "data")})
     catalogue = open_catalogue(settings)
@@ -78,8 +143,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         archive = page_catalogue.build(settings, catalogue, root / "archive", 36, 3)
     finally:
         catalogue.dispose()
-    with running_server(settings) as server:
-        yield Site(server, archive)
+    compute_neighbours(settings, device="cpu", progress=False)
+    catalogue = open_catalogue(settings)
+    app = create_app(settings, catalogue=catalogue, embedder=page_catalogue.BlockEmbedder())
+    app.add_middleware(ContentSecurityPolicy)
+    try:
+        with serve_in_thread(app) as url:
+            yield Site(RunningServer(url, settings, catalogue, app), archive)
+    finally:
+        catalogue.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +166,15 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def session(browser: Browser) -> Iterator[BrowserSession]:
     """A page of the module's browser, with the log of every request it made."""
-    context = browser.new_context(viewport=VIEWPORT)
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     page = context.new_page()
     browser_session = BrowserSession(context, page)
     context.on("request", browser_session.record)
+    context.on("page", browser_session.watch)
+    browser_session.watch(page)
     yield browser_session
     context.close()
+    assert browser_session.problems == [], "\n".join(browser_session.problems)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import sqlalchemy as sa
@@ -93,11 +93,41 @@ def test_a_sample_image_opens_its_similarity_page(session: BrowserSession, site:
     assert page.locator("#results .tile").count() > 0
 
 
-def test_similar_page_without_an_image_explains_itself(session: BrowserSession, site: Site) -> None:
-    response = session.page.goto(site.url + "/similar")
-    assert response is not None and response.status == 400
-    assert session.page.locator("#message").is_visible()
-    assert session.page.locator(f"a[href='{site.url}/']").count() >= 1
+def test_similar_page_without_an_image_offers_to_search_by_a_file(
+    session: BrowserSession, site: Site, artifacts: Path
+) -> None:
+    page = session.page
+    page.goto(site.url + "/")
+    page.get_by_role("link", name="search by your own FITS image").click()
+    page.wait_for_url(site.url + "/similar")
+    assert page.inner_text("h1") == "Search by your own image"
+    assert page.get_by_role("button", name="Search by your own FITS image…").is_visible()
+    assert "Choose or drop a FITS file" in page.inner_text("#result-count")
+    assert page.locator("#grid-note").is_visible(), "the empty grid says what will be there"
+    assert page.locator("#results .tile").count() == 0
+    screenshot(page, artifacts, "home-02-upload-page")
+
+
+def test_the_search_box_suggests_targets_that_exist(
+    session: BrowserSession, site: Site, artifacts: Path
+) -> None:
+    page = session.page
+    page.goto(site.url + "/")
+    placeholder = page.get_attribute("#target", "placeholder")
+    suggested = page.eval_on_selector_all("#target-names option", "o => o.map(x => x.value)")
+    names = target_names(site)
+    public_names = {names[did] for did in site.archive.public}
+    hidden_names = {names[did] for did in site.archive.proprietary} - public_names
+    assert suggested and set(suggested) <= public_names
+    assert not set(suggested) & hidden_names
+    examples = placeholder.removeprefix("e.g. ").split(", ")
+    assert examples and set(examples) <= public_names
+    for name in [*examples, suggested[-1]]:
+        page.goto(site.url + "/?" + urlencode({"target": name}))
+        assert page.locator("section.found .card").count() >= 1, name
+    page.goto(site.url + "/")
+    page.fill("#target", suggested[0][:4])
+    screenshot(page, artifacts, "home-03-suggestions")
 
 
 def test_the_home_page_works_offline(session: BrowserSession) -> None:

@@ -323,3 +323,41 @@ def test_min_separation_in_the_votable(archive_server: RunningServer) -> None:
     assert int(infos["hidden_nearby"]) == document["hidden_nearby"] > 0
     report = run_votlint(url)
     assert report.errors == report.warnings == 0, report.describe()
+
+
+@pytest.mark.parametrize("arcsec", [0.01, 0.06])
+def test_the_pages_adql_form_of_min_separation_gives_the_same_images(
+    archive_server: RunningServer, arcsec: float
+) -> None:
+    """The page's "TAP query" leaves out the same images in ADQL, on SQLite and on pgsphere.
+
+    The page writes MIN_SEPARATION as a correlated NOT EXISTS with DISTANCE
+    of the cut-out centres (``templates/static/similar.js``, ``neighbourAdql``).
+    """
+    selected = [START.did, CONTINUUM[5].did]
+    listed = ", ".join(f"'{did}'" for did in selected)
+    query = (
+        "SELECT i.obs_publisher_did FROM similarity.image AS i WHERE NOT EXISTS ("
+        "SELECT * FROM similarity.image AS s "
+        f"WHERE s.obs_publisher_did IN ({listed}) "
+        "AND DISTANCE(POINT(s.cutout_ra, s.cutout_dec), POINT(i.cutout_ra, i.cutout_dec)) "
+        f"< {arcsec} / 3600.0)"
+    )
+    response = http.get(
+        f"{archive_server.tap_url}/sync",
+        params={"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": query},
+    )
+    assert response.status_code == 200, response.text
+    found = {
+        str(did) for did in votable(response.content).get_first_table().array["obs_publisher_did"]
+    }
+    centres = cutout_centres(archive_server)
+    public = {image.did for image in archive.PUBLIC}
+    expected = {
+        did
+        for did, position in centres.items()
+        if did in public
+        and all(position.separation(centres[other]).arcsec >= arcsec for other in selected)
+    }
+    assert expected and expected != public
+    assert found == expected

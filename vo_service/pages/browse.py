@@ -17,7 +17,14 @@ import sqlalchemy as sa
 from tap_schema import Catalogue
 from tap_schema.release import released, utc_now
 
-__all__ = ["IMAGE_KINDS", "ImageCard", "find_by_target", "public_images", "sample_images"]
+__all__ = [
+    "IMAGE_KINDS",
+    "ImageCard",
+    "find_by_target",
+    "public_images",
+    "sample_images",
+    "target_names",
+]
 
 IMAGE_KINDS = ("continuum", "peak_flux")
 """The two image spaces of the paper, in the order the home page shows them."""
@@ -108,6 +115,26 @@ def find_by_target(catalogue: Catalogue, target: str, limit: int = 200) -> list[
     )
     with catalogue.begin() as conn:
         return [ImageCard(**row) for row in conn.execute(query).mappings()]
+
+
+def target_names(catalogue: Catalogue, limit: int = 500) -> list[str]:
+    """Distinct target names of the public images with a vector, for the search box to suggest.
+
+    Only names a search finds are suggested: a suggestion that leads to "no
+    public images" (or that names a proprietary target) would be worse than
+    none. The most observed targets come first, then by name; at most
+    ``limit``.
+    """
+    cards = _public_cards(catalogue).subquery()
+    query = (
+        sa.select(cards.c.target_name)
+        .where(cards.c.target_name.is_not(None))
+        .group_by(cards.c.target_name)
+        .order_by(sa.func.count().desc(), cards.c.target_name)
+        .limit(limit)
+    )
+    with catalogue.begin() as conn:
+        return [name for (name,) in conn.execute(query)]
 
 
 def public_images(catalogue: Catalogue, dids: list[str]) -> dict[str, ImageCard]:

@@ -10,6 +10,13 @@ What a page shows of an image it is asked for follows the archive's rule
 for proprietary data: an identifier that is unknown, still proprietary or
 without a vector is "not found", in the same words, so that the page does
 not reveal that a proprietary image exists.
+
+The similarity page's URL is its state, so that it can be shared:
+``ID`` (the original image, then the selected ones), ``NOT_ID`` (the images
+marked "less like this") and ``MIN_SEPARATION`` (only when it is not the
+page's default, `DEFAULT_MIN_SEPARATION_ARCSEC`). ``/similar`` without an
+``ID`` is the page of a search by the user's own FITS file, which the page
+script uploads.
 """
 
 from __future__ import annotations
@@ -22,15 +29,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tap_schema import Catalogue
+from vo_service.similarity.errors import ParameterError
+from vo_service.similarity.parameters import angle_arcsec
 from vo_service.templating import templates
 from vo_service.urls import ServiceUrls
 
-from .browse import ImageCard, find_by_target, public_images, sample_images
+from .browse import ImageCard, find_by_target, public_images, sample_images, target_names
 
 __all__ = ["SIMILAR_PAGE", "home", "similar"]
 
 SIMILAR_PAGE = "/similar"
-PAGE_SCRIPT_URLS = {"service": "similarity/sync", "page_path": "similar"}
+PAGE_SCRIPT_URLS = {"service": "similarity/sync", "page_path": "similar", "tap_sync": "tap/sync"}
 """The URLs the page script asks, relative to the page (``<base>/similar``): right under
 any prefix, and on the origin the browser loaded the page from (a fetch to another
 origin would need CORS)."""
@@ -38,6 +47,29 @@ RESULTS_PER_RANKING = 1000
 """MAXREC of the page's requests: the paper's 1000 most similar images."""
 SAMPLES_PER_KIND = 6
 TARGET_SEARCH_LIMIT = 200
+TARGET_SUGGESTIONS = 500
+"""Target names the home page's search box suggests (of public images with a vector)."""
+
+DEFAULT_MIN_SEPARATION_ARCSEC = 30.0
+"""The page's "other targets only" radius: ``MIN_SEPARATION`` unless the user turns it off.
+
+Two observations whose cut-out centres lie closer than this are taken to be
+of the same field. 30 arcsec is the half-power radius of ALMA's 12-m primary
+beam in band 3 (FWHM 1.13 λ/D: 58 arcsec at 100 GHz; 19 at 300 GHz in band
+7, 9 at 650 GHz in band 9): a repeated observation of a target, in any band
+from 3 up, has its phase centre on the target, and the cut-out, centred on
+the brightest pixel or on the phase centre, stays within that field. In the
+demo archive (300 sources, 4 observations each, `vosim demo`) the cut-out
+centres of 99.0 % of the 1,826 pairs of observations of one source are
+closer than 30 arcsec (median 0.3, 99th percentile 30, largest 72), while
+the nearest other source is 1,366 arcsec away. Stein et al. (2021) leave out
+neighbours within 5 pixels (1.3 arcsec) of the Legacy Survey, about one
+seeing disc: there every object is seen at one resolution, whereas ALMA
+observes a source at resolutions from 0.01 to 4 arcsec, and its brightest
+pixel moves within the source between observations. In crowded fields
+(Orion's proplyds, a protocluster) distinct targets can be closer: the
+page's toggle turns the limit off.
+"""
 
 
 @dataclass(frozen=True)
@@ -66,6 +98,14 @@ def home(request: Request) -> Response:
             for card in find_by_target(catalogue, target, TARGET_SEARCH_LIMIT)
         ]
     example = next((cards[0] for cards in samples.values() if cards), None)
+    examples = list(
+        dict.fromkeys(
+            card["target_name"]
+            for cards in samples.values()
+            for card in cards
+            if card["target_name"]
+        )
+    )[:3]
     return templates.TemplateResponse(
         request,
         "pages/home.html",
@@ -75,30 +115,36 @@ def home(request: Request) -> Response:
             "limit": TARGET_SEARCH_LIMIT,
             "samples": samples,
             "example_datalink": example,
+            "target_examples": examples,
+            "target_names": target_names(catalogue, TARGET_SUGGESTIONS),
         },
     )
 
 
 def similar(request: Request) -> Response:
-    """``GET /similar?ID=…[&ID=…]``: the similarity page of a selection of images.
+    """``GET /similar?ID=…[&ID=…][&NOT_ID=…][&MIN_SEPARATION=…]``: the similarity page.
 
     The first identifier is the original image; the others are images the
-    user selected (the page writes them into its URL, so a shared URL opens
-    the same selection).
+    user selected, ``NOT_ID`` those marked "less like this" (the page writes
+    them all into its URL, so a shared URL opens the same selection).
+    Without ``ID`` it is the page of a search by an uploaded FITS file.
     """
     dids = list(dict.fromkeys(_parameter_values(request, "ID")))
-    if not dids:
+    excluded = [d for d in dict.fromkeys(_parameter_values(request, "NOT_ID")) if d not in dids]
+    separation = _min_separation(request)
+    if separation is None:
         return _problem(
             request,
             400,
             PageProblem(
-                "Which image?",
-                "The similarity page needs the identifier of an image, as in "
-                "similar?ID=ivo://…; start from an image on the home page.",
+                "Which separation?",
+                "MIN_SEPARATION must be an angle in arcsec, 0 or more (0 shows repeated "
+                "observations of the selected fields too).",
             ),
         )
-    cards = public_images(_catalogue(request), dids)
-    missing = tuple(did for did in dids if did not in cards)
+    cards = public_images(_catalogue(request), [*dids, *excluded])
+    missing = tuple(did for did in (*dids, *excluded) if did not in cards)
+    urls = ServiceUrls.from_request(request)
     if missing:
         found = [did for did in dids if did in cards]
         return _problem(
@@ -109,25 +155,36 @@ def similar(request: Request) -> Response:
                 "No public image with a similarity vector has "
                 + ("this identifier:" if len(missing) == 1 else "these identifiers:"),
                 missing,
-                _page_url(ServiceUrls.from_request(request), found) if found else None,
+                _page_url(urls, found, [d for d in excluded if d in cards], separation)
+                if found
+                else None,
             ),
         )
-    urls = ServiceUrls.from_request(request)
     selection = [_card_view(cards[did], urls) for did in dids]
+    avoided = [_card_view(cards[did], urls) for did in excluded]
     config = {
         "selection": selection,
-        "image_kind": selection[0]["image_kind"],
+        "excluded": avoided,
+        "image_kind": selection[0]["image_kind"] if selection else None,
         "maxrec": RESULTS_PER_RANKING,
+        "export_maxrec": request.app.state.similarity.limits.hard_maxrec,
+        "upload_limit_bytes": request.app.state.similarity.limits.upload_limit_bytes,
+        "default_min_separation": DEFAULT_MIN_SEPARATION_ARCSEC,
+        "min_separation": separation,
         **PAGE_SCRIPT_URLS,
     }
     return templates.TemplateResponse(
         request,
         "pages/similar.html",
         {
-            "original": selection[0],
+            "original": selection[0] if selection else None,
+            "upload": not selection,
             "cards": selection,
+            "excluded": avoided,
             "config": config,
-            "share_url": _page_url(urls, dids),
+            "min_separation": separation,
+            "default_min_separation": DEFAULT_MIN_SEPARATION_ARCSEC,
+            "share_url": _page_url(urls, dids, excluded, separation) if selection else None,
             "error": None,
         },
     )
@@ -137,7 +194,7 @@ def _problem(request: Request, status_code: int, problem: PageProblem) -> Respon
     return templates.TemplateResponse(
         request,
         "pages/similar.html",
-        {"error": problem, "original": None},
+        {"error": problem, "original": None, "upload": False},
         status_code=status_code,
     )
 
@@ -151,8 +208,28 @@ def _parameter_values(request: Request, name: str) -> list[str]:
     return [value for key, value in request.query_params.multi_items() if key.upper() == name]
 
 
-def _page_url(urls: ServiceUrls, dids: list[str]) -> str:
-    return urls.similar_page + "?" + urlencode([("ID", did) for did in dids])
+def _min_separation(request: Request) -> float | None:
+    """Read the page's MIN_SEPARATION: the default when not given, None when malformed."""
+    values = _parameter_values(request, "MIN_SEPARATION")
+    if not values:
+        return DEFAULT_MIN_SEPARATION_ARCSEC
+    try:
+        return angle_arcsec("MIN_SEPARATION", values[-1])
+    except ParameterError:
+        return None
+
+
+def _page_url(
+    urls: ServiceUrls,
+    dids: list[str],
+    excluded: list[str] = (),
+    separation: float = DEFAULT_MIN_SEPARATION_ARCSEC,
+) -> str:
+    """Return the URL of the page of a selection (the default separation is left out)."""
+    query = [("ID", did) for did in dids] + [("NOT_ID", did) for did in excluded]
+    if separation != DEFAULT_MIN_SEPARATION_ARCSEC:
+        query.append(("MIN_SEPARATION", f"{separation:g}"))
+    return urls.similar_page + "?" + urlencode(query)
 
 
 def _card_view(card: ImageCard, urls: ServiceUrls) -> dict[str, Any]:

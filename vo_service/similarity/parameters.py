@@ -22,7 +22,13 @@ from vo_service.votable.formats import ResponseFormat, UnknownFormatError, find_
 from .errors import ParameterError
 from .service import SimilarityLimits, SimilarityQuery
 
-__all__ = ["JSON_TYPE", "SimilarityRequest", "parse_similarity_request", "wants_json"]
+__all__ = [
+    "JSON_TYPE",
+    "SimilarityRequest",
+    "angle_arcsec",
+    "parse_similarity_request",
+    "wants_json",
+]
 
 JSON_TYPE = "application/json"
 _JSON_NAMES = frozenset({"application/json", "json"})
@@ -72,7 +78,7 @@ def parse_similarity_request(params: DaliParameters, limits: SimilarityLimits) -
     maxrec = _whole_number("MAXREC", maxrec_text, limits.default_maxrec)
     offset = _whole_number("OFFSET", offset_text, 0)
     quick_select = _boolean("QUICKSELECT", quick_text)
-    min_separation = _angle_arcsec("MIN_SEPARATION", separation_text)
+    min_separation = angle_arcsec("MIN_SEPARATION", separation_text)
     response = None
     if not wants_json(params):
         if quick_select:
@@ -119,8 +125,14 @@ def _whole_number(name: str, text: str | None, default: int) -> int:
     return value
 
 
-def _angle_arcsec(name: str, text: str | None) -> float:
-    """Read an angle in arcsec, 0 or more, written as a plain decimal number (default 0)."""
+def angle_arcsec(name: str, text: str | None) -> float:
+    """Read an angle in arcsec, 0 or more, written as a plain decimal number (default 0).
+
+    Raises
+    ------
+    ParameterError
+        For anything else (NaN, infinity, a negative angle, non-ASCII digits).
+    """
     if text is None or not text.strip():
         return 0.0
     if not _DECIMAL.fullmatch(text.strip()):
