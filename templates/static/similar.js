@@ -875,8 +875,9 @@
     const name = slug(originName());
     exportVotable.download = `vosim-similar-to-${name}.vot.xml`;
     exportCsv.download = `vosim-similar-to-${name}.csv`;
-    exportVotable.href = ready ? exportUrl("votable") : "";
-    exportCsv.href = ready ? exportUrl("csv") : "";
+    // An upload's ranking is the answer to a POST (see below): no URL could fetch it again.
+    exportVotable.href = ready && !isUpload() ? exportUrl("votable") : "#";
+    exportCsv.href = ready && !isUpload() ? exportUrl("csv") : "#";
     exportVotable.toggleAttribute("aria-disabled", !ready);
     exportCsv.toggleAttribute("aria-disabled", !ready);
     const tapReady = ready && !isUpload();
@@ -901,8 +902,9 @@
   /* An upload's ranking exists only as the answer to a POST: download that answer. */
   for (const [link, format] of [[exportVotable, "votable"], [exportCsv, "csv"]]) {
     link.addEventListener("click", async (event) => {
-      if (!isUpload()) return; // a plain link: the browser downloads it
+      if (state.origin && !isUpload()) return; // a plain link: the browser downloads it
       event.preventDefault();
+      if (!state.origin) return; // nothing ranked yet
       const query = currentQuery();
       const form = new FormData();
       form.append("IMAGE", query.file, query.file.name);

@@ -48,7 +48,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "page"
 VIEWPORT = {"width": 1180, "height": 820}
 PHONE = {"width": 390, "height": 844}
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; connect-src 'self' http://localhost:21012 http://127.0.0.1:21012"
+    "default-src 'self'; connect-src 'self' http://localhost:21012 http://127.0.0.1:21012; "
+    "frame-ancestors 'self'; base-uri 'self'; form-action 'self'"
 )
 """The policy every response carries in production (the pages may load nothing else)."""
 

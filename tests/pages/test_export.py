@@ -15,10 +15,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
-import sqlalchemy as sa
-from astropy.coordinates import SkyCoord
 from astropy.io.votable import parse
 
+from tests.sky import cutout_centres
 from tests.stilts_lint import run_votlint
 from vo_service.pages.handlers import DEFAULT_MIN_SEPARATION_ARCSEC
 
@@ -110,15 +109,6 @@ def _write(path: Path, content: bytes) -> Path:
     return path
 
 
-def cutout_centres(site: Site) -> dict[str, SkyCoord]:
-    image = site.server.catalogue.table("similarity.image")
-    with site.server.catalogue.begin() as conn:
-        rows = conn.execute(
-            sa.select(image.c.obs_publisher_did, image.c.cutout_ra, image.c.cutout_dec)
-        ).all()
-    return {did: SkyCoord(ra, dec, unit="deg") for did, ra, dec in rows}
-
-
 @pytest.mark.parametrize("separation", [True, False], ids=["other-targets", "all"])
 def test_the_tap_query_is_the_neighbour_list_with_the_same_images_left_out(
     session: BrowserSession, site: Site, start: str, separation: bool, artifacts: Path
@@ -142,7 +132,7 @@ def test_the_tap_query_is_the_neighbour_list_with_the_same_images_left_out(
     # Expected: the original's own ranking (the neighbour list is its exact top 1000),
     # without the selected and excluded images, and without those near a selected one.
     whole = ranking(site.url, [start], min_separation=0)["results"]
-    centres = cutout_centres(site)
+    centres = cutout_centres(site.server.catalogue)
     expected = [
         row["obs_publisher_did"]
         for row in whole

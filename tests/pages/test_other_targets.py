@@ -11,9 +11,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-import sqlalchemy as sa
-from astropy.coordinates import SkyCoord
 
+from tests.sky import cutout_centres
 from vo_service.pages.handlers import DEFAULT_MIN_SEPARATION_ARCSEC
 
 from .conftest import BrowserSession, Site
@@ -33,15 +32,6 @@ from .helpers import (
 @pytest.fixture(scope="module")
 def start(site: Site) -> str:
     return repeated_start(site.url, site.archive.of_kind("continuum"))
-
-
-def cutout_centres(site: Site) -> dict[str, SkyCoord]:
-    image = site.server.catalogue.table("similarity.image")
-    with site.server.catalogue.begin() as conn:
-        rows = conn.execute(
-            sa.select(image.c.obs_publisher_did, image.c.cutout_ra, image.c.cutout_dec)
-        ).all()
-    return {did: SkyCoord(ra, dec, unit="deg") for did, ra, dec in rows}
 
 
 def service_queries(session: BrowserSession) -> list[dict[str, str]]:
@@ -66,7 +56,7 @@ def test_repeated_observations_are_hidden_by_default_and_counted(
     assert page.inner_text("#hidden-text") == f"{hidden} {noun} of the selected positions hidden"
     assert page.locator("#hidden-count").is_visible()
     everything = ranking(site.url, [start], min_separation=0)
-    centres = cutout_centres(site)
+    centres = cutout_centres(site.server.catalogue)
     near = [
         row["obs_publisher_did"]
         for row in everything["results"]
@@ -117,7 +107,7 @@ def test_every_selected_image_hides_its_own_field(
     chosen = pick_tile(page, 2)
     answer = ranking(site.url, [start, chosen])
     assert_grid_matches(session.tiles(), result_count(page), answer)
-    centres = cutout_centres(site)
+    centres = cutout_centres(site.server.catalogue)
     for row in answer["results"]:
         position = centres[row["obs_publisher_did"]]
         for did in (start, chosen):

@@ -105,6 +105,7 @@ def test_a_long_selection_shows_that_it_scrolls(
     open_page(page, page_url(site.url, [start]))
     assert page.locator("#strip-on").is_hidden(), "one chip fits"
     fill_selection(page)
+    page.locator("#strip-frame").scroll_into_view_if_needed()
     assert page.locator("#selection-strip .chip").count() >= 4
     on = page.locator("#strip-on")
     assert on.is_visible()

@@ -5,12 +5,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from urllib.parse import urlencode
 
-import astropy.units as u
 import pytest
-import sqlalchemy as sa
-from astropy.coordinates import SkyCoord
 
 from tests import served_archive as archive
+from tests.sky import cutout_centres
 from tests.stilts_lint import run_votlint
 from tests.tap.helpers import http, query_status, votable
 from tests.tap.server import RunningServer
@@ -258,16 +256,6 @@ def test_capabilities_describe_both_ways_of_calling(archive_server: RunningServe
     assert [p.find("name").text for p in capabilities[1].iter("param")] == ["IMAGE"]
 
 
-def cutout_centres(server: RunningServer) -> dict[str, SkyCoord]:
-    """The cut-out centre ingest stored for each image, as astropy positions."""
-    image = server.catalogue.table("similarity.image")
-    with server.catalogue.begin() as conn:
-        rows = conn.execute(
-            sa.select(image.c.obs_publisher_did, image.c.cutout_ra, image.c.cutout_dec)
-        ).all()
-    return {did: SkyCoord(ra * u.deg, dec * u.deg) for did, ra, dec in rows}
-
-
 @pytest.mark.parametrize(
     ("selected", "excluded", "arcsec"),
     [([0], [], 0.01), ([0], [], 0.06), ([1, 5], [3], 0.01), ([1, 5], [3], 3600.0)],
@@ -285,7 +273,7 @@ def test_min_separation_leaves_out_the_selected_positions(
     """
     ids = [CONTINUUM[i].did for i in selected]
     not_ids = [CONTINUUM[i].did for i in excluded]
-    centres = cutout_centres(archive_server)
+    centres = cutout_centres(archive_server.catalogue)
     everything = archive.expected_ranking(ids, not_ids)
     near = {
         image.did
@@ -351,7 +339,7 @@ def test_the_pages_adql_form_of_min_separation_gives_the_same_images(
     found = {
         str(did) for did in votable(response.content).get_first_table().array["obs_publisher_did"]
     }
-    centres = cutout_centres(archive_server)
+    centres = cutout_centres(archive_server.catalogue)
     public = {image.did for image in archive.PUBLIC}
     expected = {
         did
