@@ -151,10 +151,21 @@
     return new Error(status ? `the similarity service answered HTTP ${status}` : "no answer");
   }
 
+  /* A URL longer than this (many selected images) would not reach the service: asked by POST. */
+  function tooLong(url) {
+    return url.length > config.max_url_length;
+  }
+
   /* Ask for one page of a ranking; resolve to the JSON body, or throw the service's words.
-   * An upload goes by XMLHttpRequest, which reports how much of the file has gone. */
+   * A long selection goes as a POSTed form; an upload by XMLHttpRequest, which reports
+   * how much of the file has gone. */
   function fetchRanking(query, options, signal, onUpload) {
-    if (!query.file) return fetchJson(serviceUrl(query, options), signal);
+    if (!query.file) {
+      const url = serviceUrl(query, options);
+      if (!tooLong(url)) return fetchJson(url, signal);
+      const body = new URLSearchParams(queryParams(query, options));
+      return fetchJson(config.service, signal, { method: "POST", body });
+    }
     const form = new FormData();
     form.append("IMAGE", query.file, query.file.name);
     for (const [name, value] of queryParams(query, options)) form.append(name, value);
@@ -187,10 +198,10 @@
     });
   }
 
-  async function fetchJson(url, signal) {
+  async function fetchJson(url, signal, init = {}) {
     let response;
     try {
-      response = await fetch(url, { signal, headers: { Accept: JSON_TYPE } });
+      response = await fetch(url, { ...init, signal, headers: { Accept: JSON_TYPE } });
     } catch (error) {
       if (error.name === "AbortError") throw error;
       throw new Error(`the similarity service could not be reached (${error.message})`);
@@ -875,39 +886,50 @@
     const name = slug(originName());
     exportVotable.download = `vosim-similar-to-${name}.vot.xml`;
     exportCsv.download = `vosim-similar-to-${name}.csv`;
-    // An upload's ranking is the answer to a POST (see below): no URL could fetch it again.
-    exportVotable.href = ready && !isUpload() ? exportUrl("votable") : "#";
-    exportCsv.href = ready && !isUpload() ? exportUrl("csv") : "#";
+    // An upload's ranking is the answer to a POST (see below): no URL could fetch it again;
+    // nor could one too long for the service.
+    const linked = ready && !isUpload() && !tooLong(exportUrl("votable"));
+    exportVotable.href = linked ? exportUrl("votable") : "#";
+    exportCsv.href = linked ? exportUrl("csv") : "#";
+    exportVotable.dataset.posted = linked ? "false" : "true";
+    exportCsv.dataset.posted = linked ? "false" : "true";
     exportVotable.toggleAttribute("aria-disabled", !ready);
     exportCsv.toggleAttribute("aria-disabled", !ready);
     const tapReady = ready && !isUpload();
-    tapQuery.hidden = !tapReady;
     tapAdql.hidden = !tapReady;
-    tapNote.hidden = tapReady || !ready;
+    tapQuery.hidden = true;
+    tapNote.hidden = !ready;
+    tapNote.textContent = "An uploaded image has no neighbour list in the archive's TAP tables.";
     if (tapReady) {
       const adql = neighbourAdql();
       adqlText.textContent = adql;
       const params = new URLSearchParams([["REQUEST", "doQuery"], ["LANG", "ADQL"], ["QUERY", adql]]);
       tapQuery.href = `${config.tap_sync}?${params}`;
+      tapQuery.hidden = tooLong(tapQuery.href);
+      tapNote.hidden = !tapQuery.hidden;
+      tapNote.textContent = "This query is too long for a link: copy its ADQL into TOPCAT.";
       tapQuery.title = "The original image's precomputed neighbours (similarity.neighbour) " +
         "with the same images left out, as a TAP query; the page's ranking also follows your selection";
     }
-    sampTable.disabled = !ready || isUpload();
+    sampTable.disabled = !ready || !linked;
     sampTable.title = isUpload()
       ? "A ranking of an uploaded image has no address a SAMP tool could load: download it instead"
-      : "Send the ranking (VOTable) to TOPCAT, Aladin or any SAMP tool on your desktop";
+      : !linked && ready
+        ? "This selection is too long for an address a SAMP tool could load: download it instead"
+        : "Send the ranking (VOTable) to TOPCAT, Aladin or any SAMP tool on your desktop";
     updateSampChoice();
   }
 
-  /* An upload's ranking exists only as the answer to a POST: download that answer. */
+  /* An upload's ranking (or a very long selection's) exists only as the answer to a POST:
+   * download that answer. */
   for (const [link, format] of [[exportVotable, "votable"], [exportCsv, "csv"]]) {
     link.addEventListener("click", async (event) => {
-      if (state.origin && !isUpload()) return; // a plain link: the browser downloads it
+      if (link.dataset.posted === "false") return; // a plain link: the browser downloads it
       event.preventDefault();
       if (!state.origin) return; // nothing ranked yet
       const query = currentQuery();
       const form = new FormData();
-      form.append("IMAGE", query.file, query.file.name);
+      if (query.file) form.append("IMAGE", query.file, query.file.name);
       for (const [key, value] of queryParams(query, { maxrec: config.export_maxrec, format })) {
         form.append(key, value);
       }

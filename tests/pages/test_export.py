@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 from astropy.io.votable import parse
+from playwright.sync_api import Route
 
 from tests.sky import cutout_centres
 from tests.stilts_lint import run_votlint
@@ -23,11 +24,13 @@ from vo_service.pages.handlers import DEFAULT_MIN_SEPARATION_ARCSEC
 
 from .conftest import BrowserSession, Site
 from .helpers import (
+    assert_grid_matches,
     open_page,
     page_url,
     pick_tile,
     ranking,
     repeated_start,
+    result_count,
     screenshot,
     upload_ranking,
     wait_ranked,
@@ -148,3 +151,38 @@ def test_the_tap_query_is_the_neighbour_list_with_the_same_images_left_out(
     ]
     assert listed == expected
     assert list(table["rank"]) == sorted(table["rank"])
+
+
+def test_a_selection_too_long_for_a_url_goes_by_post(
+    session: BrowserSession, site: Site, start: str, tmp_path: Path
+) -> None:
+    """Past the page's URL limit (lowered here to 300 characters) nothing breaks.
+
+    Rankings and downloads are POSTed forms, and the links that must be URLs
+    (TAP query, SAMP) say why they are not offered.
+    """
+    page = session.page
+
+    def short_urls(route: Route) -> None:
+        body = route.fetch().text().replace('"max_url_length": 8000', '"max_url_length": 300')
+        route.fulfill(status=200, content_type="text/html; charset=utf-8", body=body)
+
+    methods: list[str] = []
+    page.on("request", lambda r: methods.append(r.method) if "/similarity/sync" in r.url else None)
+    page.route("**/similar?*", short_urls)
+    try:
+        open_page(page, page_url(site.url, [start]))
+        chosen = pick_tile(page, 2)
+        avoided = pick_tile(page, 1, ".tile-less")
+    finally:
+        page.unroute("**/similar?*", short_urls)
+    assert methods[-1] == "POST"
+    answer = ranking(site.url, [start, chosen], excluded=[avoided])
+    assert_grid_matches(session.tiles(), result_count(page), answer)
+    assert page.locator("#tap-query").is_hidden()
+    assert "too long for a link" in page.inner_text("#tap-note")
+    assert page.is_disabled("#samp-table")
+    saved = download(session, "#export-votable", tmp_path)
+    dids, infos = votable_rows(saved)
+    assert dids == [row["obs_publisher_did"] for row in answer["results"]]
+    assert infos["ID"] == [start, chosen] and infos["NOT_ID"] == [avoided]

@@ -50,6 +50,11 @@ TARGET_SEARCH_LIMIT = 200
 TARGET_SUGGESTIONS = 500
 """Target names the home page's search box suggests (of public images with a vector)."""
 
+MAX_URL_LENGTH = 8000
+"""Longest ranking URL the page sends by GET; a longer one (a selection of some seventy
+images or more) goes as a POSTed form: uvicorn (h11) refuses request lines over 16 KiB,
+and proxies often allow 8 KiB."""
+
 DEFAULT_MIN_SEPARATION_ARCSEC = 30.0
 """The page's "other targets only" radius: ``MIN_SEPARATION`` unless the user turns it off.
 
@@ -171,6 +176,7 @@ def similar(request: Request) -> Response:
         "upload_limit_bytes": request.app.state.similarity.limits.upload_limit_bytes,
         "default_min_separation": DEFAULT_MIN_SEPARATION_ARCSEC,
         "min_separation": separation,
+        "max_url_length": MAX_URL_LENGTH,
         **PAGE_SCRIPT_URLS,
     }
     return templates.TemplateResponse(
