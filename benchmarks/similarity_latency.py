@@ -225,7 +225,7 @@ def main() -> None:
 
     methods = {"exact scan (reference)": exact}
     methods |= {f"vosim two-stage r={r}": vosim(index) for r, index in indexes.items()}
-    methods[f"vosim + MIN_SEPARATION {args.min_separation:g}\""] = vosim_other_targets
+    methods[f'vosim + MIN_SEPARATION {args.min_separation:g}"'] = vosim_other_targets
     methods["paper: union of lists"] = paper
     rows = []
     for size in SIZES:
@@ -259,7 +259,7 @@ def main() -> None:
     }
     for r, index in indexes.items():
         memory[f"vosim two-stage r={r}"] = index.nbytes
-    memory[f"vosim + MIN_SEPARATION {args.min_separation:g}\""] = (
+    memory[f'vosim + MIN_SEPARATION {args.min_separation:g}"'] = (
         placed.nbytes + placed.sky.vectors.nbytes
     )
     print()

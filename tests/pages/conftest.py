@@ -34,6 +34,7 @@ from tests.tap.server import RunningServer, serve_in_thread
 from vo_service.app import create_app
 
 from . import catalogue as page_catalogue
+from .helpers import repeated_start
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -162,6 +163,12 @@ def browser() -> Iterator[Browser]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def field_start(site: Site) -> str:
+    """A public continuum image whose ranking hides repeated observations of its field."""
+    return repeated_start(site.url, site.archive.of_kind("continuum"))
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,6 @@ from .helpers import (
     page_url,
     pick_tile,
     ranking,
-    repeated_start,
     result_count,
     screenshot,
     upload_ranking,
@@ -38,8 +37,9 @@ from .helpers import (
 
 
 @pytest.fixture(scope="module")
-def start(site: Site) -> str:
-    return repeated_start(site.url, site.archive.of_kind("continuum"))
+def start(field_start: str) -> str:
+    """A continuum image whose ranking hides repeated observations of its field."""
+    return field_start
 
 
 def download(session: BrowserSession, selector: str, folder: Path) -> Path:
