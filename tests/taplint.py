@@ -1,7 +1,7 @@
 """Run ``stilts taplint`` against a TAP service and read its verdict.
 
 taplint exits 0 even when it reports errors, and even for a dead URL
-(NOTES.md), so its JSON report is parsed instead: ``totals`` gives the
+(docs/validators.md), so its JSON report is parsed instead: ``totals`` gives the
 number of errors, warnings and failures, ``sections`` (one per stage) the
 messages. Keep the
 TME and TMS stages in any subset you run, or MDQ has no metadata to test.

@@ -1,4 +1,4 @@
-"""The vosim web application: its HTTP surface as one route table (DESIGN.md, "HTTP surface").
+"""The vosim web application: its HTTP surface as one route table.
 
 Read the table top to bottom to see every URL the service answers. Each
 protocol lives in its own module (``tap.sync``, ``tap.vosi``,

@@ -1,7 +1,7 @@
 """``stilts taplint`` against the real server, on both backends.
 
 GAVO DaCHS 2.7 gets 0 errors, 16 warnings and 1 failure (LOC, for lack of
-``ivoa.obsplan``) on this machine (NOTES.md); vosim must do at least as well:
+``ivoa.obsplan``) on this kind of machine (docs/validators.md); vosim must do at least as well:
 0 errors, fewer than 16 warnings, and no failure other than LOC.
 """
 
