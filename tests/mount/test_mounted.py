@@ -1,4 +1,4 @@
-"""Every URL in every document is right when vosim is mounted under a prefix (issue 7).
+"""Every URL in every document is right when vosim is mounted under a prefix.
 
 A link crawler starts from each kind of document (TAP capabilities,
 tables, availability, examples, sync results with the stored ``access_url``
