@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests import served_archive as archive
-from tests.taplint import run_taplint, taplint_available
+from tests.stilts_lint import run_taplint, taplint_available
 from vo_service.app import create_app
 
 from .conftest import PREFIX, Mounted, archive_parent

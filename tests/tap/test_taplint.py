@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.taplint import run_taplint, taplint_available
+from tests.stilts_lint import run_taplint, taplint_available
 
 from .server import RunningServer
 
