@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from model_training.ingest.fits_image import read_fits_image
-from model_training.ingest.obscore_row import obscore_row, publisher_did
+from model_training.ingest.obscore_row import access_url, obscore_row, publisher_did
 from tap_schema import Catalogue, Settings
 from tests.fits_factory import source_image, write_image
 
@@ -89,16 +89,15 @@ def image_rows(images: Iterable[FixtureImage], authority: str) -> dict[str, list
     settings = fixture_settings(authority)
     rows: dict[str, list[dict]] = {"ivoa.obscore": [], "similarity.image": [], "vosim.product": []}
     for index, image in enumerate(images):
-        header = _header_row(
-            image.key,
-            image.image_kind,
-            image.ra,
-            image.dec,
-            image.band,
-            image.target,
-            image.observed,
-            authority,
-        )
+        product_did = publisher_did(settings, image.key)
+        header = _header_row(  # a copy: the cached row stays as it was read
+            image.image_kind, image.ra, image.dec, image.band, image.target, image.observed
+        ) | {
+            "obs_id": image.key,
+            "obs_publisher_did": product_did,
+            "access_url": access_url(settings, product_did),
+            "obs_collection": settings.collection,
+        }
         metadata = {"scientific_category": image.category, **image.obscore}
         if image.release is not None:
             metadata["obs_release_date"] = image.release
@@ -134,19 +133,15 @@ def image_rows(images: Iterable[FixtureImage], authority: str) -> dict[str, list
 
 @cache
 def _header_row(
-    key: str,
-    image_kind: str,
-    ra: float,
-    dec: float,
-    band: str,
-    target: str,
-    observed: str | None,
-    authority: str,
+    image_kind: str, ra: float, dec: float, band: str, target: str, observed: str | None
 ) -> dict[str, Any]:
-    """Ingest's ObsCore row of a 33×33-pixel CASA image with this header (its centre at ra, dec)."""
+    """Ingest's ObsCore row of a 33×33-pixel CASA image with this header (its centre at ra, dec).
+
+    Read once per header; the product's names are filled in by the caller.
+    """
     with tempfile.TemporaryDirectory() as folder:
         path = write_image(
-            Path(folder) / f"{key}.fits",
+            Path(folder) / "image.fits",
             source_image(33, 33, x0=16, y0=16),
             ra=ra,
             dec=dec,
@@ -155,7 +150,7 @@ def _header_row(
             date_obs=observed,
         )
         image = read_fits_image(path)
-        row = obscore_row(image, key=key, file_size=1000, settings=fixture_settings(authority))
+        row = obscore_row(image, key="image", file_size=1000, settings=fixture_settings("x"))
     if image_kind == "peak_flux":
         row["dataproduct_type"] = "cube"
     row["image_kind"] = image_kind
