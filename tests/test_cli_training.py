@@ -30,7 +30,11 @@ def toy_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Settin
 
 def test_train_embed_evaluate(toy_install, tmp_path: Path, capsys) -> None:
     settings, truth, hyperparameters = toy_install
-    assert main(["train", "--hyperparameters", str(hyperparameters), "--truth", str(truth)]) == 0
+    arguments = ["--hyperparameters", str(hyperparameters), "--truth", str(truth)]
+    assert main(["train", *arguments, "--threads", "1"]) == 0
+    output = capsys.readouterr()
+    assert "train (1 thread)" in output.err  # the progress bar
+    assert " views/s on 1 thread (--threads), final loss" in output.out
     catalogue = open_catalogue(settings)
     with catalogue.begin() as conn:
         rows = conn.execute(
@@ -49,7 +53,8 @@ def test_train_embed_evaluate(toy_install, tmp_path: Path, capsys) -> None:
     assert 0 < rows[0].mean_average_precision <= 1
     assert rows[0].class_precision_at_10 is not None
 
-    assert main(["embed"]) == 0
+    assert main(["embed", "--threads", "2"]) == 0
+    assert "(continuum, 2 threads)" in capsys.readouterr().err
     with catalogue.begin() as conn:
         count = conn.execute(sa.text("SELECT count(*) FROM similarity.embedding")).scalar()
     assert count == 2 * 23  # everything public, per kind
