@@ -62,6 +62,7 @@ __all__ = [
 
 CHECKPOINT_NAME = "checkpoint.pt"
 MODEL_NAME = "model.pt"
+PROPRIETARY_MARK = "includes-proprietary"
 BOTH_KINDS = "both"
 
 
@@ -326,6 +327,7 @@ class TrainingOutcome:
     scores: dict[str, RetrievalScores] = field(default_factory=dict)
     made_current: bool = True
     threads: str = ""
+    training_set: str = ""
 
     def __str__(self) -> str:
         last = self.history[-1]
@@ -335,6 +337,8 @@ class TrainingOutcome:
             f"at {views_per_second(self.history):.0f} views/s{on_threads}, "
             f"final loss {last.loss:.3f}; weights in {self.run_dir}"
         ]
+        if self.training_set:
+            lines.append(f"trained on {self.training_set}")
         for kind, model_id in self.model_ids.items():
             score = self.scores.get(kind)
             summary = (
@@ -361,6 +365,7 @@ def train_model(
     make_current: bool = True,
     skip_if_empty: bool = False,
     threads: int | None = None,
+    include_proprietary: bool = False,
 ) -> TrainingOutcome | None:
     """Train SimCLR on the cut-outs of an image kind and record the run.
 
@@ -392,6 +397,11 @@ def train_model(
         Return None instead of failing when no image of the kind is ingested.
     threads
         CPU threads (``--threads``); None for the fair share (`fit`).
+    include_proprietary
+        Train on every image, also those whose release date has not passed
+        or is unknown (``--include-proprietary``); by default only on the
+        public ones (`tap_schema.release`), since a network can memorise
+        its training images. Recorded in ``similarity.model.includes_proprietary``.
 
     Returns
     -------
@@ -411,13 +421,19 @@ def train_model(
         else pick_device(device)
     )
     catalogue = open_catalogue(settings, create=world.is_main)
-    images = load_image_set(catalogue, kinds)
+    images = load_image_set(catalogue, kinds, public_only=not include_proprietary)
     if skip_if_empty and len(images) == 0:
         return None
     kinds = tuple(kind for kind in kinds if (images.image_kind == kind).any()) or kinds
     if len(images) < 2:
-        raise TrainingRunError(f"only {len(images)} {image_kind} images ingested: run ingest first")
-    run_dir = _run_directory(settings, image_kind, preset_name, config, resume, world)
+        raise TrainingRunError(
+            f"only {len(images)} {'' if include_proprietary else 'public '}{image_kind} images "
+            "ingested: run ingest first"
+            + ("" if include_proprietary else " (or train on all: --include-proprietary)")
+        )
+    run_dir = _run_directory(
+        settings, image_kind, preset_name, config, resume, world, include_proprietary
+    )
     torch.manual_seed(config.seed)
     method = build_method(config)
     started = datetime.now(UTC)
@@ -443,13 +459,22 @@ def train_model(
         scores[kind], scored_on = _score(settings, method, config, kind_images, truth, torch_device)
         row = _model_row(run_dir.name, kind, kinds, preset_name, method, config, history)
         row["n_images"] = len(images)
+        row["includes_proprietary"] = int(include_proprietary)
         row |= scores[kind].model_columns() | {"scored_on": scored_on}
         row["trained_at"] = started.replace(tzinfo=None)
         with catalogue.begin() as conn:
             model_ids[kind] = register_model(conn, catalogue, row, model_path, current=make_current)
     if world.world_size > 1:
         dist.barrier()
-    return TrainingOutcome(model_ids, run_dir, history, scores, make_current, str(budget.choice))
+    n_proprietary = int((~images.is_public).sum())
+    training_set = f"{len(images)} images" + (
+        f", {n_proprietary} of them proprietary (--include-proprietary)"
+        if include_proprietary
+        else ", public only"
+    )
+    return TrainingOutcome(
+        model_ids, run_dir, history, scores, make_current, str(budget.choice), training_set
+    )
 
 
 def _run_directory(
@@ -459,8 +484,13 @@ def _run_directory(
     config: TrainingConfig,
     resume: bool,
     world: Distributed,
+    include_proprietary: bool,
 ) -> Path:
-    """Make a new run directory, or find the latest unfinished one when resuming."""
+    """Make a new run directory, or find the latest unfinished one when resuming.
+
+    A run trained on proprietary images says so by a file ``includes-proprietary``
+    in its directory, so that resuming cannot change the training set.
+    """
     prefix = f"{image_kind}-{preset_name}-"
     if resume:
         unfinished = sorted(
@@ -472,6 +502,12 @@ def _run_directory(
             raise TrainingRunError(
                 f"no unfinished {image_kind} run of preset {preset_name} in {settings.model_dir}"
             )
+        if (unfinished[-1] / PROPRIETARY_MARK).exists() != include_proprietary:
+            was = "public images only" if include_proprietary else "all images"
+            raise TrainingRunError(
+                f"{unfinished[-1]} was trained on {was}: resume it with the same "
+                "--include-proprietary choice, or start a new run"
+            )
         return unfinished[-1]
     name = [prefix + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")]
     if world.world_size > 1:
@@ -480,6 +516,8 @@ def _run_directory(
     if world.is_main:
         run_dir.mkdir(parents=True, exist_ok=False)
         (run_dir / "hyperparameters.json").write_text(json.dumps(config.to_dict(), indent=2))
+        if include_proprietary:
+            (run_dir / PROPRIETARY_MARK).touch()
     return run_dir
 
 

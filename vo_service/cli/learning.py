@@ -43,6 +43,13 @@ def add_train(verbs: Verbs) -> None:
     parser.add_argument(
         "--no-current", action="store_true", help="do not serve the new model (keep the old one)"
     )
+    parser.add_argument(
+        "--include-proprietary",
+        action="store_true",
+        help="train on every image, also those whose release date has not passed (default: "
+        "public images only, since a network can memorise its training images; recorded in "
+        "similarity.model.includes_proprietary)",
+    )
     parser.set_defaults(handler=_run_train)
 
 
@@ -70,6 +77,7 @@ def _run_train(args: argparse.Namespace, settings: Settings) -> int:
                 make_current=not args.no_current,
                 skip_if_empty=args.kind == "each",
                 threads=args.threads,
+                include_proprietary=args.include_proprietary,
             )
             if outcome is not None:
                 print(outcome)
