@@ -18,8 +18,9 @@ gathers the projections of every process, `model_training.learn.loss`).
 Exact resumption: the random streams of an epoch (data order, augmentations)
 are derived from (seed, epoch, process rank), and the checkpoint holds the
 model, optimiser, schedule and global random states after the epoch, so a
-resumed run continues bit for bit as if never interrupted (on the CPU; GPU
-kernels are not bitwise deterministic).
+resumed run continues bit for bit as if never interrupted (on the CPU at a
+fixed thread count, ``threads``: a fair share that follows the load may
+change the order of sums; GPU kernels are not bitwise deterministic).
 """
 
 from __future__ import annotations
