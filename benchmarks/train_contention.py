@@ -4,8 +4,8 @@ Each run trains the ``cpu`` preset (64 images a step, random cut-outs) for
 a fixed wall-clock time in its own process and reports its steps per
 second after the first epoch. Two policies: PyTorch's default (one thread
 per core, ``OMP_NUM_THREADS`` unset) and the count `vosim train` chooses
-(`model_training.learn.threads`: the fair share, re-evaluated between
-epochs). The ideal share of one of three runs is a third of the best run
+(`model_training.learn.threads`: the fair share, re-evaluated every
+10 s). The ideal share of one of three runs is a third of the best run
 alone; the goal is to stay within 2x of it.
 
 Usage (from the repository root; hold the machine's CPU lock)::

@@ -52,7 +52,7 @@ __all__ = [
 PROC = Path("/proc")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 REFRESH_SECONDS = 10.0
-"""Training re-evaluates its share at the first epoch end this long after the last."""
+"""Training re-evaluates its share at the first step this long after the last time."""
 
 
 @dataclass(frozen=True)

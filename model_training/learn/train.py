@@ -165,7 +165,7 @@ def fit(
         (a hyperparameter search prunes trials that way).
     threads
         CPU threads: a count, or None for this process's fair share of the
-        cores (`model_training.learn.threads`), re-evaluated between epochs.
+        cores (`model_training.learn.threads`), re-evaluated every 10 s.
 
     Returns
     -------
@@ -214,8 +214,6 @@ def fit(
     augment_rng = torch.Generator(device)
     with bar:
         for epoch in range(len(history), config.epochs):
-            if budget.refresh():
-                bar.set_description(f"train ({budget.choice.count})")
             method.train()
             order = torch.randperm(
                 n_images, generator=torch.Generator().manual_seed(_stream_seed(config.seed, epoch))
@@ -234,6 +232,8 @@ def fit(
                 schedule.step()
                 total_loss += loss.detach()
                 bar.update()
+                if budget.refresh():
+                    bar.set_description(f"train ({budget.choice.count})")
                 if step % 10 == 0 or step == steps_per_epoch - 1:
                     seconds = time.perf_counter() - started
                     bar.set_postfix(
