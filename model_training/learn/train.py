@@ -165,7 +165,9 @@ def fit(
         (a hyperparameter search prunes trials that way).
     threads
         CPU threads: a count, or None for this process's fair share of the
-        cores (`model_training.learn.threads`), re-evaluated every 10 s.
+        cores (`model_training.learn.threads`), re-evaluated every 10 s when
+        training on the CPU (on a GPU the threads barely matter, the pauses
+        to sample would).
 
     Returns
     -------
@@ -232,7 +234,7 @@ def fit(
                 schedule.step()
                 total_loss += loss.detach()
                 bar.update()
-                if budget.refresh():
+                if device.type == "cpu" and budget.refresh():
                     bar.set_description(f"train ({budget.choice.count})")
                 if step % 10 == 0 or step == steps_per_epoch - 1:
                     seconds = time.perf_counter() - started
