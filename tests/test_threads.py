@@ -138,10 +138,23 @@ def test_budget_applies_the_count_and_refreshes_a_fair_share(
         assert not budget.refresh()  # too soon
         for thread in range(6):
             (proc / "10" / "task" / str(1000 + thread) / "stat").write_text("1 (p) S 1")
-        assert budget.refresh(min_interval=0)
+        budget._checked -= 60  # a minute later
+        assert budget.refresh()
         assert budget.threads == torch.get_num_threads() == 8
         fixed = ThreadBudget(2)
         assert fixed.threads == torch.get_num_threads() == 2
         assert not fixed.refresh(min_interval=0)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_slow_sampling_is_done_less_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    try:
+        budget = ThreadBudget()
+        budget._sampling_seconds = 1.0  # as on a machine with thousands of processes
+        budget._checked -= 50  # 50 s ago: sooner than 100 times the sampling time
+        assert not budget.refresh(min_interval=0)
     finally:
         torch.set_num_threads(before)

@@ -53,6 +53,8 @@ PROC = Path("/proc")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 REFRESH_SECONDS = 10.0
 """Training re-evaluates its share at the first step this long after the last time."""
+MAX_OVERHEAD = 0.01
+"""At most this fraction of the time goes to sampling ``/proc`` (many processes: less often)."""
 
 
 @dataclass(frozen=True)
@@ -286,8 +288,7 @@ class ThreadBudget:
 
     def __init__(self, requested: int | None = None) -> None:
         self.requested = requested
-        self.choice = self._apply(choose_threads(requested))
-        self._checked = time.monotonic()
+        self._choose()
 
     @property
     def threads(self) -> int:
@@ -297,20 +298,25 @@ class ThreadBudget:
     def refresh(self, min_interval: float = REFRESH_SECONDS) -> bool:
         """Choose again if the count is a fair share and ``min_interval`` has passed.
 
+        The interval is longer where sampling is slow (thousands of
+        processes), so that it never takes more than `MAX_OVERHEAD` of the time.
+
         Returns
         -------
         bool
             Whether the thread count changed.
         """
-        if self.choice.reason != "fair share" or time.monotonic() - self._checked < min_interval:
+        interval = max(min_interval, self._sampling_seconds / MAX_OVERHEAD)
+        if self.choice.reason != "fair share" or time.monotonic() - self._checked < interval:
             return False
         before = self.threads
-        self.choice = self._apply(choose_threads(self.requested))
-        self._checked = time.monotonic()
+        self._choose()
         return self.threads != before
 
-    @staticmethod
-    def _apply(choice: ThreadChoice) -> ThreadChoice:
-        if torch.get_num_threads() != choice.threads:
-            torch.set_num_threads(choice.threads)
-        return choice
+    def _choose(self) -> None:
+        started = time.monotonic()
+        self.choice = choose_threads(self.requested)
+        if torch.get_num_threads() != self.choice.threads:
+            torch.set_num_threads(self.choice.threads)
+        self._checked = time.monotonic()
+        self._sampling_seconds = self._checked - started
