@@ -133,7 +133,8 @@ def test_one_table_and_unknown_table(tap_server: RunningServer) -> None:
     root = ET.fromstring(response.content)
     assert root.tag == "{http://www.ivoa.net/xml/VOSITables/v1.0}table"
     assert root.findtext("name") == "similarity.model"
-    assert len(root.findall("column")) == 20
+    published = tap_schema_columns(tap_server.catalogue, "similarity.model")
+    assert {c.findtext("name") for c in root.findall("column")} == set(published)
     assert http.get(f"{tap_server.tap_url}/tables/vosim.uws_job").status_code == 404
 
 
