@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
+from model_training.ingest.identifiers import key_for_did
 from model_training.ingest.stage import ingest_folder
 from tap_schema import Catalogue, Settings
 from tests.fits_factory import gzip_file, source_image, write_cube, write_image
@@ -47,12 +48,17 @@ class ArchiveImage:
     release: datetime | None
 
     @property
-    def key(self) -> str:
+    def stem(self) -> str:
         return self.file_name.removesuffix(".gz").removesuffix(".fits").replace("+", "_")
 
     @property
     def did(self) -> str:
-        return f"ivo://{AUTHORITY}/products?{self.key}"
+        return f"ivo://{AUTHORITY}/products?{self.stem}"
+
+    @property
+    def key(self) -> str:
+        """Its URL key, as ingest derives it from the DID."""
+        return key_for_did(self.did)
 
     def is_public(self) -> bool:
         return self.release is not None and self.release <= datetime.now()
@@ -83,7 +89,7 @@ PROPRIETARY = [image for image in IMAGES if not image.is_public()]
 
 def vector(image: ArchiveImage) -> np.ndarray:
     """The test vector of an image: random, unit length, fixed by its name."""
-    seed = sum(ord(c) * (i + 1) for i, c in enumerate(image.key))
+    seed = sum(ord(c) * (i + 1) for i, c in enumerate(image.stem))
     values = np.random.default_rng(seed).normal(size=DIMENSIONS).astype(np.float32)
     return values / np.linalg.norm(values)
 

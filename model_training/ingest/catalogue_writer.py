@@ -25,6 +25,8 @@ __all__ = ["KnownProduct", "ProductCatalogue"]
 OBSCORE = "ivoa.obscore"
 SIMILARITY_IMAGE = "similarity.image"
 PRODUCT = "vosim.product"
+EMBEDDING = "similarity.embedding"
+NEIGHBOUR = "similarity.neighbour"
 
 
 @dataclass(frozen=True)
@@ -122,8 +124,32 @@ class ProductCatalogue:
                 (self.image, prepared.image),
                 (self.product, self._product_row(prepared, known.cutout_index)),
             ):
-                where = table.c.obs_publisher_did == known.obs_publisher_did
+                old, new_did = known.obs_publisher_did, row["obs_publisher_did"]
+                if table is self.image and new_did != old:
+                    self._move_image(conn, old, row)
+                    continue
+                where = table.c.obs_publisher_did == old
                 conn.execute(table.update().where(where).values(row))
+
+    def _move_image(self, conn: Connection, old_did: str, row: dict[str, Any]) -> None:
+        """Give an image a new DID: its vectors and neighbour rows (both ways) follow it.
+
+        The vectors and rankings reference ``similarity.image``, so the row
+        under the new DID is written first and the old one deleted last.
+        """
+        new_did = row["obs_publisher_did"]
+        conn.execute(self.image.insert(), [row])
+        embedding = self.catalogue.table(EMBEDDING)
+        neighbour = self.catalogue.table(NEIGHBOUR)
+        for column in (
+            embedding.c.obs_publisher_did,
+            neighbour.c.obs_publisher_did,
+            neighbour.c.neighbour_did,
+        ):
+            conn.execute(
+                column.table.update().where(column == old_did).values({column.name: new_did})
+            )
+        conn.execute(self.image.delete().where(self.image.c.obs_publisher_did == old_did))
 
     def counts(self) -> dict[str, int]:
         """Rows in each of the three tables (they are equal after every ingest)."""
