@@ -5,7 +5,10 @@ files and ObsCore rows are what the service will see in production): 14
 continuum images and 4 cubes, in three scientific categories plus one image
 without a category, some public, some proprietary (release date in the
 future) and one with no release date at all (no DATE-OBS, no metadata).
-File names carry ``+`` and ``_`` as ALMA's do. Models, vectors and the
+File names carry ``+`` and ``_`` as ALMA's do. Some products have the
+archive's own DIDs from the metadata file, in ALMA's form (a ``uid://``
+inside the query part) and in DaCHS's (``~`` as resource key); the others
+have the DIDs vosim mints. Models, vectors and the
 category table are then written directly (training and embedding are other
 stages): every image gets a vector, proprietary ones included, so that the
 tests see that the service hides them however they are stored.
@@ -46,6 +49,7 @@ class ArchiveImage:
     image_kind: str
     category: str | None
     release: datetime | None
+    archive_did: str | None = None
 
     @property
     def stem(self) -> str:
@@ -53,7 +57,7 @@ class ArchiveImage:
 
     @property
     def did(self) -> str:
-        return f"ivo://{AUTHORITY}/products?{self.stem}"
+        return self.archive_did or f"ivo://{AUTHORITY}/products?{self.stem}"
 
     @property
     def key(self) -> str:
@@ -70,13 +74,17 @@ def _images() -> list[ArchiveImage]:
     for i in range(14):
         category = None if i == 13 else categories[i % 3]
         release = FUTURE if i in (4, 9) else PAST
+        did = f"ivo://eso.org/ID?uid://A001/X1296/X{i:x}d3" if i % 3 == 1 else None
         images.append(
-            ArchiveImage(f"J05{i:02d}+0012_{i}.cont.fits", "continuum", category, release)
+            ArchiveImage(f"J05{i:02d}+0012_{i}.cont.fits", "continuum", category, release, did)
         )
     images.append(ArchiveImage("J0600+0012_nodate.cont.fits", "continuum", ISM, None))
     for i in range(4):
         release = FUTURE if i == 3 else PAST
-        images.append(ArchiveImage(f"J07{i:02d}-2200_{i}.cube.fits", "peak_flux", ISM, release))
+        did = f"ivo://org.gavo.dc/~?alma/q/uid___A001_X1296_X{i}e7" if i % 2 else None
+        images.append(
+            ArchiveImage(f"J07{i:02d}-2200_{i}.cube.fits", "peak_flux", ISM, release, did)
+        )
     images.append(ArchiveImage("J0800+0100_packed.cont.fits.gz", "continuum", GALAXIES, PAST))
     return images
 
@@ -115,11 +123,13 @@ def write_files(folder: Path) -> Path:
                 "file": image.file_name,
                 "scientific_category": image.category or "",
                 "obs_release_date": release,
+                "obs_publisher_did": image.archive_did or "",
             }
         )
     metadata = folder / "metadata.csv"
     with metadata.open("w", newline="") as out:
-        writer = csv.DictWriter(out, ["file", "scientific_category", "obs_release_date"])
+        columns = ["file", "scientific_category", "obs_release_date", "obs_publisher_did"]
+        writer = csv.DictWriter(out, columns)
         writer.writeheader()
         writer.writerows(rows)
     return metadata
