@@ -119,26 +119,34 @@ class ProductCatalogue:
             conn.execute(self.image.insert(), [p.image for p, _ in new])
             conn.execute(self.product.insert(), [self._product_row(p, i) for p, i in new])
         for prepared, known in updated:
+            did = prepared.obscore["obs_publisher_did"]
+            if did != known.obs_publisher_did:
+                self.rename(conn, known.obs_publisher_did, did)
             for table, row in (
                 (self.obscore, prepared.obscore),
                 (self.image, prepared.image),
                 (self.product, self._product_row(prepared, known.cutout_index)),
             ):
-                old, new_did = known.obs_publisher_did, row["obs_publisher_did"]
-                if table is self.image and new_did != old:
-                    self._move_image(conn, old, row)
-                    continue
-                where = table.c.obs_publisher_did == old
+                where = table.c.obs_publisher_did == did
                 conn.execute(table.update().where(where).values(row))
 
-    def _move_image(self, conn: Connection, old_did: str, row: dict[str, Any]) -> None:
-        """Give an image a new DID: its vectors and neighbour rows (both ways) follow it.
+    def rename(self, conn: Connection, old_did: str, new_did: str) -> None:
+        """Give a product a new DID: its rows, vectors and neighbour rows (both ways) follow.
 
-        The vectors and rankings reference ``similarity.image``, so the row
+        The vectors and rankings reference ``similarity.image``, so its row
         under the new DID is written first and the old one deleted last.
         """
-        new_did = row["obs_publisher_did"]
-        conn.execute(self.image.insert(), [row])
+        conn.execute(
+            self.obscore.update()
+            .where(self.obscore.c.obs_publisher_did == old_did)
+            .values(obs_publisher_did=new_did)
+        )
+        image_row = conn.execute(
+            select(self.image).where(self.image.c.obs_publisher_did == old_did)
+        ).mappings()
+        conn.execute(
+            self.image.insert(), [{**row, "obs_publisher_did": new_did} for row in image_row]
+        )
         embedding = self.catalogue.table(EMBEDDING)
         neighbour = self.catalogue.table(NEIGHBOUR)
         for column in (
@@ -150,6 +158,11 @@ class ProductCatalogue:
                 column.table.update().where(column == old_did).values({column.name: new_did})
             )
         conn.execute(self.image.delete().where(self.image.c.obs_publisher_did == old_did))
+        conn.execute(
+            self.product.update()
+            .where(self.product.c.obs_publisher_did == old_did)
+            .values(obs_publisher_did=new_did)
+        )
 
     def counts(self) -> dict[str, int]:
         """Rows in each of the three tables (they are equal after every ingest)."""
