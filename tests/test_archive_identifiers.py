@@ -279,3 +279,17 @@ def test_installation_keys_from_file_names_are_kept(
     (row,) = rows_of(sqlite_settings)["vosim.product"]
     assert row["product_key"] == "HH212"
     assert (sqlite_settings.preview_dir / "HH212.png").is_file()
+
+
+def test_images_without_a_release_date_are_named_in_the_report(
+    tmp_path: Path, sqlite_settings: Settings
+) -> None:
+    folder = tmp_path / "archive"
+    write_image(folder / "dated.fits", source_image(64, 64, seed=1))
+    write_image(folder / "undated.fits", source_image(64, 64, seed=2), date_obs=None)
+    report = ingest_folder(sqlite_settings, folder, progress=False, workers=1)
+    assert (report.ingested, report.no_release_date) == (2, 1)
+    assert (
+        "warning: 1 images have no release date and stay proprietary; give obs_release_date"
+        in str(report)
+    )

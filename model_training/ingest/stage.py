@@ -90,6 +90,9 @@ class IngestReport:
         Files that could not be ingested.
     failures
         One line per failed file: ``path: reason``.
+    no_release_date
+        Images ingested or updated by this run with no release date (no
+        DATE-OBS, no ``obs_release_date``): they stay proprietary.
     warnings
         Problems that stopped no file (unknown metadata columns, metadata rows
         that match no file, cut-outs dropped after an interrupted ingest).
@@ -102,6 +105,7 @@ class IngestReport:
     updated: int = 0
     failed: int = 0
     failures: list[str] = field(default_factory=list)
+    no_release_date: int = 0
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -213,6 +217,11 @@ def ingest_folder(
     finally:
         if own_catalogue:
             catalogue.dispose()
+    if report.no_release_date:
+        report.warnings.append(
+            f"{report.no_release_date} images have no release date and stay proprietary;"
+            " give obs_release_date in the metadata file"
+        )
     for line in report.warnings:
         logger.info("%s", line)
     report.seconds = time.perf_counter() - started
@@ -418,6 +427,8 @@ def _count(
     report: IngestReport, committed: list[PreparedProduct], previous: dict[Path, KnownProduct]
 ) -> None:
     for prepared in committed:
+        if prepared.obscore["obs_release_date"] is None:
+            report.no_release_date += 1
         if prepared.task.path in previous:
             report.updated += 1
         else:
