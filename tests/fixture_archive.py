@@ -89,7 +89,8 @@ def image_rows(images: Iterable[FixtureImage], authority: str) -> dict[str, list
     settings = fixture_settings(authority)
     rows: dict[str, list[dict]] = {"ivoa.obscore": [], "similarity.image": [], "vosim.product": []}
     for index, image in enumerate(images):
-        product_did = publisher_did(settings, image.key)
+        # the archive's own DID when the image's metadata gives one, as ingest keeps it
+        product_did = image.obscore.get("obs_publisher_did") or publisher_did(settings, image.key)
         header = _header_row(  # a copy: the cached row stays as it was read
             image.image_kind, image.ra, image.dec, image.band, image.target, image.observed
         ) | {
@@ -150,7 +151,7 @@ def _header_row(
             date_obs=observed,
         )
         image = read_fits_image(path)
-        row = obscore_row(image, key="image", file_size=1000, settings=fixture_settings("x"))
+        row = obscore_row(image, file_size=1000, settings=fixture_settings("x"))
     if image_kind == "peak_flux":
         row["dataproduct_type"] = "cube"
     row["image_kind"] = image_kind

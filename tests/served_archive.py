@@ -5,7 +5,10 @@ files and ObsCore rows are what the service will see in production): 14
 continuum images and 4 cubes, in three scientific categories plus one image
 without a category, some public, some proprietary (release date in the
 future) and one with no release date at all (no DATE-OBS, no metadata).
-File names carry ``+`` and ``_`` as ALMA's do. Models, vectors and the
+File names carry ``+`` and ``_`` as ALMA's do. Some products have the
+archive's own DIDs from the metadata file, in ALMA's form (a ``uid://``
+inside the query part) and in DaCHS's (``~`` as resource key); the others
+have the DIDs vosim mints. Models, vectors and the
 category table are then written directly (training and embedding are other
 stages): every image gets a vector, proprietary ones included, so that the
 tests see that the service hides them however they are stored.
@@ -21,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
+from model_training.ingest.identifiers import key_for_did
 from model_training.ingest.stage import ingest_folder
 from tap_schema import Catalogue, Settings
 from tests import fixture_archive as fixture
@@ -46,14 +50,20 @@ class ArchiveImage:
     image_kind: str
     category: str | None
     release: datetime | None
+    archive_did: str | None = None
 
     @property
-    def key(self) -> str:
+    def stem(self) -> str:
         return self.file_name.removesuffix(".gz").removesuffix(".fits").replace("+", "_")
 
     @property
     def did(self) -> str:
-        return fixture.did(self.key, AUTHORITY)
+        return self.archive_did or f"ivo://{AUTHORITY}/products?{self.stem}"
+
+    @property
+    def key(self) -> str:
+        """Its URL key, as ingest derives it from the DID."""
+        return key_for_did(self.did)
 
     def is_public(self) -> bool:
         return self.release is not None and self.release <= datetime.now()
@@ -65,13 +75,17 @@ def _images() -> list[ArchiveImage]:
     for i in range(14):
         category = None if i == 13 else categories[i % 3]
         release = FUTURE if i in (4, 9) else PAST
+        did = f"ivo://eso.org/ID?uid://A001/X1296/X{i:x}d3" if i % 3 == 1 else None
         images.append(
-            ArchiveImage(f"J05{i:02d}+0012_{i}.cont.fits", "continuum", category, release)
+            ArchiveImage(f"J05{i:02d}+0012_{i}.cont.fits", "continuum", category, release, did)
         )
     images.append(ArchiveImage("J0600+0012_nodate.cont.fits", "continuum", ISM, None))
     for i in range(4):
         release = FUTURE if i == 3 else PAST
-        images.append(ArchiveImage(f"J07{i:02d}-2200_{i}.cube.fits", "peak_flux", ISM, release))
+        did = f"ivo://org.gavo.dc/~?alma/q/uid___A001_X1296_X{i}e7" if i % 2 else None
+        images.append(
+            ArchiveImage(f"J07{i:02d}-2200_{i}.cube.fits", "peak_flux", ISM, release, did)
+        )
     images.append(ArchiveImage("J0800+0100_packed.cont.fits.gz", "continuum", GALAXIES, PAST))
     return images
 
@@ -84,7 +98,7 @@ PROPRIETARY = [image for image in IMAGES if not image.is_public()]
 
 def vector(image: ArchiveImage) -> np.ndarray:
     """The test vector of an image: random, unit length, fixed by its name."""
-    seed = sum(ord(c) * (i + 1) for i, c in enumerate(image.key))
+    seed = sum(ord(c) * (i + 1) for i, c in enumerate(image.stem))
     values = np.random.default_rng(seed).normal(size=DIMENSIONS).astype(np.float32)
     return values / np.linalg.norm(values)
 
@@ -110,11 +124,13 @@ def write_files(folder: Path) -> Path:
                 "file": image.file_name,
                 "scientific_category": image.category or "",
                 "obs_release_date": release,
+                "obs_publisher_did": image.archive_did or "",
             }
         )
     metadata = folder / "metadata.csv"
     with metadata.open("w", newline="") as out:
-        writer = csv.DictWriter(out, ["file", "scientific_category", "obs_release_date"])
+        columns = ["file", "scientific_category", "obs_release_date", "obs_publisher_did"]
+        writer = csv.DictWriter(out, columns)
         writer.writeheader()
         writer.writerows(rows)
     return metadata

@@ -29,7 +29,7 @@ _prepare_product = product.prepare_product
 
 def _die_on_doomed_files(task: product.ProductTask):
     """Stand-in for prepare_product whose worker process dies on one file, like an OOM kill."""
-    if task.key == "doomed":
+    if task.path.stem == "doomed":
         os._exit(137)
     return _prepare_product(task)
 
@@ -52,6 +52,14 @@ def make_archive(folder: Path, n_images: int = 6) -> Path:
 def run(settings: Settings, folder: Path, metadata: Path | None = None, **options) -> IngestReport:
     options.setdefault("workers", 1)
     return ingest_folder(settings, folder, metadata, progress=False, **options)
+
+
+def by_name(products: list[dict]) -> dict[str, dict]:
+    """``vosim.product`` rows by their file's name without the FITS suffix."""
+    return {
+        Path(row["file_path"]).name.removesuffix(".gz").removesuffix(".fits"): row
+        for row in products
+    }
 
 
 def catalogue_state(settings: Settings) -> dict[str, list[dict]]:
@@ -90,7 +98,7 @@ def test_first_ingest_fills_all_three_tables(tmp_path: Path, sqlite_settings: Se
     assert report.exit_status == 0
     assert report.failures == []
     state = assert_consistent(sqlite_settings, 12)
-    by_key = {row["product_key"]: row for row in state["vosim.product"]}
+    by_key = by_name(state["vosim.product"])
     assert set(by_key) == {f"image{i}" for i in range(10)} | {"cube", "packed"}
     images = {row["obs_publisher_did"]: row for row in state["similarity.image"]}
     cube = images["ivo://vosim.example/products?cube"]
@@ -124,7 +132,7 @@ def test_rerun_changes_nothing(tmp_path: Path, sqlite_settings: Settings) -> Non
 def test_changed_file_is_reingested_in_place(tmp_path: Path, sqlite_settings: Settings) -> None:
     folder = make_archive(tmp_path / "archive")
     run(sqlite_settings, folder)
-    before = {r["product_key"]: r for r in catalogue_state(sqlite_settings)["vosim.product"]}
+    before = by_name(catalogue_state(sqlite_settings)["vosim.product"])
     path = folder / "project1" / "image3.fits"
     store = CutoutStore(sqlite_settings.cutout_store)
     old_cutout = store.read(before["image3"]["cutout_index"])
@@ -134,7 +142,7 @@ def test_changed_file_is_reingested_in_place(tmp_path: Path, sqlite_settings: Se
     report = run(sqlite_settings, folder)
     assert (report.ingested, report.updated, report.unchanged) == (0, 1, 7)
     state = assert_consistent(sqlite_settings, 8)
-    after = {r["product_key"]: r for r in state["vosim.product"]}
+    after = by_name(state["vosim.product"])
     assert after["image3"]["cutout_index"] == before["image3"]["cutout_index"]
     assert (after["image3"]["cutout_x"], after["image3"]["cutout_y"]) == (10, 50)
     assert not np.array_equal(store.read(after["image3"]["cutout_index"]), old_cutout)
@@ -150,7 +158,7 @@ def test_reprocess_rereads_unchanged_files(tmp_path: Path, sqlite_settings: Sett
     folder = make_archive(tmp_path / "archive")
     run(sqlite_settings, folder)
     before = catalogue_state(sqlite_settings)
-    rows = {r["product_key"]: r["cutout_index"] for r in before["vosim.product"]}
+    rows = {name: r["cutout_index"] for name, r in by_name(before["vosim.product"]).items()}
     store = CutoutStore(sqlite_settings.cutout_store)
     fresh = store.read(rows["image3"])
     store.write(rows["image3"], np.zeros_like(fresh))
@@ -160,7 +168,7 @@ def test_reprocess_rereads_unchanged_files(tmp_path: Path, sqlite_settings: Sett
     report = run(sqlite_settings, folder, reprocess=True)
     assert (report.ingested, report.updated, report.unchanged, report.failed) == (0, 8, 0, 0)
     state = assert_consistent(sqlite_settings, 8)
-    assert {r["product_key"]: r["cutout_index"] for r in state["vosim.product"]} == rows
+    assert {name: r["cutout_index"] for name, r in by_name(state["vosim.product"]).items()} == rows
     np.testing.assert_array_equal(store.read(rows["image3"]), fresh)
     assert len(state["ivoa.obscore"]) == len(before["ivoa.obscore"])
 
@@ -172,7 +180,7 @@ def test_new_files_are_added(tmp_path: Path, sqlite_settings: Settings) -> None:
     report = run(sqlite_settings, folder)
     assert (report.ingested, report.updated, report.unchanged) == (1, 0, 8)
     state = assert_consistent(sqlite_settings, 9)
-    new = next(r for r in state["vosim.product"] if r["product_key"] == "new")
+    new = by_name(state["vosim.product"])["new"]
     assert new["cutout_index"] == 8
 
 
@@ -289,7 +297,7 @@ def test_bad_files_fail_alone_with_one_line_each(tmp_path: Path, sqlite_settings
         assert old in state[table]
 
 
-def test_same_product_key_twice_is_an_error_for_the_second(
+def test_same_minted_did_twice_is_an_error_for_the_second(
     tmp_path: Path, sqlite_settings: Settings
 ) -> None:
     folder = tmp_path / "archive"
@@ -299,7 +307,7 @@ def test_same_product_key_twice_is_an_error_for_the_second(
     assert (report.ingested, report.failed) == (1, 1)
     (line,) = report.failures
     assert line.startswith(str(folder / "b" / "HH_212.fits"))
-    assert "product key 'HH_212'" in line and "rename" in line
+    assert "'ivo://vosim.example/products?HH_212' also names" in line and "rename" in line
     # Still an error on the next run, while the first file exists.
     assert run(sqlite_settings, folder).failed == 1
 
@@ -365,7 +373,7 @@ def test_a_batch_the_database_refuses_is_retried_file_by_file(
 
     def refuse_image4(self, conn, new, updated):
         new = list(new)
-        if any(p.task.key == "image4" for p, _ in new):
+        if any(p.task.path.stem == "image4" for p, _ in new):
             raise IntegrityError("INSERT", {}, Exception("refused"))
         return real_write(self, conn, new, updated)
 

@@ -45,7 +45,7 @@ def image(tmp_path: Path):
 
 
 def test_every_obscore_column_and_nothing_else(image) -> None:
-    row = obscore_row(image, key="k", file_size=50_000, settings=SETTINGS)
+    row = obscore_row(image, file_size=50_000, settings=SETTINGS)
     obscore = next(t for t in load_schema("ivoa").tables if t.name == "obscore")
     assert set(row) == {column.name for column in obscore.columns}
     for column in obscore.columns:
@@ -55,7 +55,7 @@ def test_every_obscore_column_and_nothing_else(image) -> None:
 
 def test_identity_and_access(image) -> None:
     key = product_key(image.path.name)
-    row = obscore_row(image, key=key, file_size=50_000, settings=SETTINGS)
+    row = obscore_row(image, file_size=50_000, settings=SETTINGS)
     assert key == "member.uid___A001_X1_X2.HH212_sci.spw25.cont.I.pbcor"
     assert row["obs_publisher_did"] == f"ivo://archive.example/products?{key}"
     assert row["access_url"] == (
@@ -79,7 +79,7 @@ def test_identity_and_access(image) -> None:
 
 
 def test_spatial_values(image) -> None:
-    row = obscore_row(image, key="k", file_size=1, settings=SETTINGS)
+    row = obscore_row(image, file_size=1, settings=SETTINGS)
     cell = 0.05 * ARCSEC
     # Reference pixel is (50, 40) zero-based; the centre of a 100 x 80 grid is (49.5, 39.5).
     expected_ra = DEFAULT_RA + 0.5 * cell / math.cos(math.radians(DEFAULT_DEC))
@@ -103,7 +103,7 @@ def test_spatial_values(image) -> None:
 
 
 def test_spectral_values_and_band(image) -> None:
-    row = obscore_row(image, key="k", file_size=1, settings=SETTINGS)
+    row = obscore_row(image, file_size=1, settings=SETTINGS)
     assert row["em_min"] == pytest.approx(SPEED_OF_LIGHT / 348.75e9)
     assert row["em_max"] == pytest.approx(SPEED_OF_LIGHT / 341.25e9)
     assert row["em_res_power"] == pytest.approx(345e9 / 7.5e9)
@@ -115,7 +115,7 @@ def test_spectral_values_and_band(image) -> None:
 def test_cube_values(tmp_path: Path) -> None:
     cube = np.random.default_rng(0).normal(0, 1e-3, size=(30, 32, 32))
     path = write_cube(tmp_path / "c.fits", cube, freq_hz=100e9, channel_width_hz=-0.5e6)
-    row = obscore_row(read_fits_image(path), key="c", file_size=1, settings=SETTINGS)
+    row = obscore_row(read_fits_image(path), file_size=1, settings=SETTINGS)
     assert (row["dataproduct_type"], row["image_kind"], row["em_xel"]) == ("cube", "peak_flux", 30)
     low, high = 100e9 - 29.5 * 0.5e6, 100e9 + 0.25e6
     assert row["em_min"] == pytest.approx(SPEED_OF_LIGHT / high)
@@ -125,7 +125,7 @@ def test_cube_values(tmp_path: Path) -> None:
 
 
 def test_time_values_and_release_date_default(image) -> None:
-    row = obscore_row(image, key="k", file_size=1, settings=SETTINGS)
+    row = obscore_row(image, file_size=1, settings=SETTINGS)
     assert row["t_min"] == pytest.approx(57662 + (4 * 3600 + 23 * 60 + 11) / 86400)
     assert row["t_max"] == row["t_min"]
     assert row["t_exptime"] is None
@@ -141,7 +141,7 @@ def test_metadata_overrides_the_header(image) -> None:
         "obs_release_date": datetime(2016, 12, 24),
         "obs_id": "uid://A001/X1/X2",
     }
-    row = obscore_row(image, key="k", file_size=1, settings=SETTINGS, metadata=metadata)
+    row = obscore_row(image, file_size=1, settings=SETTINGS, metadata=metadata)
     assert row["target_name"] == "HH 212 MMS"
     assert row["t_max"] == pytest.approx(row["t_min"] + 0.1)
     assert row["t_resolution"] == 8640.0
@@ -152,23 +152,47 @@ def test_metadata_overrides_the_header(image) -> None:
 
 def test_no_date_obs_means_unknown_times(tmp_path: Path) -> None:
     path = write_image(tmp_path / "a.fits", source_image(32, 32), date_obs=None)
-    row = obscore_row(read_fits_image(path), key="a", file_size=1, settings=SETTINGS)
+    row = obscore_row(read_fits_image(path), file_size=1, settings=SETTINGS)
     assert row["t_min"] is None and row["t_max"] is None
     assert row["obs_release_date"] is None
 
 
 def test_bad_date_obs_is_a_clear_error(tmp_path: Path) -> None:
     path = write_image(tmp_path / "a.fits", source_image(32, 32), date_obs="yesterday")
-    with pytest.raises(ValueError, match="DATE-OBS 'yesterday' is not an ISO 8601 date"):
-        obscore_row(read_fits_image(path), key="a", file_size=1, settings=SETTINGS)
+    with pytest.raises(ValueError, match="DATE-OBS 'yesterday' is not a FITS date"):
+        obscore_row(read_fits_image(path), file_size=1, settings=SETTINGS)
+
+
+def test_pre_2000_fits_date_form_is_read(tmp_path: Path) -> None:
+    # DD/MM/YY, as in astropy's DSS and AIPS test headers: 11 March 1976
+    path = write_image(tmp_path / "a.fits", source_image(32, 32), date_obs="11/03/76")
+    row = obscore_row(read_fits_image(path), file_size=1, settings=SETTINGS)
+    assert row["t_min"] == pytest.approx(42848.0)  # MJD of 1976-03-11
+    assert row["obs_release_date"] == datetime(1977, 3, 11)
+
+
+def test_metadata_t_min_means_the_header_date_is_not_read(tmp_path: Path) -> None:
+    path = write_image(tmp_path / "a.fits", source_image(32, 32), date_obs="yesterday")
+    metadata = {"t_min": 58849.5, "obs_release_date": datetime(2021, 1, 1)}
+    row = obscore_row(read_fits_image(path), file_size=1, settings=SETTINGS, metadata=metadata)
+    assert row["t_min"] == 58849.5
+    assert row["obs_release_date"] == datetime(2021, 1, 1)
+
+
+def test_archive_did_from_metadata_is_kept_and_linked(image) -> None:
+    did = "ivo://org.gavo.dc/~?alma/q/uid___A001_X1296_X1d3"
+    metadata = {"obs_publisher_did": did, "obs_id": "uid://A001/X1296/X1d3"}
+    row = obscore_row(image, file_size=1, settings=SETTINGS, metadata=metadata)
+    assert (row["obs_publisher_did"], row["obs_id"]) == (did, "uid://A001/X1296/X1d3")
+    assert row["access_url"] == (
+        "https://archive.example/vosim/datalink?ID="
+        "ivo%3A%2F%2Forg.gavo.dc%2F~%3Falma%2Fq%2Fuid___A001_X1296_X1d3"
+    )
 
 
 def test_band_only_for_alma(tmp_path: Path) -> None:
     path = write_image(tmp_path / "a.fits", source_image(32, 32), telescope="NOEMA")
-    assert (
-        obscore_row(read_fits_image(path), key="a", file_size=1, settings=SETTINGS)["band_list"]
-        is None
-    )
+    assert obscore_row(read_fits_image(path), file_size=1, settings=SETTINGS)["band_list"] is None
 
 
 @pytest.mark.parametrize(
@@ -220,9 +244,10 @@ def test_default_release_date_is_twelve_months_later(
 
 def test_similarity_image_row(image) -> None:
     cutout = make_cutout(image.flux_map, image.wcs, image.noise)
-    row = similarity_image_row(image, cutout, key="k", settings=SETTINGS)
+    did = "ivo://eso.org/ID?uid://A001/X1/X2"
+    row = similarity_image_row(image, cutout, did=did, key="k", settings=SETTINGS)
     assert row == {
-        "obs_publisher_did": "ivo://archive.example/products?k",
+        "obs_publisher_did": did,
         "image_kind": "continuum",
         "cutout_ra": cutout.ra,
         "cutout_dec": cutout.dec,

@@ -25,6 +25,8 @@ __all__ = ["KnownProduct", "ProductCatalogue"]
 OBSCORE = "ivoa.obscore"
 SIMILARITY_IMAGE = "similarity.image"
 PRODUCT = "vosim.product"
+EMBEDDING = "similarity.embedding"
+NEIGHBOUR = "similarity.neighbour"
 
 
 @dataclass(frozen=True)
@@ -117,13 +119,50 @@ class ProductCatalogue:
             conn.execute(self.image.insert(), [p.image for p, _ in new])
             conn.execute(self.product.insert(), [self._product_row(p, i) for p, i in new])
         for prepared, known in updated:
+            did = prepared.obscore["obs_publisher_did"]
+            if did != known.obs_publisher_did:
+                self.rename(conn, known.obs_publisher_did, did)
             for table, row in (
                 (self.obscore, prepared.obscore),
                 (self.image, prepared.image),
                 (self.product, self._product_row(prepared, known.cutout_index)),
             ):
-                where = table.c.obs_publisher_did == known.obs_publisher_did
+                where = table.c.obs_publisher_did == did
                 conn.execute(table.update().where(where).values(row))
+
+    def rename(self, conn: Connection, old_did: str, new_did: str) -> None:
+        """Give a product a new DID: its rows, vectors and neighbour rows (both ways) follow.
+
+        The vectors and rankings reference ``similarity.image``, so its row
+        under the new DID is written first and the old one deleted last.
+        """
+        conn.execute(
+            self.obscore.update()
+            .where(self.obscore.c.obs_publisher_did == old_did)
+            .values(obs_publisher_did=new_did)
+        )
+        image_row = conn.execute(
+            select(self.image).where(self.image.c.obs_publisher_did == old_did)
+        ).mappings()
+        conn.execute(
+            self.image.insert(), [{**row, "obs_publisher_did": new_did} for row in image_row]
+        )
+        embedding = self.catalogue.table(EMBEDDING)
+        neighbour = self.catalogue.table(NEIGHBOUR)
+        for column in (
+            embedding.c.obs_publisher_did,
+            neighbour.c.obs_publisher_did,
+            neighbour.c.neighbour_did,
+        ):
+            conn.execute(
+                column.table.update().where(column == old_did).values({column.name: new_did})
+            )
+        conn.execute(self.image.delete().where(self.image.c.obs_publisher_did == old_did))
+        conn.execute(
+            self.product.update()
+            .where(self.product.c.obs_publisher_did == old_did)
+            .values(obs_publisher_did=new_did)
+        )
 
     def counts(self) -> dict[str, int]:
         """Rows in each of the three tables (they are equal after every ingest)."""

@@ -12,6 +12,11 @@ Every other column is an ``ivoa.obscore`` column, typed by its Felis
 description; a non-empty value replaces what the header gives, an empty one
 leaves it. Unknown columns are reported once and ignored. A value that does
 not parse as its column's type is an error for that file only.
+
+``obs_publisher_did`` and ``obs_id`` are the archive's own identifiers of the
+product: given, they are kept (a DID must be an IVOA identifier, see
+`model_training.ingest.identifiers`); without them vosim mints its own.
+``t_min`` and ``t_max`` are MJD numbers, or ISO dates that are converted.
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from tap_schema import load_schema
 from tap_schema.release import naive_utc
+
+from .identifiers import DidError, check_did
 
 __all__ = [
     "DERIVED_COLUMNS",
@@ -40,13 +47,15 @@ __all__ = [
 FILE_COLUMN = "file"
 """The key column: a file's path relative to the ingested folder, or its bare name."""
 
-DERIVED_COLUMNS = frozenset({"obs_publisher_did", "access_url", "access_format", "image_kind"})
+DERIVED_COLUMNS = frozenset({"access_url", "access_format", "image_kind"})
 """ObsCore columns vosim derives itself: DataLink, previews and the similarity
 tables depend on them, so a metadata file cannot replace them."""
 
 _STRING_TYPES = frozenset({"string", "char", "unicode", "text"})
 _INTEGER_TYPES = frozenset({"byte", "short", "int", "long"})
 _FLOAT_TYPES = frozenset({"float", "double"})
+_MJD_COLUMNS = frozenset({"t_min", "t_max"})
+_MJD_EPOCH = datetime(1858, 11, 17)
 
 
 class MetadataError(ValueError):
@@ -170,6 +179,13 @@ def metadata_digest(values: Mapping[str, str]) -> str | None:
 
 
 def _typed(name: str, datatype: str, raw: str) -> Any:
+    if name == "obs_publisher_did":
+        try:
+            return check_did(raw)
+        except DidError as error:
+            raise MetadataValueError(f"metadata column {error}") from None
+    if name in _MJD_COLUMNS:
+        return _mjd(name, raw)
     try:
         if datatype in _STRING_TYPES:
             return raw
@@ -195,6 +211,22 @@ def _typed(name: str, datatype: str, raw: str) -> Any:
         f"metadata column '{name}' is of type {datatype}, which a CSV value cannot fill;"
         " remove the column from the metadata file"
     )
+
+
+def _mjd(name: str, raw: str) -> float:
+    """Return a time column's value: an MJD number as is, an ISO date converted to MJD (UTC)."""
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        return (_parse_timestamp(raw) - _MJD_EPOCH) / timedelta(days=1)
+    except ValueError:
+        raise MetadataValueError(
+            f"metadata column '{name}' has {raw!r}, which is neither an MJD (a number of days,"
+            " e.g. 58849.5) nor an ISO 8601 date (YYYY-MM-DD or YYYY-MM-DDThh:mm:ss, UTC);"
+            " fix the metadata file"
+        ) from None
 
 
 def _parse_timestamp(raw: str) -> datetime:

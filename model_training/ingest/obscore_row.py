@@ -6,12 +6,16 @@ observed (``t_*``), at which wavelengths (``em_*``), in which polarisation
 (``pol_*``). This module derives each of those from a `FitsImage`, applies
 the operator's metadata (which wins over the header), and names the product:
 
-- ``product_key``: the file name without ``.fits``/``.fits.gz``, every
-  character outside ``[A-Za-z0-9._-]`` replaced by ``_``, so that it can be
-  used as is in ``/preview/{key}.png`` and ``/files/{key}.fits`` URLs;
-- ``obs_publisher_did``: ``ivo://{authority}/products?{product_key}``
-  (IVOA Identifiers 2.0: authority, resource path, ``?`` and a local part);
+- ``obs_publisher_did``: the archive's own DID when the metadata gives one,
+  else minted as ``ivo://{authority}/products?{name}`` (IVOA Identifiers
+  2.0: authority, resource path, ``?`` and a local part), where ``name`` is
+  the file name without ``.fits``/``.fits.gz``, every character outside
+  ``[A-Za-z0-9._-]`` replaced by ``_`` (`product_key`, which was the URL key
+  of products ingested before keys became digests of the DID);
 - ``access_url``: the product's DataLink ``{links}`` response.
+
+The URL key of ``/preview/{key}.png`` is chosen by ingest
+(`model_training.ingest.identifiers`) and passed in.
 
 Release date: real ALMA headers carry none. When the metadata gives none,
 the release date is the observation date plus 12 months, ALMA's standard
@@ -43,6 +47,7 @@ __all__ = [
     "access_url",
     "alma_bands",
     "default_release_date",
+    "minted_did",
     "obscore_row",
     "parse_date_obs",
     "preview_url",
@@ -74,15 +79,17 @@ SPEED_OF_LIGHT = 299_792_458.0  # m/s
 _MJD_EPOCH = datetime(1858, 11, 17)
 _SECONDS_PER_DAY = 86_400.0
 _UNSAFE_KEY_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
+_OLD_FITS_DATE = re.compile(r"(\d\d)/(\d\d)/(\d\d)")
 _FITS_SUFFIX = re.compile(r"\.fits(\.gz)?$", re.IGNORECASE)
 _STOKES_ORDER = ("I", "Q", "U", "V", "RR", "LL", "RL", "LR", "XX", "YY", "XY", "YX")
 
 
 def product_key(file_name: str) -> str:
-    """URL-safe key of a product: its file name without the FITS suffix, sanitised.
+    """URL-safe name of a file: its name without the FITS suffix, sanitised.
 
-    Two files with the same key (``a b.fits`` and ``a_b.fits``, or the same
-    name in two folders) would share URLs; ingest refuses the second one.
+    The local part of a minted DID; two files with the same name (``a b.fits``
+    and ``a_b.fits``, or the same name in two folders) would mint one DID, and
+    ingest refuses the second one.
     """
     stem = _FITS_SUFFIX.sub("", file_name)
     return _UNSAFE_KEY_CHARACTERS.sub("_", stem)
@@ -91,6 +98,11 @@ def product_key(file_name: str) -> str:
 def publisher_did(settings: Settings, key: str) -> str:
     """``obs_publisher_did`` of a product: ``ivo://{authority}/products?{key}``."""
     return f"ivo://{settings.authority}/products?{key}"
+
+
+def minted_did(settings: Settings, file_name: str) -> str:
+    """Return the DID vosim gives a file for which the archive gave none."""
+    return publisher_did(settings, product_key(file_name))
 
 
 def access_url(settings: Settings, did: str) -> str:
@@ -117,14 +129,21 @@ def alma_bands(freq_min_hz: float | None, freq_max_hz: float | None) -> str | No
 
 
 def parse_date_obs(value: str) -> datetime:
-    """Parse a FITS DATE-OBS (ISO 8601, UTC) into a naive UTC datetime.
+    """Parse a FITS DATE-OBS into a naive UTC datetime.
+
+    FITS 4.0 (section 9.1.1) allows ISO 8601 dates and date-times, and,
+    written before 2000, ``DD/MM/YY`` for 19YY.
 
     Raises
     ------
     ValueError
-        If it is not an ISO date or date-time.
+        If it is neither.
     """
     text = value.strip()
+    old_form = _OLD_FITS_DATE.fullmatch(text)
+    if old_form:
+        day, month, year = (int(part) for part in old_form.groups())
+        return datetime(1900 + year, month, day)
     parsed = datetime.fromisoformat(text[:-1] if text.endswith("Z") else text)
     return naive_utc(parsed)
 
@@ -144,7 +163,6 @@ def default_release_date(observed: datetime) -> datetime:
 def obscore_row(
     image: FitsImage,
     *,
-    key: str,
     file_size: int,
     settings: Settings,
     metadata: Mapping[str, Any] | None = None,
@@ -155,16 +173,16 @@ def obscore_row(
     ----------
     image
         The read FITS image.
-    key
-        Its `product_key`.
     file_size
         Size of the FITS file in bytes (for ``access_estsize``).
     settings
         Authority, public URL and default collection of the archive.
     metadata
         The operator's values for this file, by ObsCore column name (already
-        typed); they replace what the header says. ``t_exptime`` also sets
-        ``t_max`` and ``t_resolution`` unless those are given too.
+        typed); they replace what the header says. ``obs_publisher_did``
+        (checked by the metadata reader) replaces the minted DID.
+        ``t_exptime`` also sets ``t_max`` and ``t_resolution`` unless those
+        are given too; with ``t_min`` given the header's DATE-OBS is not read.
 
     Returns
     -------
@@ -174,10 +192,10 @@ def obscore_row(
     Raises
     ------
     ValueError
-        If DATE-OBS is present but not an ISO date.
+        If DATE-OBS is needed, present, and not a FITS date.
     """
     metadata = dict(metadata or {})
-    did = publisher_did(settings, key)
+    did = metadata.get("obs_publisher_did") or minted_did(settings, image.path.name)
     row: dict[str, Any] = {
         "dataproduct_type": "cube" if image.image_kind == PEAK_FLUX else "image",
         "calib_level": 2,
@@ -189,7 +207,7 @@ def obscore_row(
         "access_estsize": max(1, math.ceil(file_size / 1024)),
         "target_name": image.target_name,
         **_spatial(image),
-        **_temporal(image),
+        **_temporal(image, read_date_obs="t_min" not in metadata),
         **_spectral(image),
         "o_ucd": "phot.flux.density",
         **_polarisation(image),
@@ -212,11 +230,11 @@ def obscore_row(
 
 
 def similarity_image_row(
-    image: FitsImage, cutout: Cutout, *, key: str, settings: Settings
+    image: FitsImage, cutout: Cutout, *, did: str, key: str, settings: Settings
 ) -> dict[str, Any]:
     """Build the ``similarity.image`` row: which map, where the cut-out is, how it was chosen."""
     return {
-        "obs_publisher_did": publisher_did(settings, key),
+        "obs_publisher_did": did,
         "image_kind": image.image_kind,
         "cutout_ra": cutout.ra,
         "cutout_dec": cutout.dec,
@@ -257,14 +275,14 @@ def _spatial(image: FitsImage) -> dict[str, Any]:
     }
 
 
-def _temporal(image: FitsImage) -> dict[str, Any]:
+def _temporal(image: FitsImage, *, read_date_obs: bool = True) -> dict[str, Any]:
     t_min = None
-    if image.date_obs is not None:
+    if read_date_obs and image.date_obs is not None:
         try:
             t_min = _datetime_to_mjd(parse_date_obs(image.date_obs))
         except ValueError as error:
             raise ValueError(
-                f"DATE-OBS {image.date_obs!r} is not an ISO 8601 date: fix the header or give"
+                f"DATE-OBS {image.date_obs!r} is not a FITS date: fix the header or give"
                 " t_min and obs_release_date in the metadata file"
             ) from error
     return {

@@ -42,7 +42,9 @@ class ProductTask:
     relative_path
         Its path relative to the ingested folder (POSIX), for messages and metadata.
     key
-        Its product key (URL-safe, unique in the archive).
+        Its product key (URL-safe, unique in the archive; see `identifiers`).
+    did
+        Its publisher DID: the metadata's, else the minted one.
     file_size, file_mtime
         What ``stat`` said before reading; stored so that a re-run can skip it.
     metadata
@@ -56,6 +58,7 @@ class ProductTask:
     path: Path
     relative_path: str
     key: str
+    did: str
     file_size: int
     file_mtime: float
     metadata: dict[str, Any]
@@ -100,7 +103,6 @@ def prepare_product(task: ProductTask) -> PreparedProduct | ProductFailure:
         cutout = make_cutout(image.flux_map, image.wcs, image.noise)
         obscore = obscore_row(
             image,
-            key=task.key,
             file_size=task.file_size,
             settings=task.settings,
             metadata=task.metadata,
@@ -115,7 +117,9 @@ def prepare_product(task: ProductTask) -> PreparedProduct | ProductFailure:
     return PreparedProduct(
         task=task,
         obscore=obscore,
-        image=similarity_image_row(image, cutout, key=task.key, settings=task.settings),
+        image=similarity_image_row(
+            image, cutout, did=obscore["obs_publisher_did"], key=task.key, settings=task.settings
+        ),
         cutout=cutout.pixels,
         cutout_x=cutout.x,
         cutout_y=cutout.y,

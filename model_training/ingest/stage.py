@@ -43,8 +43,9 @@ from tap_schema.stored_urls import claim_stored_url_base
 from .catalogue_writer import KnownProduct, ProductCatalogue
 from .cutout_store import CutoutStore, CutoutStoreError
 from .fits_image import is_fits_name
+from .identifiers import DidError, check_did, key_for_did
 from .metadata import MetadataFile, MetadataValueError, metadata_digest, read_metadata
-from .obscore_row import product_key
+from .obscore_row import minted_did
 from .prepare import PreparedProduct, ProductFailure, ProductTask
 from .worker_pool import prepare_in_order
 
@@ -89,6 +90,9 @@ class IngestReport:
         Files that could not be ingested.
     failures
         One line per failed file: ``path: reason``.
+    no_release_date
+        Images ingested or updated by this run with no release date (no
+        DATE-OBS, no ``obs_release_date``): they stay proprietary.
     warnings
         Problems that stopped no file (unknown metadata columns, metadata rows
         that match no file, cut-outs dropped after an interrupted ingest).
@@ -101,6 +105,7 @@ class IngestReport:
     updated: int = 0
     failed: int = 0
     failures: list[str] = field(default_factory=list)
+    no_release_date: int = 0
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -212,6 +217,11 @@ def ingest_folder(
     finally:
         if own_catalogue:
             catalogue.dispose()
+    if report.no_release_date:
+        report.warnings.append(
+            f"{report.no_release_date} images have no release date and stay proprietary;"
+            " give obs_release_date in the metadata file"
+        )
     for line in report.warnings:
         logger.info("%s", line)
     report.seconds = time.perf_counter() - started
@@ -248,37 +258,43 @@ def _plan(
     """Decide per file: skip (unchanged), ingest (new), re-ingest (changed), or fail.
 
     Returns the tasks and, for re-ingested files, what the catalogue knew of
-    them. A file whose product key belongs to another existing file fails; a
-    file whose key belongs to a file that is gone is taken as that file moved.
+    them. A product is its file: a file already ingested keeps its URL key
+    even when its DID changes (then an update that moves everything to the
+    new DID). A new file whose DID belongs to another existing file fails;
+    one whose DID belongs to a file that is gone is taken as that file moved.
     """
     by_path = {product.file_path: product for product in known}
-    by_key = {product.product_key: product for product in known}
+    by_did = {product.obs_publisher_did: product for product in known}
     claimed: dict[str, Path] = {}
     tasks: list[ProductTask] = []
     previous: dict[Path, KnownProduct] = {}
     for path in find_fits_files(folder):
         relative = path.relative_to(folder).as_posix()
-        key = product_key(path.name)
+        try:
+            raw = metadata.raw_values(relative) if metadata else {}
+            did = _did_of(settings, path, raw)
+        except MetadataValueError as error:
+            report.record_failure(f"{path}: {error}")
+            continue
         known_product = by_path.get(str(path))
-        if known_product is None and key in by_key:
-            owner = by_key[key]
-            if Path(owner.file_path).exists():
+        owner = by_did.get(did)
+        if owner is not None and owner is not known_product:
+            if Path(owner.file_path).exists() or known_product is not None:
                 report.record_failure(
-                    f"{path}: its product key '{key}' already names {owner.file_path};"
-                    " rename one of the two files"
+                    f"{path}: its obs_publisher_did {did!r} already names {owner.file_path};"
+                    " give each file its own DID (or rename one of the two files)"
                 )
                 continue
             known_product = owner
-        if key in claimed:
+        if did in claimed:
             report.record_failure(
-                f"{path}: its product key '{key}' also names {claimed[key]}; rename one of"
-                " the two files"
+                f"{path}: its obs_publisher_did {did!r} also names {claimed[did]}; give each"
+                " file its own DID (or rename one of the two files)"
             )
             continue
-        claimed[key] = path
+        claimed[did] = path
         try:
             stat = path.stat()
-            raw = metadata.raw_values(relative) if metadata else {}
             digest = metadata_digest(raw)
             if (
                 not reprocess
@@ -298,7 +314,8 @@ def _plan(
             ProductTask(
                 path=path,
                 relative_path=relative,
-                key=key,
+                key=known_product.product_key if known_product else key_for_did(did),
+                did=did,
                 file_size=stat.st_size,
                 file_mtime=stat.st_mtime,
                 metadata=values,
@@ -309,6 +326,17 @@ def _plan(
         if known_product is not None:
             previous[path] = known_product
     return tasks, previous
+
+
+def _did_of(settings: Settings, path: Path, raw: dict[str, str]) -> str:
+    """Return a file's DID: the metadata's (checked), else the one vosim mints."""
+    given = raw.get("obs_publisher_did")
+    if not given:
+        return minted_did(settings, path.name)
+    try:
+        return check_did(given)
+    except DidError as error:
+        raise MetadataValueError(f"metadata column {error}") from None
 
 
 def _ingest(
@@ -399,6 +427,8 @@ def _count(
     report: IngestReport, committed: list[PreparedProduct], previous: dict[Path, KnownProduct]
 ) -> None:
     for prepared in committed:
+        if prepared.obscore["obs_release_date"] is None:
+            report.no_release_date += 1
         if prepared.task.path in previous:
             report.updated += 1
         else:

@@ -32,7 +32,7 @@ def test_public_file_and_preview(archive_server: RunningServer) -> None:
 
 
 def test_percent_encoded_keys(archive_server: RunningServer) -> None:
-    encoded = PUBLIC.key.replace("_", "%5F").replace(".", "%2E")
+    encoded = "".join(f"%{ord(c):02X}" for c in PUBLIC.key)
     response = http.get(f"{archive_server.url}/files/{encoded}.fits")
     assert response.status_code == 200
 
@@ -60,7 +60,7 @@ def test_conditional_get(archive_server: RunningServer) -> None:
     assert part.status_code == 206 and part.content.startswith(b"SIMPLE")
 
 
-@pytest.mark.parametrize("image", archive.PROPRIETARY, ids=lambda image: image.key)
+@pytest.mark.parametrize("image", archive.PROPRIETARY, ids=lambda image: image.stem)
 def test_proprietary_data_is_never_sent(
     archive_server: RunningServer, image: archive.ArchiveImage
 ) -> None:

@@ -84,7 +84,7 @@ def test_links_of_a_public_image(archive_server: RunningServer) -> None:
 
 
 @pytest.mark.parametrize(
-    "image", [*archive.PROPRIETARY, None], ids=[*(i.key for i in archive.PROPRIETARY), "unknown"]
+    "image", [*archive.PROPRIETARY, None], ids=[*(i.stem for i in archive.PROPRIETARY), "unknown"]
 )
 def test_unknown_or_proprietary_ids_get_one_error_row(
     archive_server: RunningServer, image: archive.ArchiveImage | None

@@ -77,7 +77,12 @@ def build(
     by_did = {publisher_did(settings, key): row for key, row in keys.items()}
     _add_vectors(catalogue, by_did)
     files = {did: folder / row["file"] for did, row in by_did.items()}
-    return _describe(catalogue, {publisher_did(settings, key): key for key in keys}, files)
+    product = catalogue.table("vosim.product")
+    with catalogue.begin() as conn:  # the keys ingest chose (digests of the DIDs)
+        product_keys = dict(
+            conn.execute(sa.select(product.c.obs_publisher_did, product.c.product_key)).all()
+        )
+    return _describe(catalogue, product_keys, files)
 
 
 def _add_vectors(catalogue: Catalogue, truth: dict[str, dict[str, str]]) -> None:

@@ -43,8 +43,23 @@ FUTURE, UNKNOWN, DISAGREEING, NOT_IN_ARCHIVE = 9, 10, 11, 12
 ALL = tuple(range(1, 13))
 
 
+DACHS_AUTHORITY = "dc.vosim.test"
+"""The ``[ivoa]authority`` of the test DaCHS: its DIDs are ``ivo://{authority}/~?{accref}``."""
+
+
+def accref(index: int) -> str:
+    """The file's path under DaCHS's inputs folder, from which DaCHS makes its DID."""
+    return f"vosim_test_archive/data/img-{index:02d}.fits"
+
+
 def did(index: int) -> str:
-    return fixture.did(key(index), AUTHORITY)
+    """The DID of an image in DaCHS's own form (``getStandardPubDID``), which vosim keeps."""
+    return f"ivo://{DACHS_AUTHORITY}/~?{accref(index)}"
+
+
+def index_of(did: str) -> int:
+    """The image a DID names."""
+    return int(did.rsplit("img-", 1)[1][:2])
 
 
 def key(index: int) -> str:
@@ -111,6 +126,7 @@ def fill(catalogue: Catalogue) -> None:
             dec=-5.0 - index,
             release=PAST,
             category=category(index),
+            obscore={"obs_publisher_did": did(index)},
         )
         for index in ALL
     ]

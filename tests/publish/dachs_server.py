@@ -19,6 +19,8 @@ from pathlib import Path
 
 import httpx
 
+from .catalogue import DACHS_AUTHORITY
+
 __all__ = ["DachsServer", "dachs_unavailable"]
 
 INPUTS = Path("/var/gavo/inputs")
@@ -58,6 +60,7 @@ class DachsServer:
         self.settings = workdir / "gavo.rc"
         self.settings.write_text(
             f"[web]\nbindAddress: 127.0.0.1\nserverPort: {self.port}\nserverURL: {self.url}\n"
+            f"[ivoa]\nauthority: {DACHS_AUTHORITY}\n"
         )
         self.log = workdir / "dachs-serve.log"
         self.env = {**os.environ, "GAVOSETTINGS": str(self.settings)}

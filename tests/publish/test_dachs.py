@@ -104,7 +104,7 @@ def _import_test_archive(server: DachsServer) -> None:
         writer = csv.writer(stream)
         writer.writerow(
             [
-                "obs_publisher_did",
+                "accref",
                 "obs_id",
                 "dataproduct_type",
                 "access_url",
@@ -119,7 +119,7 @@ def _import_test_archive(server: DachsServer) -> None:
             release = row.release.isoformat() if row.release else ""
             writer.writerow(
                 [
-                    row.did,
+                    cat.accref(row.index),
                     f"uid://A001/X{row.index:03d}",
                     row.dataproduct_type,
                     f"https://archive.example/files/{cat.key(row.index)}.fits",
@@ -210,7 +210,7 @@ def test_publish_into_dachs(dachs: Dachs, vosim_settings: Settings) -> None:
     assert rows == cat.expected_neighbours(set(cat.PUBLISHED))
     assert len(joined) == len(rows)
     for row in joined:
-        index = int(str(row["obs_publisher_did"])[-2:])
+        index = cat.index_of(str(row["obs_publisher_did"]))
         assert str(row["dataproduct_type"]) == (
             "image" if cat.kind(index) == "continuum" else "cube"
         )

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 import model_training.publish.stage as publish_module
+from model_training.ingest.catalogue_writer import ProductCatalogue
 from model_training.publish.archive_rows import ArchiveMapping, ArchiveMappingError
 from model_training.publish.stage import PublishError, publish, unpublish
 from tap_schema import Settings, open_catalogue
@@ -199,6 +200,36 @@ def test_refresh_removes_images_that_are_proprietary_again(
         "neighbour": 0,
         "category_compat": 2,
     }
+
+
+def test_refresh_follows_a_changed_did(vosim_settings: Settings, archive_url: str) -> None:
+    _run(vosim_settings, archive_url)
+    before = _similarity(archive_url)
+    old, new = cat.did(3), "ivo://eso.org/ID?uid://A001/X003/X1d3"
+    engine = sa.create_engine(archive_url)
+    with engine.begin() as conn:  # the archive renames the product in its own ObsCore
+        conn.execute(
+            sa.text(
+                "UPDATE ivoa.obscore SET obs_publisher_did = :new WHERE obs_publisher_did = :old"
+            ),
+            {"new": new, "old": old},
+        )
+    engine.dispose()
+    catalogue = open_catalogue(vosim_settings, create=False)
+    with catalogue.begin() as conn:  # as a re-ingest with the new DID in the metadata does
+        ProductCatalogue(catalogue).rename(conn, old, new)
+    catalogue.dispose()
+
+    report = _run(vosim_settings, archive_url, refresh=True)
+    assert report.removed_images == 1 and report.rows["image"] == 1
+    after = _similarity(archive_url)
+    assert old not in repr(after)
+
+    def renamed(row: dict) -> tuple:
+        return tuple(sorted((k, repr(new if v == old else v)) for k, v in row.items()))
+
+    for name in ("similarity.image", "similarity.embedding", "similarity.neighbour"):
+        assert sorted(map(renamed, before[name])) == sorted(map(renamed, after[name])), name
 
 
 def test_refresh_needs_a_publication_first(vosim_settings: Settings, archive_url: str) -> None:

@@ -142,7 +142,7 @@ def test_errors_as_dali_error_documents(archive_server: RunningServer) -> None:
     assert "RESPONSEFORMAT" in query_status(response.content)[0][1]
 
 
-@pytest.mark.parametrize("image", archive.PROPRIETARY, ids=lambda image: image.key)
+@pytest.mark.parametrize("image", archive.PROPRIETARY, ids=lambda image: image.stem)
 def test_proprietary_images_are_refused_as_id_and_not_id(
     archive_server: RunningServer, image: archive.ArchiveImage
 ) -> None:

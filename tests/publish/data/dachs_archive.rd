@@ -1,6 +1,7 @@
 <?xml version="1.0" encoding="utf-8"?>
 <!-- The test archive: a few image products, published into DaCHS' own
-     ivoa.obscore with the publisher DIDs vosim's test catalogue uses.
+     ivoa.obscore with DIDs that DaCHS makes itself (getStandardPubDID:
+     ivo://{authority}/~?{accref}), which vosim's test catalogue then keeps.
      DaCHS 2.7's obscore has no release date, so the product table keeps it
      (and the category); vosim's mapping file names this table. -->
 <resource schema="vosim_test_archive">
@@ -48,6 +49,7 @@
     <csvGrammar/>
     <make table="images">
       <rowmaker idmaps="*">
+        <map key="obs_publisher_did">getStandardPubDID(@accref)</map>
         <map key="obs_release_date" source="obs_release_date" nullExcs="ValueError"/>
       </rowmaker>
     </make>
