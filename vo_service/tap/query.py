@@ -100,7 +100,11 @@ def parse_tap_query(
         response=_response_format(response_value),
         uploads=tuple(
             read_upload(
-                reference, params, max_bytes=limits.upload_limit_bytes, resolve=resolve_inline
+                reference,
+                params,
+                max_bytes=limits.upload_limit_bytes,
+                resolve=resolve_inline,
+                private_urls=limits.upload_url_private,
             )
             for reference in _upload_references(params, limits)
         ),
