@@ -27,6 +27,7 @@ from vo_service.datalink import links as datalink
 from vo_service.pages import files
 from vo_service.pages import handlers as pages
 from vo_service.public_base import PublicBase, PublicBaseMiddleware
+from vo_service.security_headers import SecurityHeadersMiddleware
 from vo_service.similarity import IndexOptions, SimilarityLimits, SimilarityService
 from vo_service.similarity import handlers as similarity
 from vo_service.similarity.embedder import Embedder
@@ -163,10 +164,13 @@ def create_app(
         Mount("/static", StaticFiles(packages=[("templates", "static")]), name="static"),
     ]
     public_base = PublicBase(settings.public_url, settings.trust_forwarded)
-    middleware = [Middleware(PublicBaseMiddleware, policy=public_base)]
+    middleware = [
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(PublicBaseMiddleware, policy=public_base),
+    ]
     allowed_hosts = settings.allowed_host_names if allowed_hosts is None else allowed_hosts
     if allowed_hosts:
-        middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
+        middleware.insert(1, Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
     app = Starlette(
         routes=routes,
         middleware=middleware,
