@@ -61,11 +61,11 @@ def attack(table: str, error: str, target: str) -> str:
     )
 
 
-def value_attack(target: str) -> str:
+def value_attack(target: str, threshold: float = 11.5) -> str:
     """The issue's bisection of ``peak_snr``: overflow when the hidden value exceeds 11.5."""
     return (
         "SELECT COUNT(*) FROM similarity.image WHERE CASE WHEN obs_publisher_did = "
-        f"'{target}' AND peak_snr > 11.5 THEN ABS(CAST(peak_snr AS BIGINT) * 0 "
+        f"'{target}' AND peak_snr > {threshold} THEN ABS(CAST(peak_snr AS BIGINT) * 0 "
         "- 9223372036854775807 - 1) ELSE 0 END = 0"
     )
 
@@ -143,7 +143,7 @@ def test_the_attacks_are_live_on_a_public_image(tap_server: RunningServer) -> No
         if _sync(tap_server, attack("image", error, PUBLIC_IMAGE))[0] != 200
     }
     assert "integer-overflow" in fired
-    assert _sync(tap_server, value_attack(small.did(2)))[0] == 400  # peak_snr 12 > 11.5
+    assert _sync(tap_server, value_attack(PUBLIC_IMAGE, threshold=0.0))[0] == 400
     if tap_server.backend == "postgresql":
         assert {"division-by-zero", "cast-of-text", "log-of-zero", "subquery-rows"} <= fired
 
