@@ -94,6 +94,13 @@ class Settings:
         ``Forwarded`` / ``X-Forwarded-Proto``, ``-Host``, ``-Prefix`` headers
         (``VOSIM_TRUST_FORWARDED=1``). Off by default: only a proxy that sets
         (and overwrites) these headers makes them trustworthy.
+    allowed_hosts
+        Comma-separated host names the service answers for
+        (``VOSIM_ALLOWED_HOSTS``, e.g. ``archive.example.org,localhost``;
+        ``*`` for any): a request with another ``Host`` is refused (400), so
+        that no client can make the service write URLs of its choosing into
+        documents others read. Empty: ``vosim serve`` allows the public URL's
+        host and the loopback names; a mounting application is left alone.
     authority
         IVOA naming authority of the archive (``VOSIM_AUTHORITY``), the host
         part of every ``obs_publisher_did``.
@@ -107,6 +114,7 @@ class Settings:
     authority: str = DEFAULT_AUTHORITY
     collection: str = DEFAULT_COLLECTION
     trust_forwarded: bool = False
+    allowed_hosts: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -132,7 +140,13 @@ class Settings:
             authority=values.get("authority", DEFAULT_AUTHORITY),
             collection=values.get("collection", DEFAULT_COLLECTION),
             trust_forwarded=values.get("trust_forwarded", False),
+            allowed_hosts=values.get("allowed_hosts", ""),
         )
+
+    @property
+    def allowed_host_names(self) -> list[str]:
+        """Return ``allowed_hosts`` as a list of names (empty when not set)."""
+        return [name.strip() for name in self.allowed_hosts.split(",") if name.strip()]
 
     @property
     def url_base(self) -> str:

@@ -17,6 +17,7 @@ import anyio
 from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -26,6 +27,7 @@ from vo_service.datalink import links as datalink
 from vo_service.pages import files
 from vo_service.pages import handlers as pages
 from vo_service.public_base import PublicBase, PublicBaseMiddleware
+from vo_service.security_headers import SecurityHeadersMiddleware
 from vo_service.similarity import IndexOptions, SimilarityLimits, SimilarityService
 from vo_service.similarity import handlers as similarity
 from vo_service.similarity.embedder import Embedder
@@ -51,6 +53,7 @@ def create_app(
     embedder: Embedder | None = None,
     public_url: str | None = None,
     trust_forwarded: bool | None = None,
+    allowed_hosts: list[str] | None = None,
 ) -> Starlette:
     """Build the application: TAP, DataLink, the similarity service and the pages, as one ASGI app.
 
@@ -86,6 +89,11 @@ def create_app(
         Take the public base URL from the reverse proxy's ``Forwarded`` /
         ``X-Forwarded-*`` headers; by default ``settings.trust_forwarded``
         (``VOSIM_TRUST_FORWARDED``). Only behind a proxy that sets them.
+    allowed_hosts
+        ``Host`` names answered (Starlette's ``TrustedHostMiddleware``; others
+        get 400); by default ``settings.allowed_hosts``, none when that is
+        empty (a mounting application checks hosts itself). ``vosim serve``
+        passes `vo_service.server.allowed_hosts`.
     """
     if public_url is not None:
         settings = settings.with_changes(public_url=public_url.rstrip("/"))
@@ -140,9 +148,16 @@ def create_app(
         Mount("/static", StaticFiles(packages=[("templates", "static")]), name="static"),
     ]
     public_base = PublicBase(settings.public_url, settings.trust_forwarded)
+    middleware = [
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(PublicBaseMiddleware, policy=public_base),
+    ]
+    allowed_hosts = settings.allowed_host_names if allowed_hosts is None else allowed_hosts
+    if allowed_hosts:
+        middleware.insert(1, Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(PublicBaseMiddleware, policy=public_base)],
+        middleware=middleware,
         lifespan=_lifespan,
     )
     app.state.tap = tap

@@ -31,9 +31,11 @@ from .noise import NoiseEstimate, estimate_noise, radial_noise_profile
 
 __all__ = [
     "CONTINUUM",
+    "MAX_PIXELS",
     "PEAK_FLUX",
     "FitsImage",
     "FitsReadError",
+    "declared_pixels",
     "is_fits_name",
     "pixel_to_icrs",
     "read_fits_image",
@@ -62,6 +64,13 @@ _STOKES_NAMES = {
     -7: "XY",
     -8: "YX",
 }
+MAX_PIXELS = 1 << 28
+"""Most pixels (all axes) of an image HDU `read_fits_image` reads: 1 GiB of float32.
+
+Checked on the header, before the data is read, so that a file declaring a
+huge array (a decompression bomb: a few MB of gzipped zeros) is refused
+without allocating it."""
+
 _MAX_NOISE_VOXELS = 1 << 22
 _MAX_NOISE_CHANNELS = 64
 _DISTORTION_MARKERS = (b"A_ORDER", b"CPDIS", b"D2IMDIS", b"DP1", b"-SIP", b"-TPV")
@@ -157,7 +166,7 @@ def is_fits_name(name: str) -> bool:
     return name.lower().endswith(FITS_SUFFIXES)
 
 
-def read_fits_image(path: Path | str) -> FitsImage:
+def read_fits_image(path: Path | str, *, max_pixels: int = MAX_PIXELS) -> FitsImage:
     """Read the first image HDU of a FITS file into its 2-D map.
 
     Handles 2-D images and 3-D or 4-D images whose axes other than the two
@@ -173,6 +182,8 @@ def read_fits_image(path: Path | str) -> FitsImage:
     ----------
     path
         A ``.fits`` or ``.fits.gz`` file.
+    max_pixels
+        Refuse an image HDU whose header declares more pixels than this.
 
     Returns
     -------
@@ -183,8 +194,9 @@ def read_fits_image(path: Path | str) -> FitsImage:
     ------
     FitsReadError
         If the file is not FITS, is truncated or corrupt, has no image HDU,
-        no finite non-zero pixel, no celestial WCS, or axes that are not two
-        celestial plus at most one spectral and one Stokes axis.
+        no finite non-zero pixel, no celestial WCS, axes that are not two
+        celestial plus at most one spectral and one Stokes axis, or more than
+        ``max_pixels`` pixels.
     """
     path = Path(path)
     with warnings.catch_warnings():
@@ -195,7 +207,7 @@ def read_fits_image(path: Path | str) -> FitsImage:
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices of blanked pixels
         try:
             with fits.open(path, lazy_load_hdus=True) as hdul:
-                return _read_hdul(path, hdul)
+                return _read_hdul(path, hdul, max_pixels)
         except FitsReadError:
             raise
         except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError) as error:
@@ -225,8 +237,8 @@ def pixel_to_icrs(
     return np.asarray(lon, float) % 360.0, np.asarray(lat, float)
 
 
-def _read_hdul(path: Path, hdul: fits.HDUList) -> FitsImage:
-    hdu = _first_image_hdu(path, hdul)
+def _read_hdul(path: Path, hdul: fits.HDUList, max_pixels: int) -> FitsImage:
+    hdu = _first_image_hdu(path, hdul, max_pixels)
     header = hdu.header
     data = hdu.data
     ndim = data.ndim
@@ -349,9 +361,26 @@ def _voxel_sample(cube: np.ndarray) -> np.ndarray:
     return np.asarray(cube[::channel_step, ::pixel_step, ::pixel_step], dtype=np.float32)
 
 
-def _first_image_hdu(path: Path, hdul: fits.HDUList) -> fits.hdu.base.ExtensionHDU:
+def declared_pixels(header: fits.Header) -> int:
+    """Return the number of pixels a header's NAXISn declare (0 for NAXIS = 0)."""
+    count = 1
+    for axis in range(1, int(header.get("NAXIS", 0)) + 1):
+        count *= max(int(header.get(f"NAXIS{axis}", 0)), 0)
+    return count if header.get("NAXIS", 0) else 0
+
+
+def _first_image_hdu(path: Path, hdul: fits.HDUList, max_pixels: int) -> fits.hdu.base.ExtensionHDU:
     for hdu in hdul:
-        if hdu.is_image and hdu.header.get("NAXIS", 0) > 0 and hdu.data is not None:
+        if not hdu.is_image or hdu.header.get("NAXIS", 0) <= 0:
+            continue
+        pixels = declared_pixels(hdu.header)
+        if pixels > max_pixels:
+            raise FitsReadError(
+                path,
+                f"the image has {pixels} pixels, more than the {max_pixels} this service reads:"
+                " cut out or bin the region of interest first",
+            )
+        if hdu.data is not None:
             return hdu
     raise FitsReadError(
         path,

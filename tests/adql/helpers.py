@@ -30,6 +30,8 @@ def run(
         if setup:
             for statement in setup.split(";"):
                 conn.exec_driver_sql(statement)
+        for statement in query.setup:
+            conn.exec_driver_sql(statement)
         rows = list(query.decode(conn.execute(sa.text(query.sql), dict(query.parameters))))
         conn.rollback()
     return query, rows

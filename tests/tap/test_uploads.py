@@ -61,7 +61,13 @@ def test_select_star_round_trips_the_uploaded_metadata(tap_server: RunningServer
     assert str(fields["flux"].unit) == "Jy"
 
 
-def test_upload_from_an_http_url(tap_server: RunningServer) -> None:
+def test_upload_from_an_http_url(new_server) -> None:
+    """Loopback URLs are refused by default (tests/security): the operator allows them here."""
+    with new_server(upload_url_private=True) as server:
+        _upload_from_own_url(server)
+
+
+def _upload_from_own_url(tap_server: RunningServer) -> None:
     source = (
         f"{tap_server.tap_url}/sync?LANG=ADQL&QUERY="
         "SELECT%20obs_publisher_did%20AS%20did,%20calib_level%20FROM%20ivoa.obscore"

@@ -1,7 +1,7 @@
 """The FROM clause (ADQL 2.1 ``<from_clause>``): published tables, uploads, subqueries, joins.
 
-Every reference to a table of image data becomes its public rows only
-(`proprietary`), wherever in the query it appears.
+Every reference to a table of image data becomes the per-query copy of its
+public rows (`proprietary`), wherever in the query it appears.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from sqlglot import exp
 
 from .catalog import names_match
 from .errors import AdqlError
-from .proprietary import PROPRIETARY_TABLES, public_rows_sql
+from .proprietary import PROPRIETARY_TABLES, public_source
 from .scope import Name, Scope, Source, SourceColumn
 from .translation_types import (
     name_of,
@@ -73,8 +73,8 @@ class FromClauseTranslation:
         columns = [SourceColumn(c.name, c.name, c) for c in tap_table.columns]
         key = (tap_table.schema_name, tap_table.table_name)
         if key in PROPRIETARY_TABLES:
-            text = public_rows_sql(tap_table, PROPRIETARY_TABLES[key], self.backend.sql_dialect)
-            sql: exp.Expr = exp.Subquery(this=exp.Var(this=text))
+            self.public_tables[key] = tap_table
+            sql: exp.Expr = public_source(tap_table, self.backend.sql_dialect)
         else:
             sql = exp.Table(this=quoted(tap_table.table_name), db=quoted(tap_table.schema_name))
         return self._add_source(

@@ -1,31 +1,52 @@
-"""Proprietary images are invisible to ADQL: the similarity tables seen through a filter.
+"""Proprietary images are invisible to ADQL: the similarity tables as copies of their public rows.
 
 The proprietary rule: nothing of an image whose release date is in the future (or
 unknown) is ever served — not its vector, not its neighbours, not its
-presence in anyone's neighbour list. The tables hold every image's rows (the
-neighbour lists are recomputed as images become public, but the release date
-of an image can also move), so the filter is applied when the query runs:
-every reference to a table below becomes a derived table of the same name
-that only keeps rows whose images (all the listed identifier columns) have an
-ObsCore row released at or before ``:now``. The rewrite happens wherever the
-table appears (joins, subqueries, WITH, set operations), so no query shape,
-not even ``COUNT(*)``, can see the hidden rows. ObsCore rows themselves stay
+presence in anyone's neighbour list, and not through an error either. The
+tables hold every image's rows (the neighbour lists are recomputed as images
+become public, but the release date of an image can also move), so the
+filter is applied when the query runs, and by construction: the user's SQL
+never reads the stored tables at all. Every reference to a table below reads
+instead a per-query object that holds only the rows whose images (all the
+listed identifier columns) have an ObsCore row released at ``now``
+(`tap_schema.release.released_sql`), and that the database fills before
+the user's predicates can run:
+
+- SQLite: a temporary table, filled by its own statement before the query
+  (SQLite flattens subqueries and pushes WHERE terms into materialised
+  ones, so nothing short of a separate statement orders the evaluation);
+- PostgreSQL: a temporary ``security_barrier`` view, whose own conditions
+  the planner guarantees to evaluate before any of the query's that is not
+  ``LEAKPROOF`` (and a leakproof function raises no error that depends on
+  its arguments).
+
+So an error-raising predicate (overflow, division by zero, a failed CAST,
+``LOG(0)``, a subquery of several rows, ...) never sees a hidden row: a
+query answers on a database with proprietary images exactly as it would on
+the same database without them. Both objects live in the query's own
+transaction and vanish with its rollback. ObsCore rows themselves stay
 visible, as in every archive.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from functools import lru_cache
 
 from sqlglot import exp
 
 from tap_schema.release import RELEASE_DATE, released_sql
 
+from .backends import SQLITE_TIMESTAMP_FORMAT
 from .catalog import TapTable
 
-__all__ = ["NOW_PARAMETER", "PROPRIETARY_TABLES", "public_rows", "public_rows_sql"]
-
-NOW_PARAMETER = "now"
+__all__ = [
+    "PROPRIETARY_TABLES",
+    "public_rows",
+    "public_rows_statements",
+    "public_source",
+]
 
 PROPRIETARY_TABLES: dict[tuple[str, str], tuple[str, ...]] = {
     ("similarity", "image"): ("obs_publisher_did",),
@@ -35,32 +56,42 @@ PROPRIETARY_TABLES: dict[tuple[str, str], tuple[str, ...]] = {
 """Tables of image data, and the columns that name the images each row belongs to."""
 
 _RELEASE = ("ivoa", "obscore", "obs_publisher_did")
+_TEMPORARY_SCHEMA = {"sqlite": "temp", "postgres": "pg_temp"}
+_NOW = "vosim_now_instant_placeholder"
 
 
 def _quoted(name: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=True)
 
 
-def _released(alias: str) -> exp.Expr:
-    """Return `tap_schema.release.released_sql` for ``alias``'s release date and ``:now``.
+def _public_name(table: TapTable) -> str:
+    return f"vosim_public_{table.schema_name}_{table.table_name}".lower()
 
-    The bind parameter stays ``:now`` on every backend (a `sqlalchemy.text`
-    parameter), as sqlglot would otherwise write it in the backend's own style.
-    """
+
+def public_source(table: TapTable, sql_dialect: str) -> exp.Table:
+    """Return the per-query object of ``table``'s public rows, as the translated SQL names it."""
+    return exp.Table(this=_quoted(_public_name(table)), db=_quoted(_TEMPORARY_SCHEMA[sql_dialect]))
+
+
+def _released(alias: str) -> exp.Expr:
+    """Return `tap_schema.release.released_sql` for ``alias``'s release date and `_NOW`."""
     column = exp.column(RELEASE_DATE, alias, quoted=True).sql()
-    condition = exp.condition(released_sql(column, f":{NOW_PARAMETER}"))
-    return condition.transform(
-        lambda node: (
-            exp.Var(this=f":{NOW_PARAMETER}") if isinstance(node, exp.Placeholder) else node
-        )
-    )
+    return exp.condition(released_sql(column, _NOW))
 
 
 def public_rows(table: TapTable, did_columns: tuple[str, ...]) -> exp.Select:
-    """``SELECT <columns> FROM <table> WHERE <every image of the row is public>``."""
+    """``SELECT <columns> FROM <table> WHERE <every image of the row is public>``.
+
+    The instant is the placeholder column `_NOW`, replaced by a literal
+    in `public_rows_statements`.
+    """
     row = "vosim_row"
     schema, obscore, did = _RELEASE
-    conditions: list[exp.Expr] = []
+    select = exp.select(*(exp.column(c.name, row, quoted=True) for c in table.columns)).from_(
+        exp.Table(this=_quoted(table.table_name), db=_quoted(table.schema_name)).as_(
+            row, quoted=True
+        )
+    )
     for index, did_column in enumerate(did_columns):
         released = f"vosim_released_{index}"
         check = (
@@ -74,22 +105,41 @@ def public_rows(table: TapTable, did_columns: tuple[str, ...]) -> exp.Select:
             )
             .where(_released(released))
         )
-        conditions.append(exp.Exists(this=check))
-    select = exp.select(*(exp.column(c.name, row, quoted=True) for c in table.columns)).from_(
-        exp.Table(this=_quoted(table.table_name), db=_quoted(table.schema_name)).as_(
-            row, quoted=True
-        )
-    )
-    for condition in conditions:
-        select = select.where(condition)
+        select = select.where(exp.Exists(this=check))
     return select
 
 
 @lru_cache(maxsize=64)
-def public_rows_sql(table: TapTable, did_columns: tuple[str, ...], sql_dialect: str) -> str:
-    """Return `public_rows` as SQL text, built once per table and backend.
+def _statement_template(table: TapTable, sql_dialect: str) -> str:
+    """Return the statement filling ``table``'s public rows, with `_NOW` for the instant."""
+    select = public_rows(table, PROPRIETARY_TABLES[(table.schema_name, table.table_name)])
+    name = public_source(table, sql_dialect).sql(dialect=sql_dialect)
+    if sql_dialect == "postgres":
+        head = f"CREATE TEMPORARY VIEW {name} WITH (security_barrier) AS "
+    else:
+        head = f"CREATE TEMPORARY TABLE {name} AS "
+    return head + select.sql(dialect=sql_dialect)
 
-    The filter is the same for every query, and building it with sqlglot's
-    builders costs about as much as translating the rest of a typical query.
+
+def _now_literal(now: datetime, sql_dialect: str) -> str:
+    if sql_dialect == "postgres":
+        return f"CAST('{now.isoformat(sep=' ', timespec='microseconds')}' AS TIMESTAMP)"
+    return f"'{now.strftime(SQLITE_TIMESTAMP_FORMAT)}'"
+
+
+def public_rows_statements(
+    tables: Iterable[TapTable], sql_dialect: str, now: datetime
+) -> tuple[str, ...]:
+    """Return the statements that create the public rows of ``tables`` at ``now`` (naive UTC).
+
+    Run them, in the query's transaction and before it, so that the query's
+    `public_source` names exist. The instant is written as a literal (a
+    PostgreSQL view takes no bind parameters); it is our own value, never
+    the user's text. Built once per table and backend: building with
+    sqlglot's builders costs about as much as translating a typical query.
     """
-    return public_rows(table, did_columns).sql(dialect=sql_dialect)
+    literal = _now_literal(now, sql_dialect)
+    statements = []
+    for table in tables:
+        statements.append(_statement_template(table, sql_dialect).replace(_NOW, literal))
+    return tuple(statements)

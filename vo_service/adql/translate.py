@@ -30,13 +30,13 @@ from tap_schema import decode_float_array
 from tap_schema.release import naive_utc, utc_now
 
 from .backends import BACKENDS, Backend
-from .catalog import TapSchema
+from .catalog import TapSchema, TapTable
 from .dialect import parse_adql, position
 from .errors import AdqlError
 from .from_clause import FromClauseTranslation
 from .functions import FunctionTranslation
 from .geometry import GeometryBackend, GeometryTranslation
-from .proprietary import NOW_PARAMETER
+from .proprietary import public_rows_statements
 from .query_expression import QueryExpressionTranslation
 from .scope import Scope
 from .translated import Decoder, TranslatedQuery, UploadedTable
@@ -82,6 +82,7 @@ class Translator(
         self.geometry = GeometryBackend(backend)
         self.uploads = uploads
         self.ctes: list[dict[str, tuple[str, list[OutputColumn]]]] = []
+        self.public_tables: dict[tuple[str, str], TapTable] = {}
 
     def error(self, message: str, node: exp.Expr | None = None) -> AdqlError:
         """Build an error at a node's position."""
@@ -191,8 +192,8 @@ def translate_adql(
     now
         The moment against which release dates are compared (defaults to the
         current UTC time); rows of ``similarity`` tables that belong to
-        images whose release date is later are invisible. It is a bind
-        parameter, so translations are cached whatever its value.
+        images whose release date is later are invisible. Only the query's
+        ``setup`` depends on it, so translations are cached whatever its value.
 
     Raises
     ------
@@ -206,12 +207,13 @@ def translate_adql(
     upload_key = tuple(sorted((key.lower(), table) for key, table in (uploads or {}).items()))
     translated = _translate(adql, schema, dialect, upload_key, max_rows)
     moment = utc_now() if now is None else naive_utc(now)
-    parameters = {NOW_PARAMETER: BACKENDS[dialect].now_parameter(moment)}
+    setup = public_rows_statements(translated.public_tables, BACKENDS[dialect].sql_dialect, moment)
     return TranslatedQuery(
         sql=translated.sql,
-        parameters=parameters,
         columns=translated.columns,
         decoders=translated.decoders,
+        setup=setup,
+        public_tables=translated.public_tables,
     )
 
 
@@ -233,7 +235,12 @@ def _translate(
         _decoder(column.meta.datatype, column.meta.arraysize, column.meta.xtype, dialect)
         for column in columns
     )
-    return TranslatedQuery(sql=text, columns=result_columns, decoders=decoders)
+    return TranslatedQuery(
+        sql=text,
+        columns=result_columns,
+        decoders=decoders,
+        public_tables=tuple(translator.public_tables.values()),
+    )
 
 
 def _decoder(

@@ -8,6 +8,8 @@ from typing import Any
 
 from vo_service.votable.columns import ResultColumn
 
+from .catalog import TapTable
+
 __all__ = ["TranslatedQuery", "UploadedTable"]
 
 
@@ -29,7 +31,8 @@ Decoder = Callable[[Any], Any]
 class TranslatedQuery:
     """SQL ready to execute, with its bind parameters and the output columns' metadata.
 
-    Execute it with SQLAlchemy as
+    Execute it with SQLAlchemy, after every statement of `setup` in the same
+    transaction, as
     ``connection.execute(sqlalchemy.text(query.sql), query.parameters)``: the
     SQL uses ``:name`` bind parameters, and any colon inside a string literal
     is escaped for `sqlalchemy.text`. Then pass the rows through `decode`, which
@@ -41,6 +44,11 @@ class TranslatedQuery:
     columns: tuple[ResultColumn, ...] = ()
     decoders: tuple[Decoder | None, ...] = field(default=(), repr=False, compare=False)
     """Per output column, how to turn the database's value into the DALI value."""
+    setup: tuple[str, ...] = ()
+    """Statements to run first, in the same transaction: they create the public rows
+    of the image tables the query reads (`vo_service.adql.proprietary`)."""
+    public_tables: tuple[TapTable, ...] = field(default=(), repr=False, compare=False)
+    """The image tables the query reads, which `setup` makes."""
 
     def decode(self, rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
         """Turn database rows into the values the VOTable writer needs, on both backends.

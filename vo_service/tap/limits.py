@@ -42,6 +42,9 @@ class TapLimits:
         Largest TAP_UPLOAD table accepted, in bytes (``uploadLimit/hard``).
     max_uploads
         Largest number of tables in one request.
+    upload_url_private
+        Whether a TAP_UPLOAD URL may reach loopback and private addresses
+        (off: the service would otherwise fetch its own network for anyone).
     async_workers
         Async jobs executed at the same time; more wait in QUEUED.
     max_wait_s
@@ -58,6 +61,7 @@ class TapLimits:
     hard_retention_s: int = 30 * 86_400
     upload_limit_bytes: int = 20_000_000
     max_uploads: int = 8
+    upload_url_private: bool = False
     async_workers: int = 2
     max_wait_s: float = 60.0
 

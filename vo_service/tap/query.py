@@ -100,7 +100,11 @@ def parse_tap_query(
         response=_response_format(response_value),
         uploads=tuple(
             read_upload(
-                reference, params, max_bytes=limits.upload_limit_bytes, resolve=resolve_inline
+                reference,
+                params,
+                max_bytes=limits.upload_limit_bytes,
+                resolve=resolve_inline,
+                private_urls=limits.upload_url_private,
             )
             for reference in _upload_references(params, limits)
         ),
@@ -118,12 +122,15 @@ def _response_format(value: str | None) -> ResponseFormat:
 def _maxrec(text: str | None, limits: TapLimits) -> int:
     if text is None or not text.strip():
         return limits.default_maxrec
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise ParameterError(f"MAXREC={text!r} is not a whole number of rows") from None
-    if value < 0:
-        raise ParameterError(f"MAXREC={value} is negative; give 0 or more rows")
+    digits = text.strip()
+    unsigned = digits.removeprefix("-")
+    if not (unsigned.isascii() and unsigned.isdigit()):
+        raise ParameterError(
+            f"MAXREC={text!r} is not a whole number of rows (ASCII digits, as DALI writes them)"
+        )
+    if unsigned != digits:
+        raise ParameterError(f"MAXREC={digits} is negative; give 0 or more rows")
+    value = int(digits)
     return min(value, limits.hard_maxrec)
 
 

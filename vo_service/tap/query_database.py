@@ -189,6 +189,7 @@ class QuerySession:
         QueryTimeoutError, QueryAbortedError, ExecutionError
             When the database stops or refuses the query.
         """
+        self._make_public_rows(query)
         self._make_read_only()
         sql, parameters = self._driver_statement(query)
         raw = self.dbapi
@@ -246,6 +247,21 @@ class QuerySession:
                 self.dbapi.execute("PRAGMA query_only = 0")
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _make_public_rows(self, query: TranslatedQuery) -> None:
+        """Create the public rows of the image tables the query reads, before it runs.
+
+        `vo_service.adql.proprietary`: the query reads these copies (SQLite) or
+        barrier views (PostgreSQL), never the stored tables, so none of its
+        expressions is ever evaluated on a proprietary row.
+        """
+        if self._read_only:
+            raise RuntimeError("the public rows must be made before the query runs")
+        if self.dialect == "sqlite":
+            self.dbapi.set_progress_handler(self._sqlite_progress, _PROGRESS_STEPS)
+        with self._translate_errors():
+            for statement in query.setup:
+                self.connection.exec_driver_sql(statement)
 
     def _make_read_only(self) -> None:
         if self._read_only:

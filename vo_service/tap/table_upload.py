@@ -13,7 +13,10 @@ own transaction by `vo_service.tap.query_database.QuerySession`.
 from __future__ import annotations
 
 import io
+import ipaddress
 import re
+import socket
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ __all__ = ["UploadTable", "parse_upload_parameter", "read_upload"]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 _FETCH_TIMEOUT_S = 30.0
+_MAX_REDIRECTS = 5
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ def read_upload(
     *,
     max_bytes: int,
     resolve: Callable[[str], bytes | None] | None = None,
+    private_urls: bool = False,
 ) -> UploadTable:
     """Read the table an UPLOAD pair points to.
 
@@ -107,6 +112,10 @@ def read_upload(
     resolve
         Where an async job finds inline content saved at creation time,
         by part name; the request's own parts otherwise.
+    private_urls
+        Let a URL reach loopback and private addresses (an operator's
+        setting, `TapLimits.upload_url_private`); link-local ones (cloud
+        metadata services) never.
 
     Raises
     ------
@@ -116,8 +125,8 @@ def read_upload(
     scheme, _, rest = reference.uri.partition(":")
     scheme = scheme.lower()
     if scheme in ("http", "https"):
-        content = _fetch(reference, max_bytes)
-    elif scheme == "param" and rest:
+        return _table_from_url(reference, max_bytes, private_urls)
+    if scheme == "param" and rest:
         content = _inline(reference, rest, params, resolve)
     else:
         raise UploadError(
@@ -151,31 +160,79 @@ def _inline(
     return content
 
 
-def _fetch(reference: UploadReference, max_bytes: int) -> bytes:
-    """Download an uploaded table from its URL, stopping once it exceeds ``max_bytes``.
+def _table_from_url(reference: UploadReference, max_bytes: int, private: bool) -> UploadTable:
+    """Fetch and read a table by URL; every failure gives the same message.
 
-    The service fetches whatever http(s) URL a client names, as DALI 1.1
-    requires; an operator who must keep it from reaching internal hosts
-    does so at the network level, like for any other outgoing request.
+    A server that fetches what clients name must not become their probe of
+    the networks it can reach: only public addresses are contacted (unless
+    the operator allows private ones), each redirect is checked again, the
+    connection goes to the address that was checked (no DNS rebinding), the
+    size and the total time are bounded, and whether the host refused,
+    timed out, answered an error or answered something else than a table,
+    the client reads one sentence.
     """
-    data = bytearray()
     try:
-        with httpx.stream(
-            "GET", reference.uri, timeout=_FETCH_TIMEOUT_S, follow_redirects=True
-        ) as response:
-            if response.status_code != 200:
-                raise UploadError(
-                    f"upload {reference.name}: {reference.uri} answered HTTP {response.status_code}"
-                )
-            for chunk in response.iter_bytes():
-                data += chunk
-                if len(data) > max_bytes:
-                    break
-    except httpx.HTTPError as error:
+        return _parse_table(reference.name, _fetch(reference.uri, max_bytes, private))
+    except (UploadError, httpx.HTTPError, OSError, ValueError) as error:
         raise UploadError(
-            f"upload {reference.name}: {reference.uri} could not be read: {error}"
+            f"upload {reference.name}: no table could be read from its URL; the service reads "
+            "a VOTable or CSV file from a public http(s) address that answers within "
+            f"{_FETCH_TIMEOUT_S:g} s with at most {max_bytes} bytes"
         ) from error
-    return bytes(data)
+
+
+def _fetch(url: str, max_bytes: int, private: bool) -> bytes:
+    """Download ``url`` (following checked redirects), stopping past ``max_bytes``."""
+    deadline = time.monotonic() + _FETCH_TIMEOUT_S
+    for _ in range(_MAX_REDIRECTS + 1):
+        target = httpx.URL(url)
+        if target.scheme not in ("http", "https") or not target.host:
+            raise UploadError("not an http(s) URL")
+        address = _checked_address(target, private)
+        pinned = target.copy_with(host=address)
+        headers = {"Host": target.netloc.decode("ascii")}
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        timeout = max(0.1, deadline - time.monotonic())
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            request = client.build_request("GET", pinned, headers=headers, extensions=extensions)
+            response = client.send(request, stream=True)
+            try:
+                if response.is_redirect and "location" in response.headers:
+                    url = str(target.join(response.headers["location"]))
+                    continue
+                if response.status_code != 200:
+                    raise UploadError(f"HTTP {response.status_code}")
+                data = bytearray()
+                for chunk in response.iter_bytes():
+                    data += chunk
+                    if len(data) > max_bytes:
+                        raise UploadError("too large")
+                    if time.monotonic() > deadline:
+                        raise UploadError("too slow")
+                return bytes(data)
+            finally:
+                response.close()
+    raise UploadError("too many redirects")
+
+
+def _checked_address(url: httpx.URL, private: bool) -> str:
+    """Resolve the URL's host and return one address the service may contact."""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    infos = socket.getaddrinfo(url.host, port, type=socket.SOCK_STREAM)
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not addresses or not all(_allowed(address, private) for address in addresses):
+        raise UploadError("address not allowed")
+    return str(addresses[0])
+
+
+def _allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, private: bool) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_link_local or address.is_multicast or address.is_unspecified:
+        return False
+    if address.is_global:
+        return True
+    return private and (address.is_loopback or address.is_private)
 
 
 def _parse_table(name: str, content: bytes) -> UploadTable:

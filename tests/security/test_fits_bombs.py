@@ -1,0 +1,100 @@
+"""Decompression bombs and oversized images are refused from their header, in bounded memory."""
+
+from __future__ import annotations
+
+import gzip
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from astropy.io import fits
+
+from model_training.ingest.fits_image import FitsReadError, read_fits_image
+from tests.fits_factory import source_image, write_image
+from vo_service.similarity.errors import UploadError, UploadTooLargeError
+from vo_service.similarity.image_upload import UPLOAD_MAX_PIXELS, read_uploaded_image
+
+_MB = 1 << 20
+_CHUNK = 16 * _MB
+
+
+def _header(side: int) -> bytes:
+    header = fits.Header()
+    header["SIMPLE"] = True
+    header["BITPIX"] = -32
+    header["NAXIS"] = 2
+    header["NAXIS1"] = side
+    header["NAXIS2"] = side
+    return header.tostring().encode()
+
+
+def _gzip_bomb(side: int = 16384) -> bytes:
+    """A gzipped 16384² float32 image of zeros: about 1 MB that decompresses to 1.07 GB."""
+    zeros = gzip.compress(bytes(_CHUNK), compresslevel=9)
+    return gzip.compress(_header(side)) + zeros * (side * side * 4 // _CHUNK)
+
+
+def _peak_bytes(action) -> int:
+    tracemalloc.start()
+    try:
+        action()
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return peak
+
+
+def test_gzip_bomb_upload_is_refused_in_bounded_memory() -> None:
+    bomb = _gzip_bomb()
+    assert len(bomb) < 2 * _MB
+    started = time.monotonic()
+    peak = _peak_bytes(lambda: _refused(bomb, UploadTooLargeError, "268435456 pixels"))
+    assert peak < 100 * _MB
+    assert time.monotonic() - started < 5  # refused from its header (was 28 s); a bound only
+
+
+def _refused(
+    content: bytes, error: type[Exception] = UploadError, match: str | None = None
+) -> None:
+    with pytest.raises(error, match=match):
+        read_uploaded_image(content, "x.fits.gz", limit_bytes=50 * _MB)
+
+
+def test_gzip_bomb_behind_a_small_header_is_cut_off() -> None:
+    """A header that declares a small image, followed by a flood of zeros: stopped at a bound."""
+    zeros = gzip.compress(bytes(_CHUNK), compresslevel=9)
+    bomb = gzip.compress(_header(64)) + zeros * 64
+    peak = _peak_bytes(lambda: _refused(bomb))
+    assert peak < 100 * _MB
+
+
+def test_uncompressed_upload_declaring_too_many_pixels_is_refused() -> None:
+    side = 8192  # 2**26 pixels > UPLOAD_MAX_PIXELS
+    assert side * side > UPLOAD_MAX_PIXELS
+    content = _header(side) + bytes(2880)
+    with pytest.raises(UploadError, match="pixels"):
+        read_uploaded_image(content, "big.fits", limit_bytes=50 * _MB)
+
+
+def test_ingest_refuses_an_image_larger_than_its_limit_before_reading_it(tmp_path: Path) -> None:
+    path = tmp_path / "huge.fits"
+    side = 32768  # 2**30 pixels, 4 GiB of float32: a sparse file, no disk used
+    with path.open("wb") as file:
+        file.write(_header(side))
+        file.truncate(len(_header(side)) + side * side * 4)
+    peak = _peak_bytes(lambda: _ingest_refuses(path))
+    assert peak < 100 * _MB
+
+
+def _ingest_refuses(path: Path) -> None:
+    with pytest.raises(FitsReadError, match="pixels"):
+        read_fits_image(path)
+
+
+def test_multi_member_gzip_upload_is_read_whole(tmp_path: Path) -> None:
+    """gzip files made of several members (``cat a.gz b.gz``) decompress completely."""
+    raw = write_image(tmp_path / "a.fits", source_image(64, 64)).read_bytes()
+    content = gzip.compress(raw[:5760]) + gzip.compress(raw[5760:])
+    uploaded = read_uploaded_image(content, "a.fits.gz", limit_bytes=50 * _MB)
+    assert uploaded.cutout.pixels.shape == (64, 64)
