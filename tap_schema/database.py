@@ -5,6 +5,18 @@ One code path for SQLite and PostgreSQL. PostgreSQL has schemas, so
 schema becomes a database file ATTACHed under the schema's name to every
 connection, so that the very same SQL (``SELECT … FROM ivoa.obscore``) works
 on both backends and the ADQL translator needs no table renaming.
+
+In WAL mode SQLite commits a transaction over several attached files one
+file after the other, in the order they were attached, each fsynced before
+the next (``synchronous = FULL``); it is atomic per file, not across them.
+A crash inside a commit therefore leaves a prefix of `ALL_SCHEMAS`
+committed. The order puts the bookkeeping schema ``vosim`` after the data
+schemas, so bookkeeping never records work whose rows are missing, and each
+stage repairs what a torn commit left on its next run (ingest:
+``ProductCatalogue.remove_uncommitted``). WAL is kept because a rollback
+journal, atomic across files, would block every reader during each commit
+and every commit behind the longest-running query. PostgreSQL commits all
+schemas atomically.
 """
 
 from __future__ import annotations
@@ -36,7 +48,8 @@ from .sqltypes import FloatArray
 
 __all__ = ["Catalogue", "CatalogueUpgradeError", "open_catalogue"]
 
-ALL_SCHEMAS: tuple[str, ...] = (*PUBLISHED_SCHEMAS, *INTERNAL_SCHEMAS, TAP_SCHEMA_NAME)
+ALL_SCHEMAS: tuple[str, ...] = ("ivoa", "similarity", "vosim", TAP_SCHEMA_NAME)
+"""Every schema, in the order SQLite attaches (and so commits) them: data, bookkeeping, TAP."""
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -283,6 +296,8 @@ class _SqliteAttacher:
             cursor.execute("ATTACH DATABASE ? AS " + f'"{name}"', (path,))
             if self.wal:
                 cursor.execute(f'PRAGMA "{name}".journal_mode = WAL')
+                # each file's commit durable before the next file's begins (see module doc)
+                cursor.execute(f'PRAGMA "{name}".synchronous = FULL')
         if self.wal:
             cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")

@@ -13,8 +13,9 @@ The stage is idempotent and restartable:
   cut-out row overwritten); new files are added;
 - batches of files are committed one at a time, cut-outs fsynced before the
   rows that reference them, so a killed ingest leaves at most unreferenced
-  cut-outs at the end of the store, which the next run drops before it
-  ingests what is missing;
+  cut-outs at the end of the store, and (on SQLite, killed inside a commit)
+  rows of a batch whose ``vosim.product`` rows never committed; the next run
+  drops both, says so, and ingests what is missing;
 - a file that cannot be ingested is one line in the report (``path:
   reason``); the rest is ingested and nothing already in the catalogue is
   lost.
@@ -190,6 +191,7 @@ def ingest_folder(
         with _exclusive(settings.data_dir):
             products = ProductCatalogue(catalogue)
             store = CutoutStore(settings.cutout_store)
+            _remove_uncommitted(products, report)
             dropped = _recover(store, products)
             if dropped:
                 report.warnings.append(
@@ -227,6 +229,17 @@ def find_fits_files(folder: Path) -> list[Path]:
             Path(root, name) for name in files if is_fits_name(name) and not name.startswith(".")
         )
     return sorted(found)
+
+
+def _remove_uncommitted(products: ProductCatalogue, report: IngestReport) -> None:
+    """Delete rows a crash inside a commit left without their product row; say so."""
+    deleted = products.remove_uncommitted()
+    if deleted:
+        tables = ", ".join(f"{n} from {name}" for name, n in deleted.items())
+        report.warnings.append(
+            f"repaired an interrupted commit: removed {tables}, rows of images whose"
+            " vosim.product row was never committed; their files are ingested again"
+        )
 
 
 def _recover(store: CutoutStore, products: ProductCatalogue) -> int:
