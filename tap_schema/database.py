@@ -13,7 +13,9 @@ A crash inside a commit therefore leaves a prefix of `ALL_SCHEMAS`
 committed. The order puts the bookkeeping schema ``vosim`` after the data
 schemas, so bookkeeping never records work whose rows are missing, and each
 stage repairs what a torn commit left on its next run (ingest:
-``ProductCatalogue.remove_uncommitted``). WAL is kept because a rollback
+``ProductCatalogue.remove_uncommitted``). Where rows alone cannot tell, a
+stage stamps its commit in every file it writes (`Catalogue.stamp_commit`)
+and its next run compares the stamps (`Catalogue.torn_commit`). WAL is kept because a rollback
 journal, atomic across files, would block every reader during each commit
 and every commit behind the longest-running query. PostgreSQL commits all
 schemas atomically.
@@ -22,7 +24,8 @@ schemas atomically.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -51,6 +54,9 @@ __all__ = ["Catalogue", "CatalogueUpgradeError", "open_catalogue"]
 ALL_SCHEMAS: tuple[str, ...] = ("ivoa", "similarity", "vosim", TAP_SCHEMA_NAME)
 """Every schema, in the order SQLite attaches (and so commits) them: data, bookkeeping, TAP."""
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+_STAMP_TABLE = "vosim_commit_stamp"
+"""On SQLite, a table in each schema file (not in any Felis file, so never published)
+holding the last token each stamping commit wrote into that file."""
 
 
 @dataclass
@@ -107,7 +113,53 @@ class Catalogue:
                 metadata.create_all(conn)
                 _add_missing_columns(conn, metadata)
             self.tap_schema.metadata.create_all(conn)
+            if self.dialect == "sqlite":
+                for name in ALL_SCHEMAS:
+                    conn.execute(
+                        text(
+                            f'CREATE TABLE IF NOT EXISTS "{name}".{_STAMP_TABLE}'
+                            " (commit_name TEXT PRIMARY KEY, token TEXT NOT NULL)"
+                        )
+                    )
         self.load_tap_schema()
+
+    def stamp_commit(self, conn: Connection, name: str, schemas: Sequence[str]) -> None:
+        """Mark the caller's transaction in each schema file it writes (SQLite only).
+
+        Parameters
+        ----------
+        conn
+            The connection, inside the transaction to mark.
+        name
+            What commits, e.g. ``neighbours of model 3``; one stamp per name.
+        schemas
+            The schemas the transaction writes. Only these are stamped, so
+            that the transaction takes no write lock on other files.
+        """
+        if self.dialect != "sqlite":
+            return  # PostgreSQL commits every schema at once
+        token = uuid.uuid4().hex
+        for schema in schemas:
+            conn.execute(
+                text(f'INSERT OR REPLACE INTO "{schema}".{_STAMP_TABLE} VALUES (:name, :token)'),
+                {"name": name, "token": token},
+            )
+
+    def torn_commit(self, conn: Connection, name: str, schemas: Sequence[str]) -> bool:
+        """Whether the last commit stamped ``name`` reached some of ``schemas`` but not all.
+
+        Always false on PostgreSQL, and for a name never stamped.
+        """
+        if self.dialect != "sqlite":
+            return False
+        tokens = {
+            conn.execute(
+                text(f'SELECT token FROM "{schema}".{_STAMP_TABLE} WHERE commit_name = :name'),
+                {"name": name},
+            ).scalar()
+            for schema in schemas
+        }
+        return len(tokens) > 1
 
     def load_tap_schema(self) -> None:
         """Replace the TAP_SCHEMA rows with the description in the Felis files.

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["STRACE", "kill_at_fdatasync", "require_strace", "sync_calls"]
+__all__ = [
+    "STRACE",
+    "commit_sync",
+    "kill_at_fdatasync",
+    "require_strace",
+    "sync_calls",
+]
 
 STRACE = shutil.which("strace")
 _SYNC_CALL = re.compile(r"\b(fdatasync|fsync)\(\d+<([^>]*)>")
@@ -60,3 +66,16 @@ def kill_at_fdatasync(
         check=False,
         **run_options,
     )
+
+
+def commit_sync(calls: list[tuple[str, str]], name: str, after: int, following: str) -> int:
+    """Which fdatasync call (1 = first) ends the commit of file ``name`` in a multi-file commit.
+
+    That is the last fdatasync of ``name`` before the first one of ``following``
+    (the next file of the same commit) after call index ``after``: SQLite may
+    sync a WAL's header before the frames, so the first sync is not the commit.
+    ``calls`` are `sync_calls` with file names (not paths).
+    """
+    next_file = next(i for i, (_, file) in enumerate(calls) if file == following and i > after)
+    index = max(i for i, (_, file) in enumerate(calls[:next_file]) if file == name and i > after)
+    return sum(1 for call, _ in calls[: index + 1] if call == "fdatasync")

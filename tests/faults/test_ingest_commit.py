@@ -19,7 +19,7 @@ import pytest
 
 from model_training.ingest.cutout_store import CUTOUT_FILE_NAME as CUTOUTS
 from tap_schema import Settings
-from tests.faults.strace_faults import kill_at_fdatasync, require_strace, sync_calls
+from tests.faults.strace_faults import commit_sync, kill_at_fdatasync, require_strace, sync_calls
 from tests.test_ingest import ROOT, assert_consistent, catalogue_state, make_archive, run
 
 N_IMAGES = 6
@@ -56,14 +56,23 @@ def syncs(archive: Path, tmp_path_factory: pytest.TempPathFactory) -> list[tuple
     return [(call, Path(path).name) for call, path in calls]
 
 
-def _commit_sync(syncs: list[tuple[str, str]], commit: int, wal: str) -> int:
-    """Which fdatasync call (1 = first) commits the ``commit``-th batch to file ``wal``.
+def _commit_sync(syncs: list[tuple[str, str]], commit: int, schema: str) -> int:
+    """Which fdatasync call (1 = first) ends the ``commit``-th batch commit's write of ``schema``.
 
-    A batch fsyncs its cut-outs first (`cutout_store`), then commits its rows.
+    A batch fsyncs its cut-outs first (`cutout_store`), then commits its rows
+    to ivoa, similarity and vosim in that order.
     """
     cutouts = [i for i, (call, name) in enumerate(syncs) if call == "fsync" and name == CUTOUTS]
-    index = next(i for i, (_, name) in enumerate(syncs) if name == wal and i > cutouts[commit - 1])
-    return sum(1 for call, _ in syncs[: index + 1] if call == "fdatasync")
+    after = cutouts[commit - 1]
+    if schema == "vosim":  # the last file of the commit: its first sync
+        index = next(i for i, (_, name) in enumerate(syncs) if name == _wal(schema) and i > after)
+        return sum(1 for call, _ in syncs[: index + 1] if call == "fdatasync")
+    following = {"ivoa": "similarity", "similarity": "vosim"}[schema]
+    return commit_sync(syncs, _wal(schema), after, _wal(following))
+
+
+def _wal(schema: str) -> str:
+    return f"catalogue.{schema}.sqlite-wal"
 
 
 def _command(archive: Path, data_dir: Path) -> list[str]:
@@ -85,7 +94,7 @@ def test_killed_inside_a_batch_commit(
     schema: str,
     commit: int,
 ) -> None:
-    when = _commit_sync(syncs, commit, f"catalogue.{schema}.sqlite-wal")
+    when = _commit_sync(syncs, commit, schema)
     killed = kill_at_fdatasync(
         _command(archive, sqlite_settings.data_dir), when, cwd=ROOT, timeout=300
     )
