@@ -23,6 +23,7 @@ schemas atomically.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
@@ -35,7 +36,18 @@ from typing import Any
 from felis.datamodel import Schema
 from felis.metadata import MetaDataBuilder
 from felis.tap_schema import DataLoader, TableManager
-from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, inspect, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
@@ -54,6 +66,8 @@ __all__ = ["Catalogue", "CatalogueUpgradeError", "open_catalogue"]
 ALL_SCHEMAS: tuple[str, ...] = ("ivoa", "similarity", "vosim", TAP_SCHEMA_NAME)
 """Every schema, in the order SQLite attaches (and so commits) them: data, bookkeeping, TAP."""
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+_TAP_SCHEMA_DIGEST = "tap_schema_digest"
+"""``vosim.setting`` row: digest of the TAP_SCHEMA rows last written."""
 _STAMP_TABLE = "vosim_commit_stamp"
 """On SQLite, a table in each schema file (not in any Felis file, so never published)
 holding the last token each stamping commit wrote into that file."""
@@ -166,7 +180,10 @@ class Catalogue:
 
         TAP_SCHEMA describes the published schemas and itself (TAP 1.1,
         section 4). It is rewritten in one transaction, so a TAP query never
-        sees it half-filled.
+        sees it half-filled, and only when the description changed (a digest
+        of the rows is kept in ``vosim.setting``): opening an unchanged
+        catalogue writes nothing, so it also opens on a read-only disk or
+        replica, and takes no write lock beside a busy server.
         """
         loaders = [
             DataLoader(load_schema(name), self.tap_schema, _ContextShim(self.engine), index)
@@ -175,15 +192,34 @@ class Catalogue:
         loaders.append(
             DataLoader(self.tap_schema.schema, self.tap_schema, _ContextShim(self.engine), 100)
         )
+        inserts = []
+        for loader in loaders:
+            # Felis only offers the rows with its own transaction per schema;
+            # we want one transaction for all of TAP_SCHEMA.
+            loader._generate_all_inserts()
+            inserts.extend(loader.inserts)
+        digest = _statements_digest(inserts)
+        setting = self.table("vosim.setting")
         with self.engine.begin() as conn:
+            recorded = conn.execute(
+                select(setting.c.value).where(setting.c.name == _TAP_SCHEMA_DIGEST)
+            ).scalar()
+            if recorded == digest and self._tap_schema_filled(conn):
+                return
             self._delete_tap_schema_rows(conn, [*PUBLISHED_SCHEMAS, TAP_SCHEMA_NAME])
-            for loader in loaders:
-                # Felis only offers the rows with its own transaction per schema;
-                # we want one transaction for all of TAP_SCHEMA.
-                loader._generate_all_inserts()
-                for insert in loader.inserts:
-                    conn.execute(insert)
+            for insert in inserts:
+                conn.execute(insert)
             self._follow_tap_11_self_description(conn)
+            conn.execute(setting.delete().where(setting.c.name == _TAP_SCHEMA_DIGEST))
+            conn.execute(setting.insert().values(name=_TAP_SCHEMA_DIGEST, value=digest))
+
+    def _tap_schema_filled(self, conn: Connection) -> bool:
+        """Whether TAP_SCHEMA lists every published schema (nobody deleted the rows)."""
+        schemas = self.tap_schema["schemas"]
+        listed = conn.execute(
+            select(func.count()).where(schemas.c.schema_name.in_(PUBLISHED_SCHEMAS))
+        ).scalar()
+        return listed == len(PUBLISHED_SCHEMAS)
 
     def _follow_tap_11_self_description(self, conn: Connection) -> None:
         """Correct Felis' description of TAP_SCHEMA itself where it departs from TAP 1.1.
@@ -220,6 +256,16 @@ class Catalogue:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def _statements_digest(statements: list[Any]) -> str:
+    """SHA-256 of SQL statements with their parameters, in order."""
+    digest = hashlib.sha256()
+    for statement in statements:
+        compiled = statement.compile()
+        digest.update(str(compiled).encode())
+        digest.update(repr(sorted(compiled.params.items())).encode())
+    return digest.hexdigest()
 
 
 def build_metadata(schema: Schema) -> MetaData:
