@@ -2,8 +2,9 @@
 
 DataLink's ``#preview`` and ``#this`` links point here. A product that is
 unknown or not public yet gets a 404 with a sentence saying so, and never a
-byte of its data (DESIGN.md); a public one whose preview or file is gone
-from storage, or empty, gets 410 saying that, and a log line. Responses carry the content type,
+byte of its data (the proprietary rule); a public one whose preview or file
+is gone from storage, or empty, gets 410 saying that, and a log line.
+Responses carry the content type,
 ``Content-Length``, ``ETag`` and ``Last-Modified``, answer byte ranges
 (Starlette's `FileResponse`), and answer a conditional GET whose validator
 still matches with 304 Not Modified, so that the page's browser does not
