@@ -53,10 +53,8 @@ def _kill_inside_first_commit(archive: Archive, tmp_path: Path, k: int, full: bo
     shutil.copytree(data, rehearsal)
     calls = sync_calls(_command(rehearsal, k, full), tmp_path / "trace", cwd=ROOT, timeout=300)
     names = [(call, Path(path).name) for call, path in calls]
-    # opening the catalogue rewrites TAP_SCHEMA; the first model's commit comes next
-    opened = next(
-        i for i, (_, name) in enumerate(names) if name == f"{_CATALOGUE}.tap_schema{_WAL}"
-    )
+    # opening an unchanged catalogue writes nothing: the first model's commit comes first
+    opened = -1
     when = commit_sync(names, f"{_CATALOGUE}.similarity{_WAL}", opened, f"{_CATALOGUE}.vosim{_WAL}")
     killed = kill_at_fdatasync(_command(data, k, full), when, cwd=ROOT, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
