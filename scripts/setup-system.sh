@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install and start what the test suite needs outside Python, idempotently:
-# the real validators (STILTS), headless Chromium, PostgreSQL 15 with pgsphere.
+# the real validators (STILTS), headless Chromium, PostgreSQL 15 with pgsphere,
+# strace (the fault-injection tests of tests/faults kill processes inside commits).
 set -euo pipefail
 
 SUDO=""
 AS_POSTGRES=(runuser -u postgres --)
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; AS_POSTGRES=(sudo -u postgres); fi
-PACKAGES=(stilts chromium postgresql-15 postgresql-15-pgsphere)
+PACKAGES=(stilts chromium postgresql-15 postgresql-15-pgsphere strace)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

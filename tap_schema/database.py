@@ -5,12 +5,28 @@ One code path for SQLite and PostgreSQL. PostgreSQL has schemas, so
 schema becomes a database file ATTACHed under the schema's name to every
 connection, so that the very same SQL (``SELECT … FROM ivoa.obscore``) works
 on both backends and the ADQL translator needs no table renaming.
+
+In WAL mode SQLite commits a transaction over several attached files one
+file after the other, in the order they were attached, each fsynced before
+the next (``synchronous = FULL``); it is atomic per file, not across them.
+A crash inside a commit therefore leaves a prefix of `ALL_SCHEMAS`
+committed. The order puts the bookkeeping schema ``vosim`` after the data
+schemas, so bookkeeping never records work whose rows are missing, and each
+stage repairs what a torn commit left on its next run (ingest:
+``ProductCatalogue.remove_uncommitted``). Where rows alone cannot tell, a
+stage stamps its commit in every file it writes (`Catalogue.stamp_commit`)
+and its next run compares the stamps (`Catalogue.torn_commit`). WAL is kept because a rollback
+journal, atomic across files, would block every reader during each commit
+and every commit behind the longest-running query. PostgreSQL commits all
+schemas atomically.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -20,7 +36,18 @@ from typing import Any
 from felis.datamodel import Schema
 from felis.metadata import MetaDataBuilder
 from felis.tap_schema import DataLoader, TableManager
-from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, inspect, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
@@ -36,8 +63,14 @@ from .sqltypes import FloatArray
 
 __all__ = ["Catalogue", "CatalogueUpgradeError", "open_catalogue"]
 
-ALL_SCHEMAS: tuple[str, ...] = (*PUBLISHED_SCHEMAS, *INTERNAL_SCHEMAS, TAP_SCHEMA_NAME)
+ALL_SCHEMAS: tuple[str, ...] = ("ivoa", "similarity", "vosim", TAP_SCHEMA_NAME)
+"""Every schema, in the order SQLite attaches (and so commits) them: data, bookkeeping, TAP."""
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+_TAP_SCHEMA_DIGEST = "tap_schema_digest"
+"""``vosim.setting`` row: digest of the TAP_SCHEMA rows last written."""
+_STAMP_TABLE = "vosim_commit_stamp"
+"""On SQLite, a table in each schema file (not in any Felis file, so never published)
+holding the last token each stamping commit wrote into that file."""
 
 
 @dataclass
@@ -94,14 +127,63 @@ class Catalogue:
                 metadata.create_all(conn)
                 _add_missing_columns(conn, metadata)
             self.tap_schema.metadata.create_all(conn)
+            if self.dialect == "sqlite":
+                for name in ALL_SCHEMAS:
+                    conn.execute(
+                        text(
+                            f'CREATE TABLE IF NOT EXISTS "{name}".{_STAMP_TABLE}'
+                            " (commit_name TEXT PRIMARY KEY, token TEXT NOT NULL)"
+                        )
+                    )
         self.load_tap_schema()
+
+    def stamp_commit(self, conn: Connection, name: str, schemas: Sequence[str]) -> None:
+        """Mark the caller's transaction in each schema file it writes (SQLite only).
+
+        Parameters
+        ----------
+        conn
+            The connection, inside the transaction to mark.
+        name
+            What commits, e.g. ``neighbours of model 3``; one stamp per name.
+        schemas
+            The schemas the transaction writes. Only these are stamped, so
+            that the transaction takes no write lock on other files.
+        """
+        if self.dialect != "sqlite":
+            return  # PostgreSQL commits every schema at once
+        token = uuid.uuid4().hex
+        for schema in schemas:
+            conn.execute(
+                text(f'INSERT OR REPLACE INTO "{schema}".{_STAMP_TABLE} VALUES (:name, :token)'),
+                {"name": name, "token": token},
+            )
+
+    def torn_commit(self, conn: Connection, name: str, schemas: Sequence[str]) -> bool:
+        """Whether the last commit stamped ``name`` reached some of ``schemas`` but not all.
+
+        Always false on PostgreSQL, and for a name never stamped.
+        """
+        if self.dialect != "sqlite":
+            return False
+        tokens = {
+            conn.execute(
+                text(f'SELECT token FROM "{schema}".{_STAMP_TABLE} WHERE commit_name = :name'),
+                {"name": name},
+            ).scalar()
+            for schema in schemas
+        }
+        return len(tokens) > 1
 
     def load_tap_schema(self) -> None:
         """Replace the TAP_SCHEMA rows with the description in the Felis files.
 
         TAP_SCHEMA describes the published schemas and itself (TAP 1.1,
         section 4). It is rewritten in one transaction, so a TAP query never
-        sees it half-filled.
+        sees it half-filled, and only when the description changed (a digest
+        of the rows is kept in ``vosim.setting``): opening an unchanged
+        catalogue writes nothing, so it also opens on a read-only disk or
+        replica, and takes no write lock beside a busy server.
         """
         loaders = [
             DataLoader(load_schema(name), self.tap_schema, _ContextShim(self.engine), index)
@@ -110,15 +192,34 @@ class Catalogue:
         loaders.append(
             DataLoader(self.tap_schema.schema, self.tap_schema, _ContextShim(self.engine), 100)
         )
+        inserts = []
+        for loader in loaders:
+            # Felis only offers the rows with its own transaction per schema;
+            # we want one transaction for all of TAP_SCHEMA.
+            loader._generate_all_inserts()
+            inserts.extend(loader.inserts)
+        digest = _statements_digest(inserts)
+        setting = self.table("vosim.setting")
         with self.engine.begin() as conn:
+            recorded = conn.execute(
+                select(setting.c.value).where(setting.c.name == _TAP_SCHEMA_DIGEST)
+            ).scalar()
+            if recorded == digest and self._tap_schema_filled(conn):
+                return
             self._delete_tap_schema_rows(conn, [*PUBLISHED_SCHEMAS, TAP_SCHEMA_NAME])
-            for loader in loaders:
-                # Felis only offers the rows with its own transaction per schema;
-                # we want one transaction for all of TAP_SCHEMA.
-                loader._generate_all_inserts()
-                for insert in loader.inserts:
-                    conn.execute(insert)
+            for insert in inserts:
+                conn.execute(insert)
             self._follow_tap_11_self_description(conn)
+            conn.execute(setting.delete().where(setting.c.name == _TAP_SCHEMA_DIGEST))
+            conn.execute(setting.insert().values(name=_TAP_SCHEMA_DIGEST, value=digest))
+
+    def _tap_schema_filled(self, conn: Connection) -> bool:
+        """Whether TAP_SCHEMA lists every published schema (nobody deleted the rows)."""
+        schemas = self.tap_schema["schemas"]
+        listed = conn.execute(
+            select(func.count()).where(schemas.c.schema_name.in_(PUBLISHED_SCHEMAS))
+        ).scalar()
+        return listed == len(PUBLISHED_SCHEMAS)
 
     def _follow_tap_11_self_description(self, conn: Connection) -> None:
         """Correct Felis' description of TAP_SCHEMA itself where it departs from TAP 1.1.
@@ -155,6 +256,16 @@ class Catalogue:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def _statements_digest(statements: list[Any]) -> str:
+    """SHA-256 of SQL statements with their parameters, in order."""
+    digest = hashlib.sha256()
+    for statement in statements:
+        compiled = statement.compile()
+        digest.update(str(compiled).encode())
+        digest.update(repr(sorted(compiled.params.items())).encode())
+    return digest.hexdigest()
 
 
 def build_metadata(schema: Schema) -> MetaData:
@@ -283,6 +394,8 @@ class _SqliteAttacher:
             cursor.execute("ATTACH DATABASE ? AS " + f'"{name}"', (path,))
             if self.wal:
                 cursor.execute(f'PRAGMA "{name}".journal_mode = WAL')
+                # each file's commit durable before the next file's begins (see module doc)
+                cursor.execute(f'PRAGMA "{name}".synchronous = FULL')
         if self.wal:
             cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")

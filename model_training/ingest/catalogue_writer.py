@@ -5,6 +5,13 @@ one row in each of ``ivoa.obscore``, ``similarity.image`` and
 ``vosim.product``, keyed by ``obs_publisher_did``; they are written in one
 transaction per batch, after the batch's cut-outs are safely on disk (see
 `cutout_store`).
+
+On SQLite the three tables are three files, which a crash can leave
+committed in part (see `tap_schema.database`): ``vosim.product`` commits
+last, so it never names a product whose other rows are missing, but the
+other two can hold rows of a batch whose product rows never committed.
+`ProductCatalogue.remove_uncommitted` deletes those before the next ingest
+writes them again.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, String, func, select
+from sqlalchemy import Connection, String, Table, func, select
+from sqlalchemy.sql import Select
 
 from tap_schema import Catalogue
 from tap_schema.release import utc_now
@@ -27,6 +35,8 @@ SIMILARITY_IMAGE = "similarity.image"
 PRODUCT = "vosim.product"
 EMBEDDING = "similarity.embedding"
 NEIGHBOUR = "similarity.neighbour"
+DEPENDENT = (NEIGHBOUR, EMBEDDING)
+"""Tables with rows per image, deleted with an image that a crash left half-written."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,36 @@ class ProductCatalogue:
         columns = [self.product.c[name] for name in KnownProduct.__dataclass_fields__]
         with self.catalogue.begin() as conn:
             return [KnownProduct(*row) for row in conn.execute(select(*columns))]
+
+    def remove_uncommitted(self) -> dict[str, int]:
+        """Delete the rows of images that ``vosim.product`` does not record.
+
+        Such rows are what a crash inside a commit leaves on SQLite: the
+        batch reached ``ivoa.obscore`` (and perhaps ``similarity.image``) but
+        not ``vosim.product``. Without this, the next ingest of those files
+        would fail on the unique DID. Rows of other stages that hang on such
+        an image (its vector, its neighbour list) go with it.
+
+        Returns
+        -------
+        dict of str to int
+            Rows deleted per table, only tables where some were.
+        """
+        deleted = {}
+        with self.catalogue.begin() as conn:
+            for name in (*DEPENDENT, SIMILARITY_IMAGE, OBSCORE):
+                table = self.catalogue.table(name)
+                result = conn.execute(
+                    table.delete().where(table.c.obs_publisher_did.in_(self._unrecorded(table)))
+                )
+                if result.rowcount:
+                    deleted[name] = result.rowcount
+        return deleted
+
+    def _unrecorded(self, table: Table) -> Select:
+        """Select the DIDs in ``table`` that have no ``vosim.product`` row."""
+        recorded = select(self.product.c.obs_publisher_did)
+        return select(table.c.obs_publisher_did).where(table.c.obs_publisher_did.not_in(recorded))
 
     def referenced_cutout_rows(self) -> int:
         """One past the highest cut-out row a committed product references (0 if none)."""

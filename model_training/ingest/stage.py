@@ -13,8 +13,9 @@ The stage is idempotent and restartable:
   cut-out row overwritten); new files are added;
 - batches of files are committed one at a time, cut-outs fsynced before the
   rows that reference them, so a killed ingest leaves at most unreferenced
-  cut-outs at the end of the store, which the next run drops before it
-  ingests what is missing;
+  cut-outs at the end of the store, and (on SQLite, killed inside a commit)
+  rows of a batch whose ``vosim.product`` rows never committed; the next run
+  drops both, says so, and ingests what is missing;
 - a file that cannot be ingested is one line in the report (``path:
   reason``); the rest is ingested and nothing already in the catalogue is
   lost.
@@ -27,11 +28,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
@@ -192,9 +195,10 @@ def ingest_folder(
     own_catalogue = catalogue is None
     catalogue = catalogue or open_catalogue(settings)
     try:
-        with _exclusive(settings.data_dir):
+        with _exclusive(settings.data_dir, report):
             products = ProductCatalogue(catalogue)
             store = CutoutStore(settings.cutout_store)
+            _remove_uncommitted(products, report)
             dropped = _recover(store, products)
             if dropped:
                 report.warnings.append(
@@ -237,6 +241,17 @@ def find_fits_files(folder: Path) -> list[Path]:
             Path(root, name) for name in files if is_fits_name(name) and not name.startswith(".")
         )
     return sorted(found)
+
+
+def _remove_uncommitted(products: ProductCatalogue, report: IngestReport) -> None:
+    """Delete rows a crash inside a commit left without their product row; say so."""
+    deleted = products.remove_uncommitted()
+    if deleted:
+        tables = ", ".join(f"{n} from {name}" for name, n in deleted.items())
+        report.warnings.append(
+            f"repaired an interrupted commit: removed {tables}, rows of images whose"
+            " vosim.product row was never committed; their files are ingested again"
+        )
 
 
 def _recover(store: CutoutStore, products: ProductCatalogue) -> int:
@@ -436,19 +451,85 @@ def _count(
 
 
 @contextmanager
-def _exclusive(data_dir: Path) -> Iterator[None]:
-    """Hold the data directory's ingest lock: two ingests would append to one store."""
+def _exclusive(data_dir: Path, report: IngestReport) -> Iterator[None]:
+    """Hold the data directory's ingest lock: two ingests would append to one store.
+
+    The lock file records the holder's PID. When the lock is held but that
+    process is gone, the holders are processes it left behind (workers of an
+    older vosim that outlived a killed ingest): they are killed, and the
+    report says so.
+    """
     import fcntl
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / _LOCK_FILE).open("a") as lock:
+    path = data_dir / _LOCK_FILE
+    with path.open("a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise IngestError(
-                f"another ingest is running on {data_dir}; wait for it to finish"
-            ) from None
+            _take_stale_lock(lock, path, report)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
         try:
             yield
         finally:
+            lock.truncate(0)
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _take_stale_lock(lock: IO[str], path: Path, report: IngestReport) -> None:
+    """Take a lock whose recorded owner is dead by killing the processes that still hold it."""
+    import fcntl
+
+    lock.seek(0)
+    recorded = lock.read().strip()
+    owner = int(recorded) if recorded.isdigit() else None
+    if owner is None or _alive(owner):
+        running = f" (process {owner})" if owner else ""
+        raise IngestError(
+            f"another ingest is running on {path.parent}{running}; wait for it to finish"
+        )
+    holders = [pid for pid in _processes_holding(path) if pid != os.getpid()]
+    for pid in holders:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for _ in range(100):
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            time.sleep(0.05)
+    else:
+        raise IngestError(
+            f"{path} is held by processes {holders} left by ingest {owner}, which is gone,"
+            " and they did not end when killed; end them and run ingest again"
+        )
+    report.warnings.append(
+        f"repaired: {path} was held by processes {holders} left behind by ingest {owner},"
+        " which had been killed; they were ended"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _processes_holding(path: Path) -> list[int]:
+    """PIDs of the processes with ``path`` open (Linux ``/proc``; empty elsewhere)."""
+    found = []
+    target = os.fspath(path.resolve())
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if any(os.readlink(fd) == target for fd in (entry / "fd").iterdir()):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

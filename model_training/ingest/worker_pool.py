@@ -11,11 +11,17 @@ memory on a huge cube, or a library crashes. Then the files of the chunk
 are read again one at a time in a fresh pool, and only a file that kills
 its worker again fails, with a line saying so; an ingest of 100,000 files
 does not stop at one of them.
+
+Workers die with the parent (Linux ``PR_SET_PDEATHSIG``): an ingest killed
+with ``kill -9`` leaves no worker behind holding its lock or its CPU.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import signal
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -35,6 +41,7 @@ WORKER_DIED = (
 )
 
 Result = PreparedProduct | ProductFailure
+_PR_SET_PDEATHSIG = 1
 
 
 def prepare_in_order(tasks: list[ProductTask], workers: int | None = None) -> Iterator[Result]:
@@ -100,6 +107,17 @@ def _one_at_a_time(pool: _Pool, chunk: list[ProductTask]) -> list[Result]:
     return results
 
 
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: be killed when the parent process dies, however it dies."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the parent's shutdown still ends workers
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def _succeeded(future: Future[list[Result]]) -> bool:
     return future.done() and not future.cancelled() and future.exception() is None
 
@@ -109,7 +127,7 @@ class _Pool:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self.executor = ProcessPoolExecutor(max_workers=workers)
+        self.executor = self._executor()
 
     def submit(self, chunk: list[ProductTask]) -> Future[list[Result]]:
         """Queue a chunk; on a pool already broken, a future that fails the same way.
@@ -127,7 +145,12 @@ class _Pool:
 
     def restart(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
-        self.executor = ProcessPoolExecutor(max_workers=self.workers)
+        self.executor = self._executor()
+
+    def _executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers, initializer=_die_with_parent, initargs=(os.getpid(),)
+        )
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)

@@ -6,10 +6,16 @@ where its weights lie). For each image kind exactly one row is current: the
 model whose vectors and neighbours are served for that kind. When one
 network serves both kinds, it gets one row per kind, both pointing at the
 same file, so `current_model_id` needs no special case.
+
+On SQLite the two rows are in two files, and a crash inside their commit can
+leave the ``similarity.model`` row (perhaps current) without its file row;
+the next `register_model` removes such a row and, if it was current, makes
+the latest model of its kind that has weights current again.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +39,11 @@ __all__ = [
     "make_current",
     "model_row",
     "register_model",
+    "remove_unregistered_models",
     "save_network",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 class ModelNotFoundError(LookupError):
@@ -144,6 +153,7 @@ def register_model(
         The new ``model_id``.
     """
     model = catalogue.table("similarity.model")
+    remove_unregistered_models(connection, catalogue)
     model_id = connection.execute(sa.select(sa.func.max(model.c.model_id))).scalar() or 0
     model_id += 1
     connection.execute(model.insert().values(model_id=model_id, is_current=0, **row))
@@ -155,6 +165,53 @@ def register_model(
     if current:
         make_current(connection, catalogue, model_id)
     return model_id
+
+
+def remove_unregistered_models(connection: Connection, catalogue: Catalogue) -> list[int]:
+    """Delete model rows a torn commit left without their weights file row; log each.
+
+    Only rows nothing else refers to (no vectors, no neighbour lists) are
+    removed: a row inserted by hand or by an older vosim is left alone. When
+    a removed row was current, the latest model of that kind that has
+    weights becomes current again (the torn commit had demoted it).
+
+    Returns
+    -------
+    list of int
+        The removed model ids.
+    """
+    model, model_file = catalogue.table("similarity.model"), catalogue.table("vosim.model_file")
+    referenced = [
+        sa.select(table.c.model_id)
+        for table in (
+            model_file,
+            catalogue.table("similarity.embedding"),
+            catalogue.table("similarity.neighbour"),
+        )
+    ]
+    orphans = connection.execute(
+        sa.select(model.c.model_id, model.c.image_kind, model.c.is_current).where(
+            *(model.c.model_id.not_in(select) for select in referenced)
+        )
+    ).all()
+    for model_id, kind, is_current in orphans:
+        connection.execute(model.delete().where(model.c.model_id == model_id))
+        logger.warning(
+            "repaired: removed model %d (%s), whose commit was cut short before its weights"
+            " were recorded",
+            model_id,
+            kind,
+        )
+        if is_current:
+            latest = connection.execute(
+                sa.select(sa.func.max(model.c.model_id))
+                .join(model_file, model_file.c.model_id == model.c.model_id)
+                .where(model.c.image_kind == kind)
+            ).scalar()
+            if latest is not None:
+                make_current(connection, catalogue, latest)
+                logger.warning("repaired: model %d is current for %s again", latest, kind)
+    return [model_id for model_id, _, _ in orphans]
 
 
 def make_current(connection: Connection, catalogue: Catalogue, model_id: int) -> None:

@@ -11,12 +11,17 @@ The stage is incremental: it embeds only the public images of the model's
 kind that have no vector for that model yet, so re-running it after new
 images were ingested or became public costs only the new ones. Images whose
 release date has not passed get no vector at all.
+
+A vector must be finite: a cut-out with NaN or infinite pixels (a corrupted
+store row), or a network that yields a non-finite vector for it, gets no
+vector; the report names each such image and the stage fails (exit 1), so
+no NaN ever reaches the neighbours or a JSON answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import sqlalchemy as sa
@@ -40,12 +45,20 @@ class EmbedReport:
 
     embedded: dict[int, int]
     already_done: dict[int, int]
+    refused: list[str] = field(default_factory=list)
+    """One line per image that got no vector because its cut-out or vector is not finite."""
+
+    @property
+    def exit_status(self) -> int:
+        """0 if every image has its vector, 1 if some were refused."""
+        return 1 if self.refused else 0
 
     def __str__(self) -> str:
-        return "; ".join(
+        summary = "; ".join(
             f"model {model_id}: {count} new vectors, {self.already_done[model_id]} already there"
             for model_id, count in self.embedded.items()
         )
+        return "\n".join([summary, *(f"refused: {line}" for line in self.refused)])
 
 
 def embed_images(
@@ -91,13 +104,20 @@ def embed_images(
             raise ModelNotFoundError("no current model for any image kind: run 'vosim train'")
     else:
         model_ids = [model_id]
-    embedded, already = {}, {}
+    report = EmbedReport({}, {})
     for mid in model_ids:
         model = load_model(catalogue, mid, device=torch_device)
-        embedded[mid], already[mid] = _embed_with(
-            settings, catalogue, model, torch_device, batch_size, progress, budget.choice.count
+        report.embedded[mid], report.already_done[mid] = _embed_with(
+            settings,
+            catalogue,
+            model,
+            torch_device,
+            batch_size,
+            progress,
+            budget.choice.count,
+            report.refused,
         )
-    return EmbedReport(embedded, already)
+    return report
 
 
 def _embed_with(
@@ -108,6 +128,7 @@ def _embed_with(
     batch_size: int,
     progress: bool,
     threads: str,
+    refused: list[str],
 ) -> tuple[int, int]:
     images = load_image_set(catalogue, model.image_kind, public_only=True)
     embedding = catalogue.table("similarity.embedding")
@@ -128,19 +149,37 @@ def _embed_with(
         unit="img",
         disable=not progress,
     )
+    cutouts = todo.cutouts(settings)
     with bar:
         vectors = compute_vectors(
             model.method,
-            todo.cutouts(settings),
+            np.nan_to_num(cutouts, nan=0.0, posinf=0.0, neginf=0.0),
             model.config,
             device=device,
             batch_size=batch_size,
             progress=bar,
-        )
-    rows = zip(todo.obs_publisher_did, vectors.numpy(), strict=True)
+        ).numpy()
+    finite = _finite_rows(model.model_id, todo.obs_publisher_did, cutouts, vectors, refused)
+    rows = zip(todo.obs_publisher_did[finite], vectors[finite], strict=True)
     with catalogue.begin() as conn:
         _insert_vectors(conn, catalogue, model.model_id, rows)
-    return len(todo), len(done)
+    return int(finite.sum()), len(done)
+
+
+def _finite_rows(
+    model_id: int, dids: np.ndarray, cutouts: np.ndarray, vectors: np.ndarray, refused: list[str]
+) -> np.ndarray:
+    """Mask of the images whose cut-out and vector are finite; a line for each other one."""
+    good_input = np.isfinite(cutouts.reshape(len(cutouts), -1)).all(axis=1)
+    good_vector = np.isfinite(vectors).all(axis=1)
+    for did in dids[~good_input]:
+        refused.append(
+            f"{did} (model {model_id}): its cut-out has NaN or infinite pixels; re-ingest its"
+            " file (vosim ingest --reprocess) to rewrite the cut-out"
+        )
+    for did in dids[good_input & ~good_vector]:
+        refused.append(f"{did} (model {model_id}): the network gave a vector that is not finite")
+    return good_input & good_vector
 
 
 def _insert_vectors(

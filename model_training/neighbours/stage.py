@@ -29,11 +29,15 @@ This stage does that for the current model of each kind and writes
 * **Transactions.** Each model is written in one transaction, so a run that
   is interrupted leaves the previous lists in place and running it again
   finishes the job (restartable); a run with nothing to do changes nothing
-  (idempotent).
+  (idempotent). On SQLite a crash inside that commit can leave the lists
+  (``similarity``) committed and the bookkeeping (``vosim``) not; the commit
+  is stamped in both files, and a run that finds the stamps differ
+  recomputes that model's lists in full and says so (``repaired``).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,6 +80,10 @@ __all__ = [
 ]
 
 DEFAULT_K = 1000
+_WRITTEN_SCHEMAS = ("similarity", "vosim")
+"""The schema files one model's commit writes: lists, then their bookkeeping."""
+
+logger = logging.getLogger(__name__)
 
 
 class NoCurrentModelError(ValueError):
@@ -98,6 +106,8 @@ class NeighbourReport:
     n_researched: int
     """Old lists searched again from scratch because they lost a neighbour."""
     seconds: float
+    repaired: bool = False
+    """The previous commit of this model was torn (SQLite): every list was recomputed."""
 
     def __str__(self) -> str:
         line = (
@@ -109,7 +119,13 @@ class NeighbourReport:
                 f"; {self.n_new} new, {self.n_removed} gone,"
                 f" {self.n_researched} lists searched again"
             )
-        return f"{line} in {self.seconds:.1f} s"
+        line = f"{line} in {self.seconds:.1f} s"
+        if self.repaired:
+            line += (
+                f"\nrepaired: the last commit of model {self.model_id}'s lists was cut short"
+                " (lists and bookkeeping disagreed); all its lists were recomputed"
+            )
+        return line
 
 
 @dataclass(frozen=True)
@@ -276,13 +292,18 @@ def _update_model(
         run = read_run(conn, catalogue, model_id)
         stored = read_members(conn, catalogue, model_id) if run else {}
         space, order = vector_space(images, compatibility, device)
-        if full or run != (k, compatibility.digest()) or backend != "torch":
+        commit_name = f"neighbours of model {model_id}"
+        repaired = catalogue.torn_commit(conn, commit_name, _WRITTEN_SCHEMAS)
+        if repaired:
+            logger.warning("model %d: the last commit of its lists was torn; recomputing", model_id)
+        if full or repaired or run != (k, compatibility.digest()) or backend != "torch":
             job = _FullRun(conn, catalogue, model_id, images, current, k)
             job.run(space, order, stale, block_size, backend, progress)
         else:
             job = _IncrementalRun(conn, catalogue, model_id, images, current, k)
             job.run(space, order, stored, block_size, progress)
         write_run(conn, catalogue, model_id, k, compatibility.digest(), len(images))
+        catalogue.stamp_commit(conn, commit_name, _WRITTEN_SCHEMAS)
     return NeighbourReport(
         model_id,
         image_kind,
@@ -294,6 +315,7 @@ def _update_model(
         job.n_removed,
         job.n_researched,
         time.perf_counter() - started,
+        repaired,
     )
 
 

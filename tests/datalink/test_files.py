@@ -76,3 +76,22 @@ def test_proprietary_data_is_never_sent(
 def test_unknown_keys_are_not_found(archive_server: RunningServer) -> None:
     for path in ("files/nothing.fits", "preview/nothing.png", "files/..%2F..%2Fetc.fits"):
         assert http.get(f"{archive_server.url}/{path}").status_code == 404
+
+
+def test_a_lost_or_empty_preview_is_410_not_unknown(archive_server: RunningServer) -> None:
+    """The operator lost a public image's preview (deleted, or emptied by a full disk)."""
+    image = archive.PUBLIC[-1]
+    path = archive_server.settings.preview_dir / f"{image.key}.png"
+    kept = path.read_bytes()
+    try:
+        path.write_bytes(b"")
+        empty = http.get(f"{archive_server.url}/preview/{image.key}.png")
+        path.unlink()
+        gone = http.get(f"{archive_server.url}/preview/{image.key}.png")
+    finally:
+        path.write_bytes(kept)
+    for response in (empty, gone):
+        assert response.status_code == 410
+        assert "missing from the archive's storage" in response.text
+        assert "release date" not in response.text
+    assert http.get(f"{archive_server.url}/preview/{image.key}.png").status_code == 200

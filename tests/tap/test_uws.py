@@ -117,6 +117,11 @@ def test_abort_stops_an_executing_query(tap_server: RunningServer) -> None:
     # the worker is free again: a quick job completes
     quick = create(tap_server, PHASE="RUN")
     assert wait_for(quick, {"COMPLETED", "ERROR"}, timeout=30) == "COMPLETED"
+    part = tap_server.settings.job_dir / job_url.rsplit("/", 1)[1] / "result.part"
+    deadline = time.monotonic() + 30  # the aborted query's thread ends on its own time
+    while part.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not part.exists()
 
 
 def test_abort_a_pending_job_and_bad_phase_values(tap_server: RunningServer) -> None:
@@ -259,6 +264,8 @@ def test_execution_duration_is_enforced(tap_server: RunningServer) -> None:
     assert time.monotonic() - started < 15
     message = document(job_url).find(f"{UWS}errorSummary").findtext(f"{UWS}message")
     assert "longer" in message
+    folder = tap_server.settings.job_dir / job_url.rsplit("/", 1)[1]
+    assert not (folder / "result.part").exists()  # no half-written result left behind
 
 
 def test_destroyed_jobs_and_their_files_are_cleaned_up(tap_server: RunningServer) -> None:

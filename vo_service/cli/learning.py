@@ -113,7 +113,7 @@ def _run_embed(args: argparse.Namespace, settings: Settings) -> int:
         print(f"vosim embed: error: {error}", file=sys.stderr)
         return 2
     print(report)
-    return 0
+    return report.exit_status
 
 
 def add_evaluate(verbs: Verbs) -> None:

@@ -2,7 +2,9 @@
 
 DataLink's ``#preview`` and ``#this`` links point here. A product that is
 unknown or not public yet gets a 404 with a sentence saying so, and never a
-byte of its data (the proprietary rule). Responses carry the content type,
+byte of its data (the proprietary rule); a public one whose preview or file
+is gone from storage, or empty, gets 410 saying that, and a log line.
+Responses carry the content type,
 ``Content-Length``, ``ETag`` and ``Last-Modified``, answer byte ranges
 (Starlette's `FileResponse`), and answer a conditional GET whose validator
 still matches with 304 Not Modified, so that the page's browser does not
@@ -15,6 +17,7 @@ those that keep the raw bytes (astropy, TOPCAT) recognise gzip themselves.
 
 from __future__ import annotations
 
+import logging
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
@@ -30,14 +33,18 @@ __all__ = ["fits_file", "preview"]
 FITS_TYPE = "application/fits"
 PNG_TYPE = "image/png"
 
+logger = logging.getLogger(__name__)
+
 
 async def preview(request: Request) -> Response:
     """Send the PNG preview of a public product."""
     key = request.path_params["key"]
     product = await _public_product(request, key)
-    path = request.app.state.tap.settings.preview_dir / f"{key}.png"
-    if product is None or not path.is_file():
+    if product is None:
         return _not_found(f"there is no public preview {key}.png in this archive")
+    path = request.app.state.tap.settings.preview_dir / f"{key}.png"
+    if not _has_content(path):  # deleted, or an empty file left by a full disk
+        return _missing(f"the preview of {key}", path)
     return _file(request, path, PNG_TYPE)
 
 
@@ -48,11 +55,8 @@ async def fits_file(request: Request) -> Response:
     if product is None or product.file_path is None:
         return _not_found(f"there is no public FITS file {key}.fits in this archive")
     path = Path(product.file_path)
-    if not path.is_file():
-        return PlainTextResponse(
-            f"the file of {key} is missing from the archive's storage; tell the archive",
-            status_code=410,
-        )
+    if not _has_content(path):
+        return _missing(f"the file of {key}", path)
     encoding = {"content-encoding": "gzip"} if path.name.lower().endswith(".gz") else {}
     return _file(request, path, FITS_TYPE, download_name=f"{key}.fits", headers=encoding)
 
@@ -63,6 +67,21 @@ async def _public_product(request: Request, key: str) -> Product | None:
     if product is None or not product.is_public(utc_now()):
         return None
     return product
+
+
+def _has_content(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _missing(what: str, path: Path) -> Response:
+    """410 for a public product whose stored file is gone or empty; logged for the operator."""
+    logger.warning("%s is missing or empty: %s", what, path)
+    return PlainTextResponse(
+        f"{what} is missing from the archive's storage; tell the archive", status_code=410
+    )
 
 
 def _not_found(message: str) -> Response:

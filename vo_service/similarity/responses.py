@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 
 import numpy as np
 from starlette.responses import Response
@@ -125,7 +126,9 @@ def image_json(product: Product, urls: ServiceUrls) -> dict[str, object]:
 
 def image_response(product: Product, urls: ServiceUrls) -> Response:
     """Answer with the JSON description of one image."""
-    return Response(json.dumps(image_json(product, urls)), media_type=JSON_TYPE)
+    return Response(
+        json.dumps(_without_nan(image_json(product, urls)), allow_nan=False), media_type=JSON_TYPE
+    )
 
 
 def _ranked_json(row: RankedImage, urls: ServiceUrls) -> dict[str, object]:
@@ -168,7 +171,18 @@ def json_response(
         ]
     if note:
         document["note"] = note
-    return Response(json.dumps(document), media_type=JSON_TYPE)
+    return Response(json.dumps(_without_nan(document), allow_nan=False), media_type=JSON_TYPE)
+
+
+def _without_nan(value: object) -> object:
+    """Replace NaN and infinities (which JSON cannot carry) by null, at any depth."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _without_nan(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nan(item) for item in value]
+    return value
 
 
 def _upload_json(image: UploadedImage) -> dict[str, object]:

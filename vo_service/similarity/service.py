@@ -53,7 +53,7 @@ from tap_schema.release import utc_now
 from vo_service.product_lookup import Product, ProductArchive
 
 from .embedder import Embedder
-from .errors import NotFoundError, ParameterError, UnavailableError
+from .errors import NotFoundError, ParameterError, UnavailableError, UploadError
 from .image_upload import UploadedImage
 from .index import IndexOptions, KindIndex, allowed_categories
 from .ranking import EmptyQueryError, query_vector
@@ -353,6 +353,11 @@ class SimilarityService:
             model_id, vector = self.embedder.embed(image.image_kind, image.cutout.pixels)
         except LookupError as error:  # the model's row or weights file went missing
             raise UnavailableError(str(error)) from error
+        if not np.isfinite(vector).all():
+            raise UploadError(
+                "the uploaded image's cut-out has no finite vector (its pixels are NaN or"
+                " infinite where the cut-out is taken); upload a map with finite values there"
+            )
         if model_id != index.model_id:
             self._fingerprint = None  # the current model changed: reload everything
             raise UnavailableError(

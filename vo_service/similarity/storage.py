@@ -10,6 +10,7 @@ service polls to know when to reload.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,8 @@ import sqlalchemy as sa
 from tap_schema import Catalogue
 
 __all__ = ["CurrentModel", "KindMetadata", "KindVectors", "VectorStorage"]
+
+logger = logging.getLogger(__name__)
 
 _FETCH_ROWS = 4_096
 _ARRAY_HEADER_BYTES = 20
@@ -152,10 +155,20 @@ class VectorStorage:
             categories.extend(row[2] for row in rows)
             releases.extend(row[3] for row in rows)
             centres.extend((row[4], row[5]) for row in rows)
-        # sorted here, not in SQL: PostgreSQL's collation may order strings differently
-        order = sorted(range(len(dids)), key=dids.__getitem__)
         vectors = np.concatenate(blocks) if blocks else np.zeros((0, 0), np.float32)
         blocks.clear()
+        # a vector with NaN (stored before embed refused them) would rank as NaN: leave it out
+        finite = np.isfinite(vectors).all(axis=1) if len(vectors) else np.zeros(0, bool)
+        if not finite.all():
+            logger.warning(
+                "model %d: %d vectors are not finite and are not ranked, e.g. %s; delete them"
+                " and run vosim embed again",
+                model.model_id,
+                int((~finite).sum()),
+                dids[int(np.flatnonzero(~finite)[0])],
+            )
+        # sorted here, not in SQL: PostgreSQL's collation may order strings differently
+        order = sorted(np.flatnonzero(finite).tolist(), key=dids.__getitem__)
         vectors = vectors[order]
         return KindVectors(
             model,

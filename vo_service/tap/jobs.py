@@ -76,18 +76,21 @@ class TapJobWork:
             query = parse_tap_query(params, self.limits, resolve_inline=resolve)
             path = folder / f"result.{query.response.format.extension}"
             partial = folder / "result.part"
-            with partial.open("wb") as out:
-                for chunk in result_chunks(
-                    self.database,
-                    query,
-                    timeout_s=job.execution_duration or self.limits.hard_duration_s,
-                    cancel=cancel,
-                    trailing_errors=False,
-                    datalink_url=urls.datalink_service,
-                    stored_urls=self.stored_url_base.rewriting(urls.base),
-                ):
-                    out.write(chunk)
-            partial.replace(path)
+            try:
+                with partial.open("wb") as out:
+                    for chunk in result_chunks(
+                        self.database,
+                        query,
+                        timeout_s=job.execution_duration or self.limits.hard_duration_s,
+                        cancel=cancel,
+                        trailing_errors=False,
+                        datalink_url=urls.datalink_service,
+                        stored_urls=self.stored_url_base.rewriting(urls.base),
+                    ):
+                        out.write(chunk)
+                partial.replace(path)
+            finally:
+                partial.unlink(missing_ok=True)  # a failed, cancelled or timed-out query's part
         except TapError as error:
             raise JobFailedError(JobError(error.message)) from error
         except ValueError as error:  # a repeated single-valued parameter

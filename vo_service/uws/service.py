@@ -7,13 +7,21 @@ Jobs run in a small pool of worker threads; what a job does is the
 database and under ``job_dir/<job_id>``, so a restart loses nothing:
 queued jobs are queued again, and a job caught executing is marked ERROR
 with a message saying why (`JobService.recover`).
+
+A job's final phase is written to its folder (``outcome.json``) before the
+database: when the database refuses the write (locked by a long pipeline
+stage, a full disk), the write is retried with a bounded, logged wait, then
+by each maintenance pass and at the next start, so the job still ends in
+its real final phase, with its real reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import secrets
 import shutil
 import threading
@@ -25,6 +33,7 @@ from pathlib import Path
 
 import anyio
 from anyio import to_thread
+from sqlalchemy.exc import OperationalError
 
 from tap_schema.release import naive_utc, utc_now
 from vo_service.cancellation import CancelToken
@@ -298,6 +307,8 @@ class JobService:
         message telling the client to run it again, never silently lost.
         """
         for job_id in self.store.ids(phases=[ExecutionPhase.EXECUTING]):
+            if self._settle(job_id):
+                continue  # it had ended; only its final phase was not recorded yet
             self.store.change_phase(
                 job_id,
                 ExecutionPhase.ERROR,
@@ -310,7 +321,16 @@ class JobService:
             self._executor.submit(self._execute, job_id)
 
     def destroy_expired(self) -> list[str]:
-        """Destroy every job whose destruction time has passed, and stray job folders."""
+        """Destroy every job whose destruction time has passed, and stray job folders.
+
+        Also records the final phase of jobs that ended while the database
+        refused writes (see the module documentation).
+        """
+        with self._lock:
+            running = set(self._running)
+        for job_id in self.store.ids(phases=[ExecutionPhase.EXECUTING]):
+            if job_id not in running:
+                self._settle(job_id)
         expired = self.store.ids(destroyed_by=utc_now())
         for job_id in expired:
             with contextlib.suppress(UnknownJobError):
@@ -362,8 +382,9 @@ class JobService:
                     log.exception("job %s failed", job_id)
                 self._fail(job_id, JobError(f"internal error of the service: {error}"), token)
             else:
-                if self.store.complete(job_id, results, utc_now()):
-                    self._phase_changed(job_id)
+                self._finish(job_id, {"results": [vars(r) for r in results]})
+        except OperationalError as error:  # the database refused the EXECUTING phase itself
+            log.error("job %s: the database refused a write (%s)", job_id, error)
         finally:
             with self._lock:
                 self._running.pop(job_id, None)
@@ -373,14 +394,62 @@ class JobService:
             error = JobError(_INTERRUPTED, "transient")
         elif token.cancelled:
             return  # aborted or deleted: that phase change was already recorded
-        if self.store.change_phase(
-            job_id,
-            ExecutionPhase.ERROR,
-            allowed_from=[ExecutionPhase.EXECUTING],
-            end_time=utc_now(),
-            error_type=error.type,
-            error_message=error.message,
-        ):
+        self._finish(job_id, {"error": error.message, "error_type": error.type})
+
+    def _finish(self, job_id: str, outcome: dict[str, object]) -> None:
+        """Record a job's final phase: in its folder first, then in the database, retried."""
+        outcome["end_time"] = utc_now().isoformat()
+        path = self.folder(job_id) / _OUTCOME
+        partial = path.with_suffix(".part")
+        try:
+            partial.write_text(json.dumps(outcome), "utf-8")
+            os.replace(partial, path)
+        except OSError as error:  # the folder is gone (job deleted) or the disk is full
+            log.warning("job %s: cannot keep its final phase in %s: %s", job_id, path, error)
+        for attempt in range(1, _FINISH_ATTEMPTS + 1):
+            try:
+                self._apply(job_id, outcome)
+                path.unlink(missing_ok=True)
+                return
+            except OperationalError as error:
+                log.warning(
+                    "job %s: its final phase could not be recorded (attempt %d of %d): %s",
+                    job_id,
+                    attempt,
+                    _FINISH_ATTEMPTS,
+                    error,
+                )
+        log.error(
+            "job %s: final phase kept in %s; recorded at the next maintenance pass", job_id, path
+        )
+
+    def _settle(self, job_id: str) -> bool:
+        """Move an EXECUTING job to the final phase its ``outcome.json`` records, if any."""
+        path = self.folder(job_id) / _OUTCOME
+        try:
+            outcome = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return False
+        self._apply(job_id, outcome)
+        path.unlink(missing_ok=True)
+        return True
+
+    def _apply(self, job_id: str, outcome: dict) -> None:
+        """Write a final phase (``results``, or ``error`` and ``error_type``) to the database."""
+        end_time = naive_utc(datetime.fromisoformat(outcome["end_time"]))
+        if "results" in outcome:
+            results = [JobResult(**result) for result in outcome["results"]]
+            moved = self.store.complete(job_id, results, end_time)
+        else:
+            moved = self.store.change_phase(
+                job_id,
+                ExecutionPhase.ERROR,
+                allowed_from=[ExecutionPhase.EXECUTING],
+                end_time=end_time,
+                error_type=outcome["error_type"],
+                error_message=outcome["error"],
+            )
+        if moved:
             self._phase_changed(job_id)
 
     def _cancel(self, job_id: str) -> None:
@@ -425,6 +494,11 @@ class JobService:
             saved.append(JobParameter(name, file_name, by_reference=True))
         return saved
 
+
+_OUTCOME = "outcome.json"
+"""A job's final phase, written before the database is (see the module documentation)."""
+_FINISH_ATTEMPTS = 3
+"""Database writes tried per final phase; each waits up to the busy timeout (30 s on SQLite)."""
 
 _INTERRUPTED = (
     "the service was restarted while this job was executing; its result was lost. "

@@ -1,0 +1,81 @@
+"""Kill a command at its N-th ``fdatasync`` of one file, as a crash inside a commit would.
+
+SQLite writes a commit's WAL frames and then fdatasyncs the WAL, so a
+SIGKILL delivered on that call (strace's fault injection) stops the process
+right after one file's commit and before the next file's: exactly where a
+power cut or OOM kill inside a multi-file commit hurts.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+__all__ = [
+    "STRACE",
+    "commit_sync",
+    "kill_at_fdatasync",
+    "require_strace",
+    "sync_calls",
+]
+
+STRACE = shutil.which("strace")
+_SYNC_CALL = re.compile(r"\b(fdatasync|fsync)\(\d+<([^>]*)>")
+
+
+def require_strace() -> str:
+    """The strace executable, or skip (scripts/setup-system.sh installs it)."""
+    if STRACE is None:
+        pytest.skip("strace is not installed (scripts/setup-system.sh installs it)")
+    return STRACE
+
+
+def sync_calls(command: list[str], trace: Path, **run_options: object) -> list[tuple[str, str]]:
+    """Run a command to its end under strace: its fsync and fdatasync calls, in order.
+
+    Returns
+    -------
+    list of (str, str)
+        ``(call, path)`` per call, e.g. ``("fdatasync", "/data/catalogue.ivoa.sqlite-wal")``.
+    """
+    options = ["-f", "--seccomp-bpf", "-y", "-e", "trace=fdatasync,fsync", "-o", str(trace)]
+    done = subprocess.run(
+        [require_strace(), *options, *command],
+        capture_output=True,
+        text=True,
+        check=False,
+        **run_options,
+    )
+    assert done.returncode == 0, done.stderr
+    return _SYNC_CALL.findall(trace.read_text())
+
+
+def kill_at_fdatasync(
+    command: list[str], when: int, **run_options: object
+) -> subprocess.CompletedProcess[str]:
+    """Run a command and SIGKILL it on its ``when``-th fdatasync call (1 = the first)."""
+    inject = f"inject=fdatasync:signal=KILL:when={when}"
+    return subprocess.run(
+        [require_strace(), "-f", "--seccomp-bpf", "-o", "/dev/null", "-e", inject, *command],
+        capture_output=True,
+        text=True,
+        check=False,
+        **run_options,
+    )
+
+
+def commit_sync(calls: list[tuple[str, str]], name: str, after: int, following: str) -> int:
+    """Which fdatasync call (1 = first) ends the commit of file ``name`` in a multi-file commit.
+
+    That is the last fdatasync of ``name`` before the first one of ``following``
+    (the next file of the same commit) after call index ``after``: SQLite may
+    sync a WAL's header before the frames, so the first sync is not the commit.
+    ``calls`` are `sync_calls` with file names (not paths).
+    """
+    next_file = next(i for i, (_, file) in enumerate(calls) if file == following and i > after)
+    index = max(i for i, (_, file) in enumerate(calls[:next_file]) if file == name and i > after)
+    return sum(1 for call, _ in calls[: index + 1] if call == "fdatasync")
