@@ -99,7 +99,7 @@ def _start_local_cluster(workers: int | None) -> Any:
             n_workers=workers or os.cpu_count() or 1,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: several clusters may run here
             # A lost worker is a lost process: the nanny starts a new one and
             # the scheduler runs its tasks again elsewhere.
             silence_logs=logging.ERROR,

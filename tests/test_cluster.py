@@ -15,7 +15,18 @@ import torch
 
 from model_training.neighbours import exact_top_k
 from model_training.neighbours.exact_top_k import all_pairs_top_k, update_top_k
-from tests.test_neighbours import ASYMMETRIC, random_archive, space_of
+from tap_schema import Settings
+from tests.test_neighbours import (
+    ASYMMETRIC,
+    FUTURE,
+    PAST,
+    Archive,
+    assert_same_rows,
+    random_archive,
+    run,
+    space_of,
+)
+from vo_service.cli.command import main
 
 distributed = pytest.importorskip("distributed")
 
@@ -176,3 +187,44 @@ def test_a_killed_worker_changes_nothing(client):
     assert_identical(found, expected)
     client.wait_for_workers(2, timeout=60)
     assert killer.killed not in client.run(os.getpid).values()
+
+
+# ---------------------------------------------------------------- the stage
+
+
+def test_stage_writes_the_same_rows_full_and_incremental(client, any_settings, tmp_path):
+    """The same archive twice: one searched here (SQLite), one on the cluster (both backends)."""
+    here = Archive(Settings.from_env({"VOSIM_DATA_DIR": str(tmp_path / "here")}), seed=2, d=16)
+    there = Archive(any_settings, seed=2, d=16)
+    steps = [
+        lambda a: (
+            a.add(range(0, 150), "continuum", PAST),
+            a.add(range(150, 170), "peak_flux", PAST),
+        ),
+        lambda a: (
+            a.add(range(300, 320), "continuum", PAST),
+            a.release([3, 17, 42, 99], "continuum", FUTURE),
+            a.add(range(400, 405), "peak_flux", PAST),
+        ),
+    ]
+    for step, mode in zip(steps, ["full", "incremental"], strict=True):
+        step(here)
+        step(there)
+        alone = run(here, block_size=32)
+        together = run(there, block_size=32, cluster=client)
+        assert [r.mode for r in together] == [r.mode for r in alone] == [mode, mode]
+        assert [r.n_rows_written for r in together] == [r.n_rows_written for r in alone]
+        for model_id in (1, 2):
+            assert there.rows(model_id) == here.rows(model_id)
+    assert_same_rows(there.rows(1), there.expected_rows(1, "continuum", 12))
+
+
+def test_cli_cluster_option(sqlite_settings, monkeypatch, capsys):
+    archive = Archive(sqlite_settings)
+    archive.add(range(0, 20), "continuum", PAST)
+    monkeypatch.setenv("VOSIM_DATA_DIR", str(sqlite_settings.data_dir))
+    argv = ["neighbours", "--k", "4", "--device", "cpu", "--block-size", "8"]
+    assert main([*argv, "--cluster", "local:1"]) == 0
+    assert "full, 20 public images, 20 lists (80 rows)" in capsys.readouterr().out
+    assert main([*argv, "--cluster", "nowhere"]) == 2
+    assert "expected local, local:N" in capsys.readouterr().err

@@ -234,6 +234,8 @@ def _completed(client: Any, pairs: list, finals: list, progress) -> Iterator[tup
 
 def _merge_tree(client: Any, k: int, parts: list[tuple[Any, int]]) -> Any:
     """Merge partial lists in a tree of tasks of `MERGE_FAN_IN` inputs; return the root's future."""
+    if not parts:
+        raise ValueError("nothing to merge")
     items = parts
     while True:
         level = [
