@@ -26,6 +26,7 @@ from tests.test_neighbours import (
     run,
     space_of,
 )
+from tests.toy_archive import write_toy_archive
 from vo_service.cli.command import main
 
 distributed = pytest.importorskip("distributed")
@@ -228,3 +229,30 @@ def test_cli_cluster_option(sqlite_settings, monkeypatch, capsys):
     assert "full, 20 public images, 20 lists (80 rows)" in capsys.readouterr().out
     assert main([*argv, "--cluster", "nowhere"]) == 2
     assert "expected local, local:N" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- embeddings
+
+
+def embedded_on(settings, **options):
+    from model_training.learn.embed import embed_images
+    from tests.test_models_embed import _register_untrained, _stored_vectors
+
+    write_toy_archive(settings, 10, 4, proprietary=frozenset({5}))
+    model_id = _register_untrained(settings, "continuum", current=True)
+    report = embed_images(settings, device="cpu", batch_size=3, progress=False, **options)
+    assert report.embedded == {model_id: 39}
+    return _stored_vectors(settings, model_id)
+
+
+def test_vectors_are_byte_identical(client, any_settings, tmp_path, monkeypatch):
+    from model_training.learn import cluster_embed
+
+    monkeypatch.setattr(cluster_embed, "BATCHES_PER_TASK", 2)  # several tasks of whole batches
+    here = embedded_on(Settings.from_env({"VOSIM_DATA_DIR": str(tmp_path / "here")}))
+    there = embedded_on(any_settings, cluster=client)
+    assert list(there) == list(here)
+    for did, vector in here.items():
+        assert (
+            np.asarray(there[did], np.float32).tobytes() == np.asarray(vector, np.float32).tobytes()
+        )

@@ -15,8 +15,10 @@ release date has not passed get no vector at all.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -27,6 +29,7 @@ from tqdm import tqdm
 from tap_schema import Catalogue, Settings, open_catalogue
 
 from .checkpoints import ModelNotFoundError, TrainedModel, current_model_id, load_model
+from .cluster_embed import cluster_vectors
 from .image_set import IMAGE_KINDS, load_image_set
 from .inference import compute_vectors, pick_device
 
@@ -54,6 +57,7 @@ def embed_images(
     device: str | None = None,
     batch_size: int = 256,
     progress: bool = True,
+    cluster: Any = None,
 ) -> EmbedReport:
     """Embed every public image that has no vector yet, for one model or the current ones.
 
@@ -70,6 +74,10 @@ def embed_images(
         Cut-outs per forward pass.
     progress
         Show a progress bar.
+    cluster
+        Run the forward passes on a Dask cluster: ``local``, ``local:N`` or a
+        scheduler address (`model_training.cluster`), or a connected
+        `distributed.Client`; ``device`` is then the workers' device.
 
     Returns
     -------
@@ -86,12 +94,24 @@ def embed_images(
     else:
         model_ids = [model_id]
     embedded, already = {}, {}
-    for mid in model_ids:
-        model = load_model(catalogue, mid, device=torch_device)
-        embedded[mid], already[mid] = _embed_with(
-            settings, catalogue, model, torch_device, batch_size, progress
-        )
+    with _workers(cluster) as client:
+        for mid in model_ids:
+            model = load_model(catalogue, mid, device="cpu" if client else torch_device)
+            embedded[mid], already[mid] = _embed_with(
+                settings, catalogue, model, torch_device, batch_size, progress, (client, device)
+            )
     return EmbedReport(embedded, already)
+
+
+@contextlib.contextmanager
+def _workers(cluster: Any) -> Iterator[Any]:
+    if cluster is None or not isinstance(cluster, str):
+        yield cluster  # none, or a distributed.Client the caller manages
+        return
+    from model_training.cluster import connect
+
+    with connect(cluster) as client:
+        yield client
 
 
 def _embed_with(
@@ -101,6 +121,7 @@ def _embed_with(
     device: torch.device,
     batch_size: int,
     progress: bool,
+    cluster: tuple[Any, str | None] = (None, None),
 ) -> tuple[int, int]:
     images = load_image_set(catalogue, model.image_kind, public_only=True)
     embedding = catalogue.table("similarity.embedding")
@@ -121,15 +142,27 @@ def _embed_with(
         unit="img",
         disable=not progress,
     )
+    client, worker_device = cluster
     with bar:
-        vectors = compute_vectors(
-            model.method,
-            todo.cutouts(settings),
-            model.config,
-            device=device,
-            batch_size=batch_size,
-            progress=bar,
-        )
+        if client is not None:
+            vectors = cluster_vectors(
+                client,
+                model.method,
+                todo.cutouts(settings),
+                model.config,
+                device=worker_device,
+                batch_size=batch_size,
+                progress=bar,
+            )
+        else:
+            vectors = compute_vectors(
+                model.method,
+                todo.cutouts(settings),
+                model.config,
+                device=device,
+                batch_size=batch_size,
+                progress=bar,
+            )
     rows = zip(todo.obs_publisher_did, vectors.numpy(), strict=True)
     with catalogue.begin() as conn:
         _insert_vectors(conn, catalogue, model.model_id, rows)

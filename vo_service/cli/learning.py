@@ -12,6 +12,7 @@ from tap_schema import Settings
 from .options import (
     KIND_CHOICES,
     Verbs,
+    add_cluster,
     add_device,
     add_model,
     add_preset,
@@ -82,6 +83,7 @@ def add_embed(verbs: Verbs) -> None:
     add_model(parser)
     add_device(parser)
     parser.add_argument("--batch-size", type=int, default=256, help="cut-outs per forward pass")
+    add_cluster(parser)
     parser.set_defaults(handler=_run_embed)
 
 
@@ -90,7 +92,13 @@ def _run_embed(args: argparse.Namespace, settings: Settings) -> int:
     from model_training.learn.embed import embed_images
 
     try:
-        report = embed_images(settings, args.model, device=args.device, batch_size=args.batch_size)
+        report = embed_images(
+            settings,
+            args.model,
+            device=args.device,
+            batch_size=args.batch_size,
+            cluster=args.cluster,
+        )
     except ModelNotFoundError as error:
         print(f"vosim embed: error: {error}", file=sys.stderr)
         return 2
