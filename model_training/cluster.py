@@ -27,7 +27,13 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["WORKER_ENVIRONMENT", "ClusterNotAvailableError", "connect", "parse_address"]
+__all__ = [
+    "WORKER_ENVIRONMENT",
+    "ClusterNotAvailableError",
+    "connect",
+    "parse_address",
+    "require",
+]
 
 WORKER_ENVIRONMENT = {
     "OMP_NUM_THREADS": "1",
@@ -65,16 +71,27 @@ def parse_address(address: str) -> tuple[str, int | None]:
     )
 
 
-@contextlib.contextmanager
-def connect(address: str) -> Iterator[Any]:
-    """Yield a `distributed.Client` for ``address``, closing what was started here afterwards."""
-    where, workers = parse_address(address)
+def require(address: str) -> tuple[str, int | None]:
+    """Check, before any work, that ``address`` is understood and Dask is installed.
+
+    Returns what `parse_address` returns.
+    """
+    where = parse_address(address)
     try:
-        from distributed import Client
+        import distributed  # noqa: F401
     except ImportError as error:
         raise ClusterNotAvailableError(
             "--cluster needs Dask: pip install 'vosim[cluster]' (dask and distributed)"
         ) from error
+    return where
+
+
+@contextlib.contextmanager
+def connect(address: str) -> Iterator[Any]:
+    """Yield a `distributed.Client` for ``address``, closing what was started here afterwards."""
+    where, workers = require(address)
+    from distributed import Client
+
     if where != "local":
         with Client(where) as client:
             yield client

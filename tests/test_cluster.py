@@ -179,11 +179,11 @@ class KillWorker:
 
 
 def test_a_killed_worker_changes_nothing(client):
-    vectors, categories, keys = random_archive(1500, 32, 3, seed=11)
+    vectors, categories, keys = random_archive(800, 32, 3, seed=11)
     space = space_of(vectors, categories, ASYMMETRIC, keys)
-    expected = by_row(all_pairs_top_k(space, 30, 64), 1500, 30)
+    expected = by_row(all_pairs_top_k(space, 30, 64), 800, 30)
     killer = KillWorker(client)
-    found = by_row(cluster_all_pairs_top_k(client, space, 30, 64, killer), 1500, 30)
+    found = by_row(cluster_all_pairs_top_k(client, space, 30, 64, killer), 800, 30)
     assert killer.killed is not None
     assert_identical(found, expected)
     client.wait_for_workers(2, timeout=60)
@@ -256,3 +256,23 @@ def test_vectors_are_byte_identical(client, any_settings, tmp_path, monkeypatch)
         assert (
             np.asarray(there[did], np.float32).tobytes() == np.asarray(vector, np.float32).tobytes()
         )
+
+
+def test_vectors_survive_a_killed_worker(client, monkeypatch):
+    from model_training.learn import cluster_embed
+    from model_training.learn.inference import compute_vectors
+    from model_training.learn.simclr import build_method
+    from tests.toy_archive import TINY_CONFIG, toy_cutouts
+
+    monkeypatch.setattr(cluster_embed, "BATCHES_PER_TASK", 1)
+    cutouts = toy_cutouts(12, 4, seed=3)[0]
+    torch.manual_seed(0)
+    method = build_method(TINY_CONFIG)
+    expected = compute_vectors(method, cutouts, TINY_CONFIG, batch_size=4)
+    killer = KillWorker(client)
+    found = cluster_embed.cluster_vectors(
+        client, method, cutouts, TINY_CONFIG, device="cpu", batch_size=4, progress=killer
+    )
+    assert killer.killed is not None
+    assert found.numpy().tobytes() == expected.numpy().tobytes()
+    client.wait_for_workers(2, timeout=60)

@@ -84,6 +84,10 @@ def embed_images(
     EmbedReport
         Vectors written and vectors that were already there, per model.
     """
+    if isinstance(cluster, str):
+        from model_training.cluster import require
+
+        require(cluster)
     catalogue = open_catalogue(settings)
     torch_device = pick_device(device)
     if model_id is None:

@@ -189,6 +189,10 @@ def compute_neighbours(
     """
     if cluster is not None and backend != "torch":
         raise ValueError(f"--cluster runs the torch search, not --backend {backend}")
+    if isinstance(cluster, str):
+        from model_training.cluster import require
+
+        require(cluster)
     catalogue = open_catalogue(settings)
     try:
         models = _models(catalogue, model_id)
