@@ -43,9 +43,13 @@ from .exact_top_k import (
     EMPTY,
     CandidateLists,
     VectorSpace,
+    _allowed,
     _estimate_floors,
+    _exclude,
+    _exclude_self,
     _offer_block_pair,
     _offer_rows,
+    _products,
     _recheck,
     decode_numpy,
     default_block_size,
@@ -144,7 +148,7 @@ def cluster_update_top_k(
     floor_of[kept.numpy()] = kept_floors.numpy()
     recompute_np = recompute.numpy()
     chunks = [recompute_np[s : s + block_size] for s in range(0, recompute_np.size, block_size)]
-    floors = [client.submit(_rows_floors, shared, rows, k, pure=False) for rows in chunks]
+    floors = [client.submit(_rows_floors, shared, rows, k, True, pure=False) for rows in chunks]
     pairs = {}
     for c, rows in enumerate(chunks):
         for j in range(n_blocks):
@@ -276,26 +280,56 @@ def _blocks(shared: dict, n: int) -> list[slice]:
 
 
 def _block_floors(shared: dict, i: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Floors and whether they are estimates, for the rows of block ``i`` (`_estimate_floors`)."""
+    """Floors of the rows of block ``i``, and which are estimates (`_estimate_floors`).
+
+    A floor is raised to the row's k-th best entry in its diagonal block,
+    formed as the task of block pair ``(i, i)`` forms it (the same values):
+    no list can end below that, and a task that starts from the floor
+    instead of ``-inf`` does not offer its lists every entry of its block.
+    """
     space = _space_of(shared)
     rows = _blocks(shared, len(space))[i]
-    return _rows_floors(shared, np.arange(rows.start, rows.stop), k)
+    floors, guessed = _rows_floors(shared, np.arange(rows.start, rows.stop), k)
+    runs = space.runs(rows)
+    with exact_float32_matmul(space.device):
+        scores = _products(space.vectors[rows], space.vectors[rows])
+    scores.fill_diagonal_(float("-inf"))
+    _exclude(scores, runs, runs, _allowed(space.compatible, runs, runs))
+    return np.maximum(floors, _kth_best(scores, k)), guessed
 
 
-def _rows_floors(shared: dict, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Floors and whether they are estimates, for some rows (`_estimate_floors`)."""
+def _rows_floors(
+    shared: dict, rows: np.ndarray, k: int, first_block: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Floors of some rows, and which are estimates (`_estimate_floors`).
+
+    With ``first_block``, raised to the rows' k-th best entry in column
+    block 0, formed as the task of that block forms it (`_rows_against_block`).
+    """
     space = _space_of(shared)
     lists = CandidateLists(rows.size, k, space.device)
+    positions = torch.from_numpy(rows)
+    targets = torch.arange(rows.size)
     with exact_float32_matmul(space.device):
-        _estimate_floors(
-            space,
-            lists,
-            torch.from_numpy(rows),
-            shared["block_size"],
-            None,
-            torch.arange(rows.size),
-        )
-    return lists.floor.cpu().numpy(), lists.guessed.cpu().numpy()
+        _estimate_floors(space, lists, positions, shared["block_size"], None, targets)
+    floors, guessed = lists.floor.cpu().numpy(), lists.guessed.cpu().numpy()
+    if not first_block:
+        return floors, guessed
+    cols = _blocks(shared, len(space))[0]
+    row_runs, col_runs = space.runs(positions), space.runs(cols)
+    with exact_float32_matmul(space.device):
+        scores = _products(space.vectors[positions.to(space.device)], space.vectors[cols])
+    _exclude_self(scores, positions, torch.arange(cols.start, cols.stop))
+    _exclude(scores, row_runs, col_runs, _allowed(space.compatible, row_runs, col_runs))
+    return np.maximum(floors, _kth_best(scores, k)), guessed
+
+
+def _kth_best(scores: torch.Tensor, k: int) -> np.ndarray:
+    """Each row's k-th best entry (``-inf`` where a row has fewer than k finite entries)."""
+    if scores.shape[1] < k:
+        return np.full(scores.shape[0], -np.inf, dtype=np.float32)
+    kth = torch.topk(scores, k, dim=1, sorted=False).values.amin(1)
+    return kth.cpu().numpy()
 
 
 def _block_pair(
