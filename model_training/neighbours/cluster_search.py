@@ -28,10 +28,16 @@ the pair. Dask runs the tasks of a lost worker again elsewhere, and the
 tasks are pure functions of their inputs, so the lists stay exact.
 The driver gets the lists of each row block as its last task finishes and
 writes them (`stage`).
+
+"The same" holds on the same kind of device with one BLAS thread per
+process on both sides: OpenBLAS's multi-threaded products differ from its
+single-threaded ones in the last bit (the workers of `model_training.cluster`
+run one thread; a single-process reference runs under ``OMP_NUM_THREADS=1``).
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -66,6 +72,9 @@ Partial = tuple[np.ndarray, np.ndarray]
 
 _SPACES: dict[str, VectorSpace] = {}
 """The vector space of this worker process, made once from the scattered vectors."""
+_SCRATCH = threading.local()
+"""Candidate lists and a product buffer reused by a worker thread's tasks: fresh
+memory of that size (100-200 MB) costs its page faults every task."""
 
 
 def cluster_all_pairs_top_k(
@@ -290,6 +299,8 @@ def _block_floors(shared: dict, i: int, k: int) -> tuple[np.ndarray, np.ndarray]
     space = _space_of(shared)
     rows = _blocks(shared, len(space))[i]
     floors, guessed = _rows_floors(shared, np.arange(rows.start, rows.stop), k)
+    if guessed.all():
+        return floors, guessed
     runs = space.runs(rows)
     with exact_float32_matmul(space.device):
         scores = _products(space.vectors[rows], space.vectors[rows])
@@ -313,7 +324,7 @@ def _rows_floors(
     with exact_float32_matmul(space.device):
         _estimate_floors(space, lists, positions, shared["block_size"], None, targets)
     floors, guessed = lists.floor.cpu().numpy(), lists.guessed.cpu().numpy()
-    if not first_block:
+    if not first_block or guessed.all():
         return floors, guessed
     cols = _blocks(shared, len(space))[0]
     row_runs, col_runs = space.runs(positions), space.runs(cols)
@@ -346,11 +357,11 @@ def _block_pair(
     rows, cols = blocks[i], blocks[j]
     n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
     both_sides = i != j
-    lists = CandidateLists(n_rows + (n_cols if both_sides else 0), k, space.device)
+    lists = _lists(n_rows + (n_cols if both_sides else 0), k, space.device)
     lists.floor[:n_rows] = torch.from_numpy(row_floors[0]).to(space.device)
     if both_sides:
         lists.floor[n_rows:] = torch.from_numpy(col_floors[0]).to(space.device)
-    buffer = torch.empty(n_rows * n_cols, dtype=torch.float32, device=space.device)
+    buffer = _buffer(n_rows * n_cols, space.device)
     with exact_float32_matmul(space.device):
         _offer_block_pair(
             space,
@@ -382,7 +393,7 @@ def _rows_against_block(
     space = _space_of(shared)
     cols = _blocks(shared, len(space))[j]
     n_rows = rows.size
-    lists = CandidateLists(n_rows + cols.stop - cols.start, k, space.device)
+    lists = _lists(n_rows + cols.stop - cols.start, k, space.device)
     lists.floor[:n_rows] = torch.from_numpy(row_floors[0]).to(space.device)
     lists.floor[n_rows:] = torch.from_numpy(fed_floors).to(space.device)
     positions = torch.from_numpy(rows)
@@ -403,13 +414,39 @@ def _rows_against_block(
     return _rows_of(found, slice(0, n_rows)), _rows_of(found, slice(n_rows, None))
 
 
+def _lists(n_rows: int, k: int, device: torch.device) -> CandidateLists:
+    """Return empty candidate lists, those of this thread's last task when they fit."""
+    lists = getattr(_SCRATCH, "lists", None)
+    if (
+        lists is None
+        or lists.k != k
+        or lists.codes.shape[0] != n_rows
+        or (lists.codes.device != device)
+    ):
+        lists = _SCRATCH.lists = CandidateLists(n_rows, k, device)
+        return lists
+    lists.codes.fill_(EMPTY)
+    lists.count.zero_()
+    lists.floor.fill_(float("-inf"))
+    lists.guessed.zero_()
+    return lists
+
+
+def _buffer(size: int, device: torch.device) -> torch.Tensor:
+    """Return a float32 buffer of at least ``size`` entries, this thread's last when it fits."""
+    buffer = getattr(_SCRATCH, "buffer", None)
+    if buffer is None or buffer.numel() < size or buffer.device != device:
+        buffer = _SCRATCH.buffer = torch.empty(size, dtype=torch.float32, device=device)
+    return buffer
+
+
 def _partial(lists: CandidateLists, k: int) -> Partial:
     """Return the candidates of every row of some lists, best first, at most k per row."""
-    codes = lists.codes.cpu().numpy()
     counts = lists.count.cpu().numpy()
-    width = int(min(k, counts.max(initial=0)))
+    used = int(counts.max(initial=0))  # a list's candidates fill its first places
+    codes = np.array(lists.codes[:, :used].cpu().numpy())
     codes.sort(axis=1)
-    return np.ascontiguousarray(codes[:, :width]), counts.astype(np.int64)
+    return np.ascontiguousarray(codes[:, : min(k, used)]), counts.astype(np.int64)
 
 
 def _rows_of(found: Partial, rows: slice) -> Partial:
