@@ -121,7 +121,9 @@ def cluster_all_pairs_top_k(
         parts += [(pairs[j, i], 1) for j in range(i)]
         merged = _merge_tree(client, k, parts)
         finals[client.submit(_finish_block, shared, i, k, merged, floors[i], pure=False)] = i
-    for future, done in _completed(client, [*pairs.values()], list(finals), progress):
+    pair_futures = list(pairs.values())
+    pairs.clear()  # held only until counted: the cluster frees each partial once merged
+    for future, done in _completed(client, pair_futures, list(finals), progress):
         if done:
             i = finals.pop(future)
             values, keys = future.result()
@@ -191,7 +193,9 @@ def cluster_update_top_k(
             kept_lists[client.submit(_finish_kept, k, merged, pure=False)] = j
     redo: list[np.ndarray] = []
     finals = [*row_lists, *kept_lists]
-    for future, done in _completed(client, [*pairs.values()], finals, progress):
+    pair_futures = list(pairs.values())
+    pairs.clear()  # held only until counted: the cluster frees each partial once merged
+    for future, done in _completed(client, pair_futures, finals, progress):
         if not done:
             continue
         if future in row_lists:
@@ -206,7 +210,12 @@ def cluster_update_top_k(
             positions = j * block_size + received
             positions_kept = is_kept[positions]
             if positions_kept.any():
-                yield positions[positions_kept], values, keys, False
+                yield (
+                    positions[positions_kept],
+                    values[positions_kept],
+                    keys[positions_kept],
+                    False,
+                )
     again = np.concatenate(redo) if redo else np.zeros(0, dtype=np.int64)
     if again.size:
         again.sort()
