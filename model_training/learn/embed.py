@@ -32,6 +32,7 @@ from .checkpoints import ModelNotFoundError, TrainedModel, current_model_id, loa
 from .cluster_embed import cluster_vectors
 from .image_set import IMAGE_KINDS, load_image_set
 from .inference import compute_vectors, pick_device
+from .threads import ThreadBudget
 
 __all__ = ["EmbedReport", "embed_images"]
 
@@ -58,6 +59,7 @@ def embed_images(
     batch_size: int = 256,
     progress: bool = True,
     cluster: Any = None,
+    threads: int | None = None,
 ) -> EmbedReport:
     """Embed every public image that has no vector yet, for one model or the current ones.
 
@@ -78,6 +80,9 @@ def embed_images(
         Run the forward passes on a Dask cluster: ``local``, ``local:N`` or a
         scheduler address (`model_training.cluster`), or a connected
         `distributed.Client`; ``device`` is then the workers' device.
+    threads
+        CPU threads (``--threads``); None for this process's fair share of
+        the cores (`model_training.learn.threads`).
 
     Returns
     -------
@@ -90,6 +95,7 @@ def embed_images(
         require(cluster)
     catalogue = open_catalogue(settings)
     torch_device = pick_device(device)
+    budget = ThreadBudget(threads)
     if model_id is None:
         with catalogue.begin() as conn:
             model_ids = [i for kind in IMAGE_KINDS if (i := current_model_id(conn, kind))]
@@ -102,7 +108,14 @@ def embed_images(
         for mid in model_ids:
             model = load_model(catalogue, mid, device="cpu" if client else torch_device)
             embedded[mid], already[mid] = _embed_with(
-                settings, catalogue, model, torch_device, batch_size, progress, (client, device)
+                settings,
+                catalogue,
+                model,
+                torch_device,
+                batch_size,
+                progress,
+                budget.choice.count,
+                (client, device),
             )
     return EmbedReport(embedded, already)
 
@@ -125,6 +138,7 @@ def _embed_with(
     device: torch.device,
     batch_size: int,
     progress: bool,
+    threads: str,
     cluster: tuple[Any, str | None] = (None, None),
 ) -> tuple[int, int]:
     images = load_image_set(catalogue, model.image_kind, public_only=True)
@@ -142,7 +156,7 @@ def _embed_with(
         return 0, len(done)
     bar = tqdm(
         total=len(todo),
-        desc=f"embed model {model.model_id} ({model.image_kind})",
+        desc=f"embed model {model.model_id} ({model.image_kind}, {threads})",
         unit="img",
         disable=not progress,
     )

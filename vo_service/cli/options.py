@@ -24,6 +24,7 @@ __all__ = [
     "add_host_and_port",
     "add_model",
     "add_preset",
+    "add_threads",
     "add_truth",
     "training_config",
 ]
@@ -52,6 +53,17 @@ def add_cluster(parser: argparse.ArgumentParser) -> None:
         metavar="ADDRESS",
         help="run on a Dask cluster: local, local:N (N worker processes here) or a scheduler"
         " address such as tcp://scheduler:8786 (needs the cluster extra)",
+    )
+
+
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    """``--threads``: CPU threads instead of this process's fair share of the cores."""
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for the network (default: OMP_NUM_THREADS if set, else a fair "
+        "share of the cores this process may use, given the other busy processes)",
     )
 
 
