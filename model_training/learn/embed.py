@@ -20,8 +20,10 @@ no NaN ever reaches the neighbours or a JSON answer.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -32,6 +34,7 @@ from tqdm import tqdm
 from tap_schema import Catalogue, Settings, open_catalogue
 
 from .checkpoints import ModelNotFoundError, TrainedModel, current_model_id, load_model
+from .cluster_embed import cluster_vectors
 from .image_set import IMAGE_KINDS, load_image_set
 from .inference import compute_vectors, pick_device
 from .threads import ThreadBudget
@@ -68,6 +71,7 @@ def embed_images(
     device: str | None = None,
     batch_size: int = 256,
     progress: bool = True,
+    cluster: Any = None,
     threads: int | None = None,
 ) -> EmbedReport:
     """Embed every public image that has no vector yet, for one model or the current ones.
@@ -85,6 +89,10 @@ def embed_images(
         Cut-outs per forward pass.
     progress
         Show a progress bar.
+    cluster
+        Run the forward passes on a Dask cluster: ``local``, ``local:N`` or a
+        scheduler address (`model_training.cluster`), or a connected
+        `distributed.Client`; ``device`` is then the workers' device.
     threads
         CPU threads (``--threads``); None for this process's fair share of
         the cores (`model_training.learn.threads`).
@@ -94,6 +102,10 @@ def embed_images(
     EmbedReport
         Vectors written and vectors that were already there, per model.
     """
+    if isinstance(cluster, str):
+        from model_training.cluster import require
+
+        require(cluster)
     catalogue = open_catalogue(settings)
     torch_device = pick_device(device)
     budget = ThreadBudget(threads)
@@ -105,19 +117,32 @@ def embed_images(
     else:
         model_ids = [model_id]
     report = EmbedReport({}, {})
-    for mid in model_ids:
-        model = load_model(catalogue, mid, device=torch_device)
-        report.embedded[mid], report.already_done[mid] = _embed_with(
-            settings,
-            catalogue,
-            model,
-            torch_device,
-            batch_size,
-            progress,
-            budget.choice.count,
-            report.refused,
-        )
+    with _workers(cluster) as client:
+        for mid in model_ids:
+            model = load_model(catalogue, mid, device="cpu" if client else torch_device)
+            report.embedded[mid], report.already_done[mid] = _embed_with(
+                settings,
+                catalogue,
+                model,
+                torch_device,
+                batch_size,
+                progress,
+                budget.choice.count,
+                report.refused,
+                (client, device),
+            )
     return report
+
+
+@contextlib.contextmanager
+def _workers(cluster: Any) -> Iterator[Any]:
+    if cluster is None or not isinstance(cluster, str):
+        yield cluster  # none, or a distributed.Client the caller manages
+        return
+    from model_training.cluster import connect
+
+    with connect(cluster) as client:
+        yield client
 
 
 def _embed_with(
@@ -129,6 +154,7 @@ def _embed_with(
     progress: bool,
     threads: str,
     refused: list[str],
+    cluster: tuple[Any, str | None] = (None, None),
 ) -> tuple[int, int]:
     images = load_image_set(catalogue, model.image_kind, public_only=True)
     embedding = catalogue.table("similarity.embedding")
@@ -150,15 +176,29 @@ def _embed_with(
         disable=not progress,
     )
     cutouts = todo.cutouts(settings)
+    finite_input = np.nan_to_num(cutouts, nan=0.0, posinf=0.0, neginf=0.0)
+    client, worker_device = cluster
     with bar:
-        vectors = compute_vectors(
-            model.method,
-            np.nan_to_num(cutouts, nan=0.0, posinf=0.0, neginf=0.0),
-            model.config,
-            device=device,
-            batch_size=batch_size,
-            progress=bar,
-        ).numpy()
+        if client is not None:
+            vectors = cluster_vectors(
+                client,
+                model.method,
+                finite_input,
+                model.config,
+                device=worker_device,
+                batch_size=batch_size,
+                progress=bar,
+            )
+        else:
+            vectors = compute_vectors(
+                model.method,
+                finite_input,
+                model.config,
+                device=device,
+                batch_size=batch_size,
+                progress=bar,
+            )
+    vectors = vectors.numpy()
     finite = _finite_rows(model.model_id, todo.obs_publisher_did, cutouts, vectors, refused)
     rows = zip(todo.obs_publisher_did[finite], vectors[finite], strict=True)
     with catalogue.begin() as conn:

@@ -441,6 +441,7 @@ def _estimate_floors(
     rows: torch.Tensor,
     block_size: int,
     expected: float | None = None,
+    targets: torch.Tensor | None = None,
 ) -> None:
     """Give rows a floor from their similarities to an evenly spaced sample of vectors.
 
@@ -450,8 +451,13 @@ def _estimate_floors(
     ``1 / sqrt(j)``; ``j`` must be at least 64, else the row gets no floor
     and its list is cut back as it fills. A floor that turns out too high
     leaves fewer than k candidates, which `_recheck` catches.
+
+    ``targets`` are the rows of ``lists`` that hold the lists of ``rows``
+    (default: the positions themselves); a cluster task keeps lists for its
+    own rows only.
     """
     n, k = len(space), lists.k
+    targets = rows if targets is None else targets
     expected = expected or _FLOOR_EXPECTED
     size = math.ceil(1.25 * _FLOOR_RANK * n / (_FLOOR_EXPECTED * k))
     if 2 * size > n or rows.numel() == 0:
@@ -482,7 +488,7 @@ def _estimate_floors(
         deepest = int(rank[usable].max())
         top = torch.topk(scores[usable.to(scores.device)], deepest, dim=1).values
         floors = torch.gather(top, 1, (rank[usable] - 1).to(top.device)[:, None]).squeeze(1)
-        chosen = part[usable].to(space.device)
+        chosen = targets[start : start + block_size][usable].to(space.device)
         lists.floor[chosen] = floors
         lists.guessed[chosen] = True
 
@@ -495,14 +501,22 @@ def _offer_block_pair(
     cols: slice,
     col_runs: Runs,
     buffer: torch.Tensor,
+    targets: tuple[int, int] | None = None,
 ) -> None:
-    """Score one block pair once (into ``buffer``) and offer it to the rows on both sides."""
+    """Score one block pair once (into ``buffer``) and offer it to the rows on both sides.
+
+    ``targets``: the rows of ``lists`` holding the lists of the first row and
+    of the first column (default: their positions), for lists kept by a
+    cluster task for the rows of its block pair only.
+    """
+    first_row, first_col = targets or (rows.start, cols.start)
+    n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
     row_ok = _allowed(space.compatible, row_runs, col_runs)
     col_ok = _allowed(space.compatible, col_runs, row_runs).T
     both_sides = rows != cols  # a diagonal block already holds both directions
     if not bool(row_ok.any() or (both_sides and col_ok.any())):
         return
-    shape = (rows.stop - rows.start, cols.stop - cols.start)
+    shape = (n_rows, n_cols)
     scores = buffer[: shape[0] * shape[1]].view(shape)
     _products(space.vectors[rows], space.vectors[cols], out=scores)
     if not both_sides:
@@ -516,19 +530,19 @@ def _offer_block_pair(
     _exclude(scores, row_runs, col_runs, row_ok)
     device = space.device
     row_keys, col_keys = space.tie_keys[rows], space.tie_keys[cols]
-    row_floor = lists.floor[rows]
-    half = (rows.stop - rows.start + 1) // 2
+    row_floor = lists.floor[first_row : first_row + n_rows]
+    half = (n_rows + 1) // 2
     tasks = [
-        lambda: _harvest(lists, scores[:half], rows.start, col_keys, row_floor[:half]),
-        lambda: _harvest(lists, scores[half:], rows.start + half, col_keys, row_floor[half:]),
+        lambda: _harvest(lists, scores[:half], first_row, col_keys, row_floor[:half]),
+        lambda: _harvest(lists, scores[half:], first_row + half, col_keys, row_floor[half:]),
     ]
     if by_column is not None:
-        col_floor = lists.floor[cols]
-        middle = (cols.stop - cols.start + 1) // 2
-        for part in (slice(0, middle), slice(middle, cols.stop - cols.start)):
+        col_floor = lists.floor[first_col : first_col + n_cols]
+        middle = (n_cols + 1) // 2
+        for part in (slice(0, middle), slice(middle, n_cols)):
             tasks.append(
                 lambda part=part: _harvest_by_column(
-                    lists, by_column, cols.start, row_keys, col_floor, part
+                    lists, by_column, first_col, row_keys, col_floor, part
                 )
             )
     _side_by_side(tasks, device)
@@ -565,6 +579,8 @@ def _offer_rows(
     col_runs: Runs,
     feeding: torch.Tensor | None = None,
     fed: torch.Tensor | None = None,
+    targets: torch.Tensor | None = None,
+    column_target: int | None = None,
 ) -> torch.Tensor:
     """Offer a block of columns to some rows, and optionally some rows to some columns.
 
@@ -576,6 +592,10 @@ def _offer_rows(
         Boolean masks over ``rows`` and over ``cols``: the rows ``feeding``
         are also offered, as candidates, to the lists of the columns ``fed``
         (incremental updates: new vectors offered to the kept lists).
+    targets, column_target
+        Rows of ``lists`` holding the lists of ``rows``, and the row holding
+        the list of the block's first column (default: the positions
+        themselves), for lists kept by a cluster task for its own rows.
 
     Returns
     -------
@@ -589,6 +609,8 @@ def _offer_rows(
     if not bool(row_ok.any()) and not feeds:
         return received
     device_rows = rows.to(device)
+    list_rows = device_rows if targets is None else targets.to(device)
+    first_column = cols.start if column_target is None else column_target
     scores = _products(space.vectors[device_rows], space.vectors[cols])
     _exclude_self(scores, rows, torch.arange(cols.start, cols.stop))
     by_column = None
@@ -598,13 +620,16 @@ def _offer_rows(
         col_ok = _allowed(space.compatible, col_runs, feeding_runs).T
         _exclude(by_column, feeding_runs, col_runs, col_ok)
     _exclude(scores, row_runs, col_runs, row_ok)
-    _harvest(lists, scores, device_rows, space.tie_keys[cols], lists.floor[device_rows])
+    _harvest(lists, scores, list_rows, space.tie_keys[cols], lists.floor[list_rows])
     if by_column is not None:
-        floor = torch.where(fed.to(device), lists.floor[cols], torch.inf)
-        targets = _harvest_by_column(
-            lists, by_column, cols.start, space.tie_keys[device_rows[feeding.to(device)]], floor
+        width = cols.stop - cols.start
+        floor = torch.where(
+            fed.to(device), lists.floor[first_column : first_column + width], torch.inf
         )
-        received[targets.cpu() - cols.start] = True
+        offered = _harvest_by_column(
+            lists, by_column, first_column, space.tie_keys[device_rows[feeding.to(device)]], floor
+        )
+        received[offered.cpu() - first_column] = True
     return received
 
 
@@ -729,23 +754,28 @@ def _recheck(
     blocks: list[slice],
     runs: list[Runs],
     block_size: int,
+    targets: torch.Tensor | None = None,
 ) -> None:
     """Search again the rows whose estimated floor was too high, each time with a lower floor.
 
     Each round doubles the number of entries the floor is meant to let
     through; once that exceeds the sample, rows are searched without a floor.
+    ``targets``: the rows of ``lists`` holding the lists of ``rows`` (default:
+    the positions themselves).
     """
     expected = _FLOOR_EXPECTED
+    targets = rows if targets is None else targets
     while True:
-        redo = rows[lists.needs_recheck(rows.to(space.device)).cpu()]
+        again = lists.needs_recheck(targets.to(space.device)).cpu()
+        redo, redo_targets = rows[again], targets[again]
         if redo.numel() == 0:
             return
-        lists.reset(redo.to(space.device))
+        lists.reset(redo_targets.to(space.device))
         expected *= 2
-        _estimate_floors(space, lists, redo, block_size, expected)
+        _estimate_floors(space, lists, redo, block_size, expected, redo_targets)
         redo_runs = space.runs(redo)
         for cols, col_runs in zip(blocks, runs, strict=True):
-            _offer_rows(space, lists, redo, redo_runs, cols, col_runs)
+            _offer_rows(space, lists, redo, redo_runs, cols, col_runs, targets=redo_targets)
 
 
 def _allowed(compatible: torch.Tensor, row_runs: Runs, col_runs: Runs) -> torch.Tensor:

@@ -33,14 +33,21 @@ This stage does that for the current model of each kind and writes
   (``similarity``) committed and the bookkeeping (``vosim``) not; the commit
   is stamped in both files, and a run that finds the stamps differ
   recomputes that model's lists in full and says so (``repaired``).
+* **Cluster.** With ``cluster`` (``local[:N]`` or a Dask scheduler's
+  address) the search runs as Dask tasks (`cluster_search`), which form the
+  same products as this process would, so the lists are the same to the
+  bit on the same kind of device; this process still reads the vectors and
+  writes every list, in the same one transaction per model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -53,6 +60,7 @@ from tap_schema import Catalogue, Settings, open_catalogue
 from tap_schema.release import released, utc_now
 
 from .backends import backend_top_k
+from .cluster_search import cluster_all_pairs_top_k, cluster_update_top_k
 from .exact_top_k import VectorSpace, all_pairs_top_k, default_block_size, merge_best, update_top_k
 from .store import (
     Member,
@@ -155,6 +163,7 @@ def compute_neighbours(
     backend: str = "torch",
     now: datetime | None = None,
     progress: bool = True,
+    cluster: Any = None,
 ) -> list[NeighbourReport]:
     """Compute and store the neighbour lists of the current model of each image kind.
 
@@ -181,25 +190,38 @@ def compute_neighbours(
     now
         The moment that decides what is public (naive UTC; default: now).
     progress
-        Show a progress bar.
+        Show a progress bar (fed by finished tasks on a cluster).
+    cluster
+        Search on a Dask cluster: ``local``, ``local:N`` (N worker processes
+        here) or a scheduler address (``tcp://scheduler:8786``); needs the
+        ``cluster`` extra; or a connected `distributed.Client`. ``device`` is
+        then the workers' device (default: their GPU if they have one) and
+        the block size defaults to the CPU's.
 
     Returns
     -------
     list of NeighbourReport
         One per model.
     """
+    if cluster is not None and backend != "torch":
+        raise ValueError(f"--cluster runs the torch search, not --backend {backend}")
+    if isinstance(cluster, str):
+        from model_training.cluster import require
+
+        require(cluster)
     catalogue = open_catalogue(settings)
     try:
         models = _models(catalogue, model_id)
         compatibility = load_compatibility(catalogue)
         when = now or utc_now()
         search_device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        return [
-            _update_model(
+        with _search_on(cluster) as client:
+            if client is not None:
+                block_size = block_size or default_block_size(device or "cpu")
+                search_device = torch.device("cpu")
+            return _update_models(
                 catalogue,
-                model,
-                kind,
-                stale,
+                models,
                 compatibility,
                 k=k,
                 full=full,
@@ -208,11 +230,41 @@ def compute_neighbours(
                 backend=backend,
                 now=when,
                 progress=progress,
+                search=_Search(client, device),
             )
-            for model, kind, stale in models
-        ]
     finally:
         catalogue.dispose()
+
+
+@dataclass(frozen=True)
+class _Search:
+    """Where the search runs: here (no client) or on a Dask cluster, on the workers' device."""
+
+    client: Any = None
+    device: str | None = None
+
+
+@contextlib.contextmanager
+def _search_on(cluster: Any):
+    if cluster is None or not isinstance(cluster, str):
+        yield cluster  # none, or a distributed.Client the caller manages
+        return
+    from model_training.cluster import connect
+
+    with connect(cluster) as client:
+        yield client
+
+
+def _update_models(
+    catalogue: Catalogue,
+    models: list[tuple[int, str, list[int]]],
+    compatibility: CategoryCompatibility,
+    **options,
+) -> list[NeighbourReport]:
+    return [
+        _update_model(catalogue, model, kind, stale, compatibility, **options)
+        for model, kind, stale in models
+    ]
 
 
 def load_public_vectors(
@@ -279,6 +331,7 @@ def _update_model(
     backend: str,
     now: datetime,
     progress: bool,
+    search: _Search,
 ) -> NeighbourReport:
     """Bring one model's lists up to date, in one transaction."""
     started = time.perf_counter()
@@ -298,10 +351,10 @@ def _update_model(
             logger.warning("model %d: the last commit of its lists was torn; recomputing", model_id)
         if full or repaired or run != (k, compatibility.digest()) or backend != "torch":
             job = _FullRun(conn, catalogue, model_id, images, current, k)
-            job.run(space, order, stale, block_size, backend, progress)
+            job.run(space, order, stale, block_size, backend, progress, search)
         else:
             job = _IncrementalRun(conn, catalogue, model_id, images, current, k)
-            job.run(space, order, stored, block_size, progress)
+            job.run(space, order, stored, block_size, progress, search)
         write_run(conn, catalogue, model_id, k, compatibility.digest(), len(images))
         catalogue.stamp_commit(conn, commit_name, _WRITTEN_SCHEMAS)
     return NeighbourReport(
@@ -377,6 +430,7 @@ class _FullRun(_Run):
         block_size: int | None,
         backend: str,
         progress: bool,
+        search: _Search,
     ) -> None:
         """Delete the old lists (and those of superseded models), write the new ones."""
         delete_models(self.conn, self.catalogue, [self.model_id, *stale])
@@ -388,7 +442,11 @@ class _FullRun(_Run):
             bulk_load(self.conn, self.catalogue, n * min(self.k, max(n - 1, 0))),
             self.bar(blocks * (blocks + 1) // 2, progress) as bar,
         ):
-            if backend == "torch":
+            if search.client is not None:
+                found = cluster_all_pairs_top_k(
+                    search.client, space, self.k, block_size, bar, search.device
+                )
+            elif backend == "torch":
                 found = all_pairs_top_k(space, self.k, block_size, bar)
             else:
                 found = backend_top_k(backend, space, self.k)
@@ -412,6 +470,7 @@ class _IncrementalRun(_Run):
         stored: dict[str, Member],
         block_size: int | None,
         progress: bool,
+        search: _Search,
     ) -> None:
         """Search the new and the damaged lists, merge new images into the others."""
         current, dids = self.current, self.images.dids
@@ -448,7 +507,7 @@ class _IncrementalRun(_Run):
         blocks = _n_blocks(len(space), block_size, space.device)
         rows_blocks = -(-len(recompute) // (block_size or default_block_size(space.device)))
         with self.bar(blocks * rows_blocks, progress) as bar:
-            found = update_top_k(
+            arguments = (
                 space,
                 self.k,
                 torch.from_numpy(recompute),
@@ -458,6 +517,10 @@ class _IncrementalRun(_Run):
                 block_size,
                 bar,
             )
+            if search.client is not None:
+                found = cluster_update_top_k(search.client, *arguments, search.device)
+            else:
+                found = update_top_k(*arguments)
             for positions, values, keys, complete in found:
                 if complete:
                     self.write(order[positions], values, keys)

@@ -12,6 +12,7 @@ from tap_schema import Settings
 from .options import (
     KIND_CHOICES,
     Verbs,
+    add_cluster,
     add_device,
     add_model,
     add_preset,
@@ -94,6 +95,7 @@ def add_embed(verbs: Verbs) -> None:
     add_device(parser)
     add_threads(parser)
     parser.add_argument("--batch-size", type=int, default=256, help="cut-outs per forward pass")
+    add_cluster(parser)
     parser.set_defaults(handler=_run_embed)
 
 
@@ -107,6 +109,7 @@ def _run_embed(args: argparse.Namespace, settings: Settings) -> int:
             args.model,
             device=args.device,
             batch_size=args.batch_size,
+            cluster=args.cluster,
             threads=args.threads,
         )
     except ModelNotFoundError as error:

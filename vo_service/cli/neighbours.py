@@ -6,7 +6,7 @@ import argparse
 
 from tap_schema import Settings
 
-from .options import Verbs, add_device
+from .options import Verbs, add_cluster, add_device
 
 __all__ = ["add_neighbours"]
 
@@ -35,6 +35,7 @@ def add_neighbours(verbs: Verbs) -> None:
         choices=("torch", "faiss", "cuml"),
         help="search library for full recomputations (default: torch, always installed)",
     )
+    add_cluster(parser)
     parser.set_defaults(handler=_run_neighbours)
 
 
@@ -49,6 +50,7 @@ def _run_neighbours(args: argparse.Namespace, settings: Settings) -> int:
         device=args.device,
         block_size=args.block_size,
         backend=args.backend,
+        cluster=args.cluster,
     )
     for report in reports:
         print(report)

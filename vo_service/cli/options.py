@@ -19,6 +19,7 @@ __all__ = [
     "Verbs",
     "add_archive_options",
     "add_archive_size",
+    "add_cluster",
     "add_device",
     "add_host_and_port",
     "add_model",
@@ -41,6 +42,17 @@ def add_device(parser: argparse.ArgumentParser) -> None:
     """``--device``: where the network or the search runs."""
     parser.add_argument(
         "--device", default=None, help="cpu, cuda, cuda:1 … (default: a GPU if any)"
+    )
+
+
+def add_cluster(parser: argparse.ArgumentParser) -> None:
+    """``--cluster``: run the work as Dask tasks (``pip install 'vosim[cluster]'``)."""
+    parser.add_argument(
+        "--cluster",
+        default=None,
+        metavar="ADDRESS",
+        help="run on a Dask cluster: local, local:N (N worker processes here) or a scheduler"
+        " address such as tcp://scheduler:8786 (needs the cluster extra)",
     )
 
 
