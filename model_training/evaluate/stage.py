@@ -11,7 +11,16 @@ three baselines on the very same images, so that the number means something:
 - PCA of pixels: the same after projecting on the leading principal
   components of the evaluated cut-outs (a linear, learned-without-labels
   baseline);
-- untrained network: the model's architecture with its initial weights.
+- untrained network: the model's architecture with its initial weights;
+- rotation-aligned pixels: the raw-pixel cosine, maximised over the 8
+  right-angle rotations and mirror images of the query (the dihedral group
+  D4), what a pixel match can do about orientation without learning.
+
+Where morphology classes are known, every row also gets the morphology
+scores of `model_training.learn.morphology`: class precision@10 and mAP
+(overall, per class, high-S/N subset), rotated and flipped copies and
+copies zoomed out by 0.5 ranked against the originals (embedded by the
+same function as an upload), and the combined morphology score.
 
 Two variants of the model itself are scored as well (the projection-head
 output instead of the backbone output; the other input size), because they
@@ -41,6 +50,7 @@ from model_training.learn.augment import AffineAugmentation
 from model_training.learn.checkpoints import load_model
 from model_training.learn.image_set import ImageSet, SourceLabels, load_image_set, source_labels
 from model_training.learn.inference import centre_crop, compute_vectors, pick_device
+from model_training.learn.morphology import dihedral_views, score_morphology
 from model_training.learn.presets import TrainingConfig
 from model_training.learn.retrieval import retrieval_scores, self_retrieval_rate
 from model_training.learn.simclr import SimCLR, build_method
@@ -163,6 +173,13 @@ def evaluate_network(
                 lambda b: torch.from_numpy(pca.transform(centre_crop(b, crop).flatten(1).numpy())),
             ),
             ("untrained network", "baseline", network(untrained, *served)),
+            (
+                "rotation-aligned pixels (D4)",
+                "baseline",
+                lambda b: torch.stack(
+                    [centre_crop(v, crop).flatten(1) for v in dihedral_views(b)], dim=1
+                ),
+            ),
         ]
     rows = []
     for row_name, role, embed in candidates:
@@ -170,7 +187,17 @@ def evaluate_network(
         scores = retrieval_scores(vectors, labels.source, labels.morphology)
         self_rate = self_retrieval_rate(vectors, embed(transformed))
         any_orientation = retrieval_scores(embed(turned), labels.source, labels.morphology)
-        rows.append(MethodScores(row_name, role, scores, self_rate, any_orientation))
+        morphology = None
+        if labels.morphology is not None:
+            morphology = score_morphology(
+                embed,
+                images,
+                labels.morphology,
+                scores.mean_average_precision,
+                vectors=vectors,
+                seed=seed,
+            )
+        rows.append(MethodScores(row_name, role, scores, self_rate, any_orientation, morphology))
     return rows
 
 

@@ -99,7 +99,7 @@ def _run_embed(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_evaluate(verbs: Verbs) -> None:
-    """``vosim evaluate``: same-source retrieval scores next to baselines."""
+    """``vosim evaluate``: same-source and morphology scores next to baselines."""
     parser = verbs.add_parser(
         "evaluate", help="score a model by same-source retrieval, next to baselines"
     )
@@ -147,14 +147,15 @@ def _run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps([result.to_json() for result in results], indent=2))
     else:
-        print("\n\n".join(result.table() for result in results))
+        tables = [result.table() + "\n\n" + result.morphology_table() for result in results]
+        print("\n\n".join(table.rstrip() for table in tables))
     return 0
 
 
 def add_tune(verbs: Verbs) -> None:
     """``vosim tune``: an optuna search of hyperparameters."""
     parser = verbs.add_parser(
-        "tune", help="search hyperparameters by held-out same-source retrieval (optuna)"
+        "tune", help="search hyperparameters by the held-out morphology score (optuna)"
     )
     parser.add_argument("--kind", choices=KIND_CHOICES, default="continuum", help="image kind")
     add_preset(parser, "preset the search is centred on")
