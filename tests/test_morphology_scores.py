@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from model_training.learn.inference import compute_vectors, group_views
 from model_training.learn.morphology import (
     class_scores,
     copy_scores,
@@ -15,6 +16,8 @@ from model_training.learn.morphology import (
     peak_snr,
 )
 from model_training.learn.retrieval import retrieval_scores
+from model_training.learn.simclr import build_method
+from tests.toy_archive import TINY_CONFIG, toy_cutouts
 
 
 def test_class_scores_known_answer() -> None:
@@ -97,3 +100,34 @@ def test_morphology_score_weights() -> None:
     perfect = copy_scores(torch.eye(2), torch.eye(2))
     # No class has a second image: class precision 0, class mAP NaN (counts 0).
     assert morphology_score(classes, perfect, perfect, 1.0) == pytest.approx(0.2 + 0.1 + 0.1)
+
+
+@pytest.mark.parametrize("group", ["d4", "d8"])
+def test_group_pooled_embedding_is_invariant(group: str) -> None:
+    cutouts, _, _ = toy_cutouts(4, 1, seed=3)
+    config = TINY_CONFIG.replace(embed_group=group, embed_input="centre")
+    torch.manual_seed(0)
+    method = build_method(config)
+    images = torch.from_numpy(cutouts)
+    vectors = compute_vectors(method, images, config)
+    for view in dihedral_views(images)[1:]:
+        cosine = (compute_vectors(method, view, config) * vectors).sum(1)
+        assert cosine.min() >= 0.99
+    # Without pooling the same network is not invariant.
+    plain = compute_vectors(method, images, config, group="none")
+    turned = compute_vectors(method, torch.rot90(images, 1, dims=(-2, -1)), config, group="none")
+    assert (plain * turned).sum(1).min() < 0.99
+
+
+def test_one_cutout_pools_like_a_batch() -> None:
+    # CurrentModelEmbedder (uploads) embeds one cut-out through compute_vectors.
+    cutouts, _, _ = toy_cutouts(2, 1, seed=4)
+    config = TINY_CONFIG.replace(embed_group="d8")
+    torch.manual_seed(0)
+    method = build_method(config)
+    stored = compute_vectors(method, cutouts, config)
+    one = compute_vectors(method, cutouts[1:2], config)  # one cut-out, as an upload
+    assert torch.allclose(stored[1], one[0], atol=1e-5)
+    # A 45-degree turn is nearly free under D8 (the same up to interpolation).
+    turned = group_views(torch.from_numpy(cutouts).unsqueeze(1), "d8")[8].squeeze(1)
+    assert (compute_vectors(method, turned, config) * stored).sum(1).min() >= 0.99

@@ -50,6 +50,10 @@ class TrainingConfig:
     embed_input
         What the network sees when embedding: the ``full`` 64-pixel cut-out
         or its ``centre`` crop of ``crop_size`` pixels.
+    embed_group
+        Symmetry group the vectors are averaged over, at embed and upload
+        time alike (`model_training.learn.inference.group_views`): ``none``,
+        ``d4`` (right-angle rotations and mirrors) or ``d8`` (also 45°).
     seed
         Seed of the weights, the data order and the augmentations.
     compile
@@ -90,6 +94,7 @@ class TrainingConfig:
     momentum: float = 0.9
     representation: str = "backbone"
     embed_input: str = "full"
+    embed_group: str = "none"
     seed: int = 0
     compile: bool = False
 
@@ -98,6 +103,8 @@ class TrainingConfig:
             raise ValueError("representation must be 'backbone' or 'projection'")
         if self.embed_input not in ("full", "centre"):
             raise ValueError("embed_input must be 'full' or 'centre'")
+        if self.embed_group not in ("none", "d4", "d8"):
+            raise ValueError("embed_group must be 'none', 'd4' or 'd8'")
         if self.batch_size < 2:
             raise ValueError("NT-Xent needs a batch of at least 2 images")
 
