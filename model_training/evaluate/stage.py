@@ -47,7 +47,7 @@ from sklearn.decomposition import PCA
 from torch import Tensor
 
 from model_training.learn.augment import AffineAugmentation
-from model_training.learn.checkpoints import load_model
+from model_training.learn.checkpoints import TrainedModel, load_model, load_network
 from model_training.learn.image_set import ImageSet, SourceLabels, load_image_set, source_labels
 from model_training.learn.inference import centre_crop, compute_vectors, pick_device
 from model_training.learn.morphology import dihedral_views, score_morphology
@@ -214,6 +214,7 @@ def evaluate_model(
     device: str | None = None,
     baselines: bool = True,
     plots_dir: Path | None = None,
+    model_file: Path | None = None,
 ) -> Evaluation:
     """Evaluate a model (by default the current one of a kind) against the baselines.
 
@@ -234,6 +235,10 @@ def evaluate_model(
         Score the baselines too.
     plots_dir
         Write the neighbour mosaic and the recall curves there (PNG).
+    model_file
+        A network file (``model.pt`` of a training run) to score instead of
+        a model of this catalogue: a model trained on one archive is then
+        scored on another one it never saw (``image_kind`` says which images).
 
     Returns
     -------
@@ -242,7 +247,11 @@ def evaluate_model(
     """
     catalogue = open_catalogue(settings)
     torch_device = pick_device(device)
-    model = load_model(catalogue, model_id, image_kind, device=torch_device)
+    if model_file is not None:
+        method, config = load_network(model_file, device=torch_device)
+        model = TrainedModel(None, image_kind, method, config)
+    else:
+        model = load_model(catalogue, model_id, image_kind, device=torch_device)
     images: ImageSet = load_image_set(catalogue, model.image_kind)
     labels = source_labels(images, truth)
     cutouts = images.cutouts(settings)
@@ -252,7 +261,7 @@ def evaluate_model(
         cutouts,
         labels,
         device=torch_device,
-        name=f"model {model.model_id}",
+        name=f"model {model.model_id or model_file.parent.name}",
         baselines=baselines,
     )
     evaluation = Evaluation(

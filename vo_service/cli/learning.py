@@ -111,6 +111,12 @@ def add_evaluate(verbs: Verbs) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--plots", type=Path, default=None, help="folder for PNG plots")
     parser.add_argument("--no-baselines", action="store_true", help="score the model only")
+    parser.add_argument(
+        "--model-file",
+        type=Path,
+        default=None,
+        help="score this network file (a run's model.pt, e.g. trained on another archive)",
+    )
     add_device(parser)
     parser.set_defaults(handler=_run_evaluate)
 
@@ -119,7 +125,7 @@ def _run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from model_training.evaluate.stage import evaluate_model
     from model_training.learn.checkpoints import ModelNotFoundError
 
-    if args.model is not None:
+    if args.model is not None or args.model_file is not None:
         targets = [(args.model, args.kind or "continuum")]
     else:
         targets = [(None, kind) for kind in ((args.kind,) if args.kind else KIND_CHOICES)]
@@ -135,6 +141,7 @@ def _run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
                     device=args.device,
                     baselines=not args.no_baselines,
                     plots_dir=args.plots,
+                    model_file=args.model_file,
                 )
             )
         except ModelNotFoundError as error:
