@@ -40,7 +40,8 @@ def test_train_embed_evaluate(toy_install, tmp_path: Path, capsys) -> None:
         rows = conn.execute(
             sa.text(
                 "SELECT model_id, image_kind, is_current, n_images, hyperparameters,"
-                " mean_average_precision, class_precision_at_10, trained_on, includes_proprietary"
+                " mean_average_precision, class_precision_at_10, trained_on,"
+                " includes_proprietary, morphology_score"
                 " FROM similarity.model ORDER BY model_id"
             )
         ).all()
@@ -53,6 +54,7 @@ def test_train_embed_evaluate(toy_install, tmp_path: Path, capsys) -> None:
     assert json.loads(rows[0].hyperparameters)["backbone"] == "resnet10"
     assert 0 < rows[0].mean_average_precision <= 1
     assert rows[0].class_precision_at_10 is not None
+    assert 0 < rows[0].morphology_score <= 1
 
     assert main(["embed", "--threads", "2"]) == 0
     assert "(continuum, 2 threads)" in capsys.readouterr().err
@@ -71,11 +73,23 @@ def test_train_embed_evaluate(toy_install, tmp_path: Path, capsys) -> None:
     assert any(name.startswith("raw pixels") for name in names)
     assert any(name.startswith("PCA") for name in names)
     assert "untrained network" in names
+    assert "rotation-aligned pixels (D4)" in names
+    morphology = evaluations[0]["rows"][0]["morphology"]
+    assert set(morphology["classes"]["per_class"]) == {"point", "disc", "ring", "double"}
+    assert 0 <= morphology["rotated"]["recall_at_10"] <= 1
     assert (plots / "neighbours-continuum.png").stat().st_size > 10_000
     assert (plots / "recall-peak_flux.png").stat().st_size > 10_000
 
     assert main(["evaluate", "--kind", "continuum"]) == 0
     assert "same-source retrieval, continuum images" in capsys.readouterr().out
+
+    # A network file (as trained on another archive) scored on this one.
+    (model_file,) = settings.model_dir.glob("*/model.pt")
+    command = ["evaluate", "--model-file", str(model_file), "--truth", str(truth)]
+    assert main([*command, "--kind", "peak_flux"]) == 0
+    out = capsys.readouterr().out
+    assert "morphology, peak_flux images" in out
+    assert f"model {model_file.parent.name}"[:34] in out  # the table cuts names at 34
 
 
 def test_include_proprietary_trains_on_every_image(toy_install, capsys) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from model_training.learn.morphology import MorphologyScores
 from model_training.learn.retrieval import RetrievalScores
 
 __all__ = ["Evaluation", "MethodScores"]
@@ -23,6 +24,7 @@ class MethodScores:
     scores: RetrievalScores
     self_retrieval_at_10: float
     any_orientation: RetrievalScores
+    morphology: MorphologyScores | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,48 @@ class Evaluation:
             f"median first rank {self.model.scores.median_first_rank:.0f} vs "
             f"{best.scores.median_first_rank:.0f}"
         )
+        return "\n".join(lines)
+
+    def morphology_table(self) -> str:
+        """Format the morphology scores (empty without morphology classes), model first."""
+        if any(row.morphology is None for row in self.rows):
+            return ""
+        n_high = self.rows[0].morphology.classes.n_high_snr
+        header = (
+            f"{'':34} {'cls P@10':>8} {'cls mAP':>7} {'hiSN P@10':>9} {'hiSN mAP':>8} "
+            f"{'rot R@10':>8} {'rot cos':>7} {'zoom R@10':>9} {'zoom cos':>8} "
+            f"{'src mAP':>7} {'score':>6}"
+        )
+        lines = [
+            f"morphology, {self.image_kind} images: {self.n_images} images, "
+            f"{n_high} of peak S/N >= 20",
+            header,
+            "-" * len(header),
+        ]
+        for row in self.rows:
+            c, r, z = row.morphology.classes, row.morphology.rotated, row.morphology.zoomed
+            lines.append(
+                f"{row.name:34.34} {c.precision_at_10:8.3f} {c.mean_average_precision:7.3f} "
+                f"{c.high_snr_precision_at_10:9.3f} {c.high_snr_map:8.3f} "
+                f"{r.recall_at_10:8.3f} {r.mean_cosine:7.3f} {z.recall_at_10:9.3f} "
+                f"{z.mean_cosine:8.3f} {row.scores.mean_average_precision:7.3f} "
+                f"{row.morphology.score:6.3f}"
+            )
+        lines.append("")
+        names = sorted(self.rows[0].morphology.classes.per_class)
+        lines.append(f"{'class P@10 / mAP per class':34} " + " ".join(f"{n:>13.13}" for n in names))
+        for row in self.rows:
+            cells = " ".join(
+                "{:6.3f}/{:6.3f}".format(*row.morphology.classes.per_class[n]) for n in names
+            )
+            lines.append(f"{row.name:34.34} {cells}")
+        baselines = [row for row in self.rows if row.role == "baseline"]
+        if baselines:
+            best = max(baselines, key=lambda row: row.morphology.score)
+            lines.append(
+                f"model morphology score {self.model.morphology.score:.3f} against "
+                f"{best.morphology.score:.3f} for the best baseline ({best.name.strip()})"
+            )
         return "\n".join(lines)
 
     def to_json(self) -> dict:

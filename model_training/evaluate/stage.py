@@ -11,7 +11,16 @@ three baselines on the very same images, so that the number means something:
 - PCA of pixels: the same after projecting on the leading principal
   components of the evaluated cut-outs (a linear, learned-without-labels
   baseline);
-- untrained network: the model's architecture with its initial weights.
+- untrained network: the model's architecture with its initial weights;
+- rotation-aligned pixels: the raw-pixel cosine, maximised over the 8
+  right-angle rotations and mirror images of the query (the dihedral group
+  D4), what a pixel match can do about orientation without learning.
+
+Where morphology classes are known, every row also gets the morphology
+scores of `model_training.learn.morphology`: class precision@10 and mAP
+(overall, per class, high-S/N subset), rotated and flipped copies and
+copies zoomed out by 0.5 ranked against the originals (embedded by the
+same function as an upload), and the combined morphology score.
 
 Two variants of the model itself are scored as well (the projection-head
 output instead of the backbone output; the other input size), because they
@@ -38,9 +47,10 @@ from sklearn.decomposition import PCA
 from torch import Tensor
 
 from model_training.learn.augment import AffineAugmentation
-from model_training.learn.checkpoints import load_model
+from model_training.learn.checkpoints import TrainedModel, load_model, load_network
 from model_training.learn.image_set import ImageSet, SourceLabels, load_image_set, source_labels
 from model_training.learn.inference import centre_crop, compute_vectors, pick_device
+from model_training.learn.morphology import dihedral_views, score_morphology
 from model_training.learn.presets import TrainingConfig
 from model_training.learn.retrieval import retrieval_scores, self_retrieval_rate
 from model_training.learn.simclr import SimCLR, build_method
@@ -163,6 +173,13 @@ def evaluate_network(
                 lambda b: torch.from_numpy(pca.transform(centre_crop(b, crop).flatten(1).numpy())),
             ),
             ("untrained network", "baseline", network(untrained, *served)),
+            (
+                "rotation-aligned pixels (D4)",
+                "baseline",
+                lambda b: torch.stack(
+                    [centre_crop(v, crop).flatten(1) for v in dihedral_views(b)], dim=1
+                ),
+            ),
         ]
     rows = []
     for row_name, role, embed in candidates:
@@ -170,7 +187,17 @@ def evaluate_network(
         scores = retrieval_scores(vectors, labels.source, labels.morphology)
         self_rate = self_retrieval_rate(vectors, embed(transformed))
         any_orientation = retrieval_scores(embed(turned), labels.source, labels.morphology)
-        rows.append(MethodScores(row_name, role, scores, self_rate, any_orientation))
+        morphology = None
+        if labels.morphology is not None:
+            morphology = score_morphology(
+                embed,
+                images,
+                labels.morphology,
+                scores.mean_average_precision,
+                vectors=vectors,
+                seed=seed,
+            )
+        rows.append(MethodScores(row_name, role, scores, self_rate, any_orientation, morphology))
     return rows
 
 
@@ -187,6 +214,7 @@ def evaluate_model(
     device: str | None = None,
     baselines: bool = True,
     plots_dir: Path | None = None,
+    model_file: Path | None = None,
 ) -> Evaluation:
     """Evaluate a model (by default the current one of a kind) against the baselines.
 
@@ -207,6 +235,10 @@ def evaluate_model(
         Score the baselines too.
     plots_dir
         Write the neighbour mosaic and the recall curves there (PNG).
+    model_file
+        A network file (``model.pt`` of a training run) to score instead of
+        a model of this catalogue: a model trained on one archive is then
+        scored on another one it never saw (``image_kind`` says which images).
 
     Returns
     -------
@@ -215,7 +247,11 @@ def evaluate_model(
     """
     catalogue = open_catalogue(settings)
     torch_device = pick_device(device)
-    model = load_model(catalogue, model_id, image_kind, device=torch_device)
+    if model_file is not None:
+        method, config = load_network(model_file, device=torch_device)
+        model = TrainedModel(None, image_kind, method, config)
+    else:
+        model = load_model(catalogue, model_id, image_kind, device=torch_device)
     images: ImageSet = load_image_set(catalogue, model.image_kind)
     labels = source_labels(images, truth)
     cutouts = images.cutouts(settings)
@@ -225,7 +261,7 @@ def evaluate_model(
         cutouts,
         labels,
         device=torch_device,
-        name=f"model {model.model_id}",
+        name=f"model {model.model_id or model_file.parent.name}",
         baselines=baselines,
     )
     evaluation = Evaluation(

@@ -4,9 +4,12 @@ The paper searched the scale range, shear, crop size, normalisation, batch
 size and output dimension by eye; its outlook proposes doing it against a
 score of images known to show one source. Here optuna (TPE sampler) draws
 those plus the temperature and the learning rate; each trial trains on the
-images of 70 % of the sources and is scored by the same-source mean average
-precision on the images of the other 30 % (split by source, never by image:
-an image's siblings must not have been trained on when it is scored).
+images of 70 % of the sources and is scored on the images of the other 30 %
+(split by source, never by image: an image's siblings must not have been
+trained on when it is scored) by the morphology score
+(`model_training.learn.morphology.morphology_score`) where morphology
+classes are known (a truth file), else by the same-source mean average
+precision.
 Trials report the held-out score during training, and optuna's median
 pruner stops those below the median of earlier trials at the same epoch.
 
@@ -39,8 +42,9 @@ import torch
 from model_training.learn.checkpoints import model_row, register_model, save_network
 from model_training.learn.image_set import load_image_set, source_labels
 from model_training.learn.inference import compute_vectors, pick_device
+from model_training.learn.morphology import score_morphology
 from model_training.learn.presets import TrainingConfig, preset
-from model_training.learn.retrieval import retrieval_scores
+from model_training.learn.retrieval import RetrievalScores, retrieval_scores
 from model_training.learn.simclr import build_method
 from model_training.learn.train import EpochRecord, fit
 from tap_schema import Settings, open_catalogue
@@ -110,7 +114,7 @@ class TuneOutcome:
     def __str__(self) -> str:
         return (
             f"study {self.study_name}: {self.n_complete} trials complete, {self.n_pruned} "
-            f"pruned; best held-out mAP {self.best_value:.3f}; summary and best "
+            f"pruned; best held-out score {self.best_value:.3f}; summary and best "
             f"hyperparameters in {self.summary_path.parent}"
         )
 
@@ -195,13 +199,25 @@ def tune(
         torch.manual_seed(config.seed)
         method = build_method(config)
 
-        def held_out_map() -> float:
-            vectors = compute_vectors(method, held_cutouts, config, device=torch_device)
-            return retrieval_scores(vectors, held_source).mean_average_precision
+        def embed(batch: torch.Tensor) -> torch.Tensor:
+            return compute_vectors(method, batch, config, device=torch_device)
+
+        def held_out_score() -> tuple[RetrievalScores, float | None]:
+            vectors = embed(torch.from_numpy(held_cutouts))
+            scores = retrieval_scores(vectors, held_source, held_class)
+            if held_class is None:
+                return scores, None
+            morphology = score_morphology(
+                embed, held_cutouts, held_class, scores.mean_average_precision, vectors=vectors
+            )
+            return scores, morphology.score
+
+        def objective_value(scores: RetrievalScores, morphology: float | None) -> float:
+            return scores.mean_average_precision if morphology is None else morphology
 
         def report(record: EpochRecord) -> None:
             if record.epoch % report_every == 0 and record.epoch < config.epochs:
-                trial.report(held_out_map(), record.epoch)
+                trial.report(objective_value(*held_out_score()), record.epoch)
                 if trial.should_prune():
                     raise optuna.TrialPruned()
 
@@ -213,8 +229,7 @@ def tune(
             progress=progress,
             on_epoch_end=report,
         )
-        vectors = compute_vectors(method, held_cutouts, config, device=torch_device)
-        scores = retrieval_scores(vectors, held_source, held_class)
+        scores, morphology = held_out_score()
         path = study_dir / f"trial-{trial.number:03d}.pt"
         save_network(path, method, config, image_kinds=[image_kind])
         row = _trial_row(study_name, trial.number, image_kind, base_name, method, config)
@@ -224,11 +239,12 @@ def tune(
             "training_seconds": sum(r.seconds for r in history),
             "includes_proprietary": 0,
             "trained_at": utc_now(),
+            "morphology_score": morphology,
         }
         with catalogue.begin() as conn:
             model_id = register_model(conn, catalogue, row, path, current=False)
         trial.set_user_attr("model_id", model_id)
-        return scores.mean_average_precision
+        return objective_value(scores, morphology)
 
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(study_dir / "journal.log"))

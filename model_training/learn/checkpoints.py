@@ -54,7 +54,7 @@ class ModelNotFoundError(LookupError):
 class TrainedModel:
     """A network ready to embed images, with what it was trained as."""
 
-    model_id: int
+    model_id: int | None  # None: read from a network file, not from the catalogue
     image_kind: str
     method: SimCLR
     config: TrainingConfig

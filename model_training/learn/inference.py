@@ -7,16 +7,24 @@ service later ranks by.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import functional
 from tqdm import tqdm
 
+from .morphology import dihedral_views
 from .presets import TrainingConfig
 from .simclr import SimCLR
 
-__all__ = ["centre_crop", "compute_vectors", "network_input", "pick_device"]
+__all__ = ["centre_crop", "compute_vectors", "group_views", "network_input", "pick_device"]
+
+EMBED_GROUPS = ("none", "d4", "d8")
+"""Symmetry groups an embedding can be averaged over (`group_views`)."""
+
+GROUP_SIZES = {"none": 1, "d4": 8, "d8": 16}
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -51,6 +59,34 @@ def network_input(cutouts: Tensor, config: TrainingConfig, embed_input: str) -> 
     return functional.interpolate(cutouts, size=(size, size), mode=mode)
 
 
+def _rotated(images: Tensor, angle: float) -> Tensor:
+    """Rotate images ``(N, 1, H, W)`` by ``angle`` radians about their centre (bilinear)."""
+    c, s = math.cos(angle), math.sin(angle)
+    theta = images.new_tensor([[c, -s, 0.0], [s, c, 0.0]]).expand(len(images), 2, 3)
+    grid = functional.affine_grid(theta, list(images.shape), align_corners=False)
+    return functional.grid_sample(images, grid, mode="bilinear", align_corners=False)
+
+
+def group_views(images: Tensor, group: str) -> list[Tensor]:
+    """Return images ``(N, 1, H, W)`` under every transform of a symmetry group, identity first.
+
+    ``none``: the images alone; ``d4``: the 4 right-angle rotations and
+    their mirror images (exact, no resampling); ``d8``: those and the same
+    turned by 45 degrees more (bilinear). Averaging a network's unit vectors
+    over a group makes the embedding invariant to the group by construction,
+    and nearly invariant to the angles between.
+    """
+    if group not in EMBED_GROUPS:
+        raise ValueError(f"embed group must be one of {EMBED_GROUPS}, got {group!r}")
+    if group == "none":
+        return [images]
+    views = dihedral_views(images)
+    if group == "d8":
+        turned = _rotated(images, math.pi / 4)
+        views += dihedral_views(turned)
+    return views
+
+
 @torch.no_grad()
 def compute_vectors(
     method: SimCLR,
@@ -61,6 +97,7 @@ def compute_vectors(
     batch_size: int = 256,
     representation: str | None = None,
     embed_input: str | None = None,
+    group: str | None = None,
     progress: tqdm | None = None,
 ) -> Tensor:
     """L2-normalised vectors of cut-outs, computed in batches.
@@ -80,6 +117,10 @@ def compute_vectors(
     representation, embed_input
         Override ``config.representation`` / ``config.embed_input`` (evaluation
         compares the alternatives).
+    group
+        Override ``config.embed_group``: the unit vectors of the cut-out under
+        every transform of the group (`group_views`) are averaged, then
+        normalised again.
     progress
         A progress bar to advance by each batch.
 
@@ -91,14 +132,23 @@ def compute_vectors(
     device = torch.device(device)
     representation = representation or config.representation
     embed_input = embed_input or config.embed_input
+    group = group or config.embed_group
+    if group not in EMBED_GROUPS:
+        raise ValueError(f"embed group must be one of {EMBED_GROUPS}, got {group!r}")
     method = method.to(device).eval()
     output = method.representation if representation == "backbone" else method.projection
     vectors = []
-    for start in range(0, len(cutouts), batch_size):
-        batch = torch.as_tensor(np.asarray(cutouts[start : start + batch_size]))
-        batch = network_input(batch.to(device, torch.float32).unsqueeze(1), config, embed_input)
+    # The forward pass sees every view of the group: keep it at batch_size images.
+    step = max(1, batch_size // GROUP_SIZES[group])
+    for start in range(0, len(cutouts), step):
+        batch = torch.as_tensor(np.asarray(cutouts[start : start + step]))
+        batch = batch.to(device, torch.float32).unsqueeze(1)
+        views = group_views(batch, group)
+        inputs = network_input(torch.cat(views), config, embed_input)
         with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
-            vectors.append(functional.normalize(output(batch).float(), dim=1).cpu())
+            unit = functional.normalize(output(inputs).float(), dim=1)
+        pooled = unit.view(len(views), len(batch), -1).mean(0)
+        vectors.append(functional.normalize(pooled, dim=1).cpu())
         if progress is not None:
             progress.update(len(batch))
     if not vectors:

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .morphology import copy_scores, pairwise_similarity
+
 __all__ = ["MAX_K", "RetrievalScores", "retrieval_scores", "self_retrieval_rate"]
 
 MAX_K = 100
@@ -74,7 +76,9 @@ def retrieval_scores(
     Parameters
     ----------
     vectors
-        ``(N, D)`` vectors; normalised here, so any scale works.
+        ``(N, D)`` vectors, or ``(N, G, D)`` (best of G versions of the query,
+        `model_training.learn.morphology.pairwise_similarity`); normalised
+        here, so any scale works.
     source
         Source label of each image.
     morphology
@@ -87,7 +91,7 @@ def retrieval_scores(
     RetrievalScores
         The scores; NaN where there is no query (no source seen twice).
     """
-    vectors = torch.nn.functional.normalize(torch.as_tensor(vectors, dtype=torch.float32), dim=1)
+    vectors = torch.nn.functional.normalize(torch.as_tensor(vectors, dtype=torch.float32), dim=-1)
     n = vectors.shape[0]
     source_code = torch.as_tensor(np.unique(np.asarray(source), return_inverse=True)[1])
     class_code = None
@@ -96,7 +100,7 @@ def retrieval_scores(
     first_ranks, average_precisions, class_precisions = [], [], []
     for start in range(0, n, block_size):
         queries = torch.arange(start, min(n, start + block_size))
-        similarity = vectors[queries] @ vectors.T
+        similarity = pairwise_similarity(vectors[queries], vectors)
         similarity[torch.arange(len(queries)), queries] = -torch.inf
         # Stable sort: ties keep catalogue order, so scores are reproducible.
         order = torch.sort(similarity, dim=1, descending=True, stable=True).indices[:, : n - 1]
@@ -144,12 +148,4 @@ def self_retrieval_rate(originals: Tensor, transformed: Tensor, k: int = 10) -> 
     k
         Length of the neighbour list searched.
     """
-    originals = torch.nn.functional.normalize(originals.float(), dim=1)
-    transformed = torch.nn.functional.normalize(transformed.float(), dim=1)
-    hits = 0
-    for start in range(0, len(transformed), 512):
-        similarity = transformed[start : start + 512] @ originals.T
-        top = similarity.topk(min(k, originals.shape[0]), dim=1).indices
-        own = torch.arange(start, start + len(top))[:, None]
-        hits += int((top == own).any(1).sum())
-    return hits / max(1, len(transformed))
+    return copy_scores(originals, transformed, k).recall_at_10

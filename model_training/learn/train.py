@@ -45,6 +45,7 @@ from tap_schema import Settings, open_catalogue
 from .checkpoints import model_row, register_model, save_network
 from .image_set import IMAGE_KINDS, ImageSet, load_image_set, source_labels
 from .inference import compute_vectors, pick_device
+from .morphology import score_morphology
 from .optim import build_optimizer, warmup_cosine_schedule
 from .presets import TrainingConfig, preset
 from .retrieval import RetrievalScores, retrieval_scores
@@ -459,11 +460,14 @@ def train_model(
     scores, model_ids = {}, {}
     for kind in kinds:
         kind_images = images.subset(images.image_kind == kind)
-        scores[kind], scored_on = _score(settings, method, config, kind_images, truth, torch_device)
+        scores[kind], morphology, scored_on = _score(
+            settings, method, config, kind_images, truth, torch_device
+        )
         row = _model_row(run_dir.name, kind, kinds, preset_name, method, config, history)
         row["n_images"] = len(images)
         row["includes_proprietary"] = int(include_proprietary)
         row |= scores[kind].model_columns() | {"scored_on": scored_on}
+        row["morphology_score"] = morphology
         row["trained_at"] = started.replace(tzinfo=None)
         with catalogue.begin() as conn:
             model_ids[kind] = register_model(conn, catalogue, row, model_path, current=make_current)
@@ -531,15 +535,30 @@ def _score(
     images: ImageSet,
     truth: Path | None,
     device: torch.device,
-) -> tuple[RetrievalScores, str]:
+) -> tuple[RetrievalScores, float | None, str]:
+    """Same-source scores, and the morphology score where classes are known."""
     labels = source_labels(images, truth)
-    vectors = compute_vectors(method, images.cutouts(settings), config, device=device)
+    cutouts = images.cutouts(settings)
+    vectors = compute_vectors(method, cutouts, config, device=device)
     scores = retrieval_scores(vectors, labels.source, labels.morphology)
+    morphology = None
+    if labels.morphology is not None:
+        morphology = score_morphology(
+            lambda batch: compute_vectors(method, batch, config, device=device),
+            cutouts,
+            labels.morphology,
+            scores.mean_average_precision,
+            vectors=vectors,
+        ).score
     n_sources = len(set(labels.source))
     where = "truth file" if labels.origin == "truth" else "ObsCore target names"
-    return scores, (
-        f"{len(images)} training images of {n_sources} sources ({where}), "
-        f"{scores.n_queries} with another image of their source"
+    return (
+        scores,
+        morphology,
+        (
+            f"{len(images)} training images of {n_sources} sources ({where}), "
+            f"{scores.n_queries} with another image of their source"
+        ),
     )
 
 

@@ -120,7 +120,7 @@ def _run_embed(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_evaluate(verbs: Verbs) -> None:
-    """``vosim evaluate``: same-source retrieval scores next to baselines."""
+    """``vosim evaluate``: same-source and morphology scores next to baselines."""
     parser = verbs.add_parser(
         "evaluate", help="score a model by same-source retrieval, next to baselines"
     )
@@ -132,6 +132,12 @@ def add_evaluate(verbs: Verbs) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--plots", type=Path, default=None, help="folder for PNG plots")
     parser.add_argument("--no-baselines", action="store_true", help="score the model only")
+    parser.add_argument(
+        "--model-file",
+        type=Path,
+        default=None,
+        help="score this network file (a run's model.pt, e.g. trained on another archive)",
+    )
     add_device(parser)
     parser.set_defaults(handler=_run_evaluate)
 
@@ -140,7 +146,7 @@ def _run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from model_training.evaluate.stage import evaluate_model
     from model_training.learn.checkpoints import ModelNotFoundError
 
-    if args.model is not None:
+    if args.model is not None or args.model_file is not None:
         targets = [(args.model, args.kind or "continuum")]
     else:
         targets = [(None, kind) for kind in ((args.kind,) if args.kind else KIND_CHOICES)]
@@ -156,6 +162,7 @@ def _run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
                     device=args.device,
                     baselines=not args.no_baselines,
                     plots_dir=args.plots,
+                    model_file=args.model_file,
                 )
             )
         except ModelNotFoundError as error:
@@ -168,14 +175,15 @@ def _run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps([result.to_json() for result in results], indent=2))
     else:
-        print("\n\n".join(result.table() for result in results))
+        tables = [result.table() + "\n\n" + result.morphology_table() for result in results]
+        print("\n\n".join(table.rstrip() for table in tables))
     return 0
 
 
 def add_tune(verbs: Verbs) -> None:
     """``vosim tune``: an optuna search of hyperparameters."""
     parser = verbs.add_parser(
-        "tune", help="search hyperparameters by held-out same-source retrieval (optuna)"
+        "tune", help="search hyperparameters by the held-out morphology score (optuna)"
     )
     parser.add_argument("--kind", choices=KIND_CHOICES, default="continuum", help="image kind")
     add_preset(parser, "preset the search is centred on")
