@@ -168,11 +168,15 @@ def test_vector_of_the_catalogue_and_of_the_wrong_length(tap_server: RunningServ
     rows = _rows(
         tap_server,
         "SELECT vosim_similarity_vector(e.obs_publisher_did, e.vector) AS self_sim, "
-        f"vosim_similarity_vector(e.obs_publisher_did, '1 0 0') AS short "
+        f"vosim_similarity_vector(e.obs_publisher_did, '1 0 0') AS short, "
+        "vosim_similarity_vector(e.obs_publisher_did, '1 0 0 0 0 0 0 1..2') AS bad, "
+        "vosim_similarity_vector(e.obs_publisher_did, ' 1 0 0 0 0 0 0 0 ') AS text "
         f"FROM similarity.embedding AS e WHERE e.obs_publisher_did = '{small.did(3)}'",
     )
     assert rows[0][0] == pytest.approx(1.0, abs=1e-6)
     assert rows[0][1] is None or np.isnan(rows[0][1])
+    assert rows[0][2] is None or np.isnan(rows[0][2])
+    assert rows[0][3] == pytest.approx(float(small.vector(3)[0]), abs=1e-6)
 
 
 @pytest.mark.parametrize(

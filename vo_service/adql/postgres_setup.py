@@ -25,6 +25,9 @@ __all__ = ["install"]
 
 _REGIONS = ("scircle", "spoly")
 
+_NUMBER = "[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?"
+"""A number in a vector written as text (the same rule as `similarity_udf.dot`)."""
+
 _STATEMENTS: list[str] = [
     "CREATE EXTENSION IF NOT EXISTS pg_sphere",
     """CREATE OR REPLACE FUNCTION vosim_point(coords double precision[]) RETURNS spoint
@@ -70,10 +73,11 @@ _STATEMENTS: list[str] = [
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     AS $$ SELECT CASE WHEN cardinality(a) = cardinality(b) AND cardinality(a) > 0 THEN
           (SELECT sum(CAST(x AS double precision) * y) FROM unnest(a, b) AS t(x, y)) END $$""",
-    r"""CREATE OR REPLACE FUNCTION vosim_dot(a real[], b text) RETURNS double precision
+    f"""CREATE OR REPLACE FUNCTION vosim_dot(a real[], b text) RETURNS double precision
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    AS $$ SELECT CASE WHEN btrim(b) ~ '^[-+0-9.eE\s]+$'
-          THEN vosim_dot(a, CAST(regexp_split_to_array(btrim(b), '\s+') AS real[])) END $$""",
+    AS $$ SELECT CASE WHEN b ~ '^\\s*{_NUMBER}(\\s+{_NUMBER})*\\s*$' THEN vosim_dot(a,
+          CAST(regexp_split_to_array(regexp_replace(b, '^\\s+|\\s+$', '', 'g'), '\\s+')
+          AS real[])) END $$""",
 ]
 
 _LOCK_KEY = 0x766F73696D  # "vosim": serialise concurrent start-ups

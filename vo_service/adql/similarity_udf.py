@@ -19,6 +19,8 @@ The dot product is ``vosim_dot`` (`dot`, registered on SQLite by
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from sqlglot import exp
 
@@ -67,10 +69,16 @@ def dot(a: bytes | str | None, b: bytes | str | None) -> float | None:
     return float(np.dot(left, right))
 
 
+_NUMBER = re.compile(r"[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?")
+
+
 def _vector(value: bytes | str) -> np.ndarray:
     if isinstance(value, bytes | memoryview):
         return np.frombuffer(bytes(value), dtype="<f4").astype(np.float64)
-    return np.array(str(value).split(), dtype=np.float64)
+    words = str(value).split()
+    if not all(_NUMBER.fullmatch(word) for word in words):
+        raise ValueError("not a list of numbers")  # as PostgreSQL's vosim_dot: NULL
+    return np.array(words, dtype=np.float32).astype(np.float64)
 
 
 def _alias(adql: str, base: str) -> str:
