@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,3 +205,31 @@ def test_capabilities_declare_the_functions(tap_server: RunningServer) -> None:
     assert "ivo://ivoa.net/std/TAPRegExt#features-udf" in text
     assert "vosim_similarity(did_a VARCHAR, did_b VARCHAR) -&gt; DOUBLE" in text
     assert "vosim_similarity_vector(" in text
+
+
+def _readme_queries() -> list[str]:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text.split("## Similarity in ADQL", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sql\n", 1)[1].split("```", 1)[0]
+    statements = [part.strip() for part in block.split("\n\n") if part.strip()]
+    return [
+        "\n".join(line for line in s.splitlines() if not line.startswith("--")) for s in statements
+    ]
+
+
+def test_the_readme_queries_run(tap_server: RunningServer) -> None:
+    queries = _readme_queries()
+    assert len(queries) == 3
+    first, grouped, uploaded = (q.replace("ivo://…", small.did(1)) for q in queries)
+    assert _rows(tap_server, first)
+    _rows(tap_server, grouped)
+    buffer = io.BytesIO()
+    from_table(Table({"label": ["mine"], "vector": [small.vector(42)]})).to_xml(buffer)
+    response = http.post(
+        f"{tap_server.tap_url}/sync",
+        data={"LANG": "ADQL", "UPLOAD": "mine,param:mine", "QUERY": uploaded},
+        files={"mine": ("mine.xml", buffer.getvalue())},
+        timeout=60,
+    )
+    assert query_status(response.content) == [("OK", "")], response.text
+    assert len(votable(response.content).get_first_table().array) == len(small.PUBLIC)
