@@ -31,11 +31,11 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from playwright.sync_api import Page, Route, sync_playwright
+from playwright.sync_api import Page, Route
 
 from tap_schema import Settings, open_catalogue
+from tests.browser import chromium
 from tests.pages.catalogue import build
-from tests.pages.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.tap.server import running_server
 
 VIEWPORT = {"width": 1280, "height": 900}
@@ -201,15 +201,13 @@ def main() -> None:
         catalogue.dispose()
 
         table = []
-        with running_server(settings) as server, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with running_server(settings) as server, chromium() as browser:
             page = browser.new_page(viewport=VIEWPORT)
             url = f"{server.url}/similar?ID={quote(start, safe='')}"
             for n in args.sizes:
                 rows = results(n, cards)
                 for name, plain in PAGES:
                     table.append((n, name, measure(page, url, rows, plain)))
-            browser.close()
     header = (
         f"{'results':>8}  {'page':<24}{'DOM nodes':>10}{'1st frame ms':>13}{'frames':>8}"
         f"{'median ms':>10}{'p95 ms':>8}{'max ms':>8}{'>50 ms':>7}"

@@ -7,7 +7,7 @@ the neighbours of one image form them, and pure noise) is clustered by
   scikit-learn Lloyd, ``n_init=1``), whole call including representatives
   and preselections;
 * scikit-learn ``KMeans(5, random_state=0)`` with its defaults (the
-  reference of NOTES.md: 7.5 ms at d = 128, 33 ms at d = 2048);
+  reference: 7.5 ms at d = 128, 33 ms at d = 2048);
 
 median milliseconds over ``--repeat`` calls, and the adjusted Rand index
 between the two clusterings (1.0: the same five groups).

@@ -12,7 +12,7 @@ Run from the repository root::
 
     python benchmarks/tap_latency.py [--requests 200] [--backends sqlite postgresql]
 
-The reference, GAVO DaCHS 2.7 on this kind of machine (NOTES.md), took
+The reference, GAVO DaCHS 2.7 on this kind of machine (docs/validators.md), took
 80-250 ms per query for the same kinds of query; it is not installed here,
 so its figure is quoted, not measured.
 """

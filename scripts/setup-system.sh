@@ -21,7 +21,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # PostgreSQL: the Debian cluster, on 127.0.0.1 only, with a password user for TCP
-# (Felis cannot use the Unix socket, see NOTES.md).
+# (Felis cannot use the Unix socket, see docs/validators.md).
 if ! pg_lsclusters -h | awk '$1 == 15 && $2 == "main"' | grep -q .; then
   $SUDO pg_createcluster 15 main >/dev/null
 fi

@@ -1,6 +1,6 @@
 """What is public at an instant: the one definition of the proprietary rule, and of "now".
 
-DESIGN.md: nothing of an image whose release date is in the future is
+The proprietary rule: nothing of an image whose release date is in the future is
 served, through any endpoint; a release date that is unknown (NULL) keeps
 the image private too. The rule is "the release date is not NULL and is at
 or before now", where both sides are instants as the catalogue stores them:

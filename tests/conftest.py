@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh catalogue on SQLite, and one on PostgreSQL when it runs.
+"""Shared fixtures: a fresh catalogue on SQLite, one on PostgreSQL when it runs, a browser.
 
 PostgreSQL tests use the server that ``.ci/run`` starts (``VOSIM_TEST_PG_URL``,
 by default the local Debian cluster with user ``vosim``). Each test session
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +20,19 @@ import sqlalchemy as sa
 from tap_schema import Settings
 from tests.pg import fresh_database
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 DEFAULT_PG_URL = "postgresql+psycopg://vosim:vosim@127.0.0.1:5432/vosim"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium per test module (starting one takes about a second)."""
+    from tests.browser import chromium  # Playwright only where a test needs a browser
+
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from model_training.ingest.stage import ingest_folder
 from tap_schema import Catalogue, Settings
+from tests import fixture_archive as fixture
 from tests.fits_factory import gzip_file, source_image, write_cube, write_image
 
 GALAXIES = "Galaxies and galactic nuclei"
@@ -52,7 +53,7 @@ class ArchiveImage:
 
     @property
     def did(self) -> str:
-        return f"ivo://{AUTHORITY}/products?{self.key}"
+        return fixture.did(self.key, AUTHORITY)
 
     def is_public(self) -> bool:
         return self.release is not None and self.release <= datetime.now()
@@ -126,21 +127,20 @@ def build(settings: Settings, catalogue: Catalogue, folder: Path) -> None:
         settings, folder, metadata, catalogue=catalogue, progress=False, workers=1
     )
     assert report.failed == 0, str(report)
-    with catalogue.begin() as conn:
-        conn.execute(
-            catalogue.table("similarity.model").insert(),
-            [
-                {"model_id": 1, "model_name": "old", "image_kind": "continuum", "is_current": 0},
-                {"model_id": 2, "model_name": "cont", "image_kind": "continuum", "is_current": 1},
-                {"model_id": 3, "model_name": "peak", "image_kind": "peak_flux", "is_current": 1},
+    pairs = {(c, c) for c in (GALAXIES, ISM, DISKS)} | COMPATIBLE
+    models = {"continuum": 2, "peak_flux": 3}
+    fixture.write_rows(
+        catalogue,
+        {
+            "similarity.model": [
+                fixture.model_row(1, "continuum", current=False, model_name="old"),
+                fixture.model_row(2, "continuum", model_name="cont"),
+                fixture.model_row(3, "peak_flux", model_name="peak"),
             ],
-        )
-        conn.execute(
-            catalogue.table("similarity.embedding").insert(),
-            [
+            "similarity.embedding": [
                 {
                     "obs_publisher_did": image.did,
-                    "model_id": 2 if image.image_kind == "continuum" else 3,
+                    "model_id": models[image.image_kind],
                     "vector": vector(image),
                 }
                 for image in IMAGES
@@ -150,16 +150,9 @@ def build(settings: Settings, catalogue: Catalogue, folder: Path) -> None:
                 for image in IMAGES
                 if image.image_kind == "continuum"
             ],
-        )
-        pairs = {(c, c) for c in (GALAXIES, ISM, DISKS)} | COMPATIBLE
-        pairs |= {(b, a) for a, b in COMPATIBLE}
-        conn.execute(
-            catalogue.table("similarity.category_compat").insert(),
-            [
-                {"scientific_category": a, "compatible_category": b, "origin": "derived"}
-                for a, b in sorted(pairs)
-            ],
-        )
+            "similarity.category_compat": fixture.category_pairs(pairs),
+        },
+    )
 
 
 def stored_categories(catalogue: Catalogue) -> dict[str, str | None]:

@@ -24,6 +24,7 @@ from model_training.neighbours.exact_top_k import (
 )
 from model_training.neighbours.stage import NoCurrentModelError, compute_neighbours
 from tap_schema import Settings, open_catalogue
+from tests import fixture_archive as fixture
 
 NOW = datetime(2025, 6, 1)
 PAST = NOW - timedelta(days=400)
@@ -222,9 +223,13 @@ def test_cuml_backend_finds_the_same_lists():
 # ---------------------------------------------------------------- the stage on a catalogue
 
 
-def did(i: int, kind: str) -> str:
+def key(i: int, kind: str) -> str:
     # DIDs of different lengths exercise every binary COPY record layout.
-    return f"ivo://vosim.example/alma?img{'x' * (i % 3)}{i:04d}_{kind}"
+    return f"img{'x' * (i % 3)}{i:04d}_{kind}"
+
+
+def did(i: int, kind: str) -> str:
+    return fixture.did(key(i, kind), "vosim.example")
 
 
 class Archive:
@@ -235,14 +240,15 @@ class Archive:
         self.catalogue = open_catalogue(settings)
         self.rng = np.random.default_rng(seed)
         self.d = d
-        with self.catalogue.begin() as conn:
-            conn.execute(
-                self.catalogue.table("similarity.model").insert(),
-                [
-                    {"model_id": 1, "model_name": "c", "image_kind": "continuum", "is_current": 1},
-                    {"model_id": 2, "model_name": "p", "image_kind": "peak_flux", "is_current": 1},
-                ],
-            )
+        fixture.write_rows(
+            self.catalogue,
+            {
+                "similarity.model": [
+                    fixture.model_row(1, "continuum", model_name="c"),
+                    fixture.model_row(2, "peak_flux", model_name="p"),
+                ]
+            },
+        )
         compatibility = CategoryCompatibility(
             {(a, a): "derived" for a in (ISM, DISKS, GALAXIES)}
             | {(ISM, DISKS): "derived", (DISKS, ISM): "derived"}
@@ -253,35 +259,27 @@ class Archive:
     def add(self, indices, kind, released, categories=None):
         model = 1 if kind == "continuum" else 2
         category_cycle = categories or [ISM, DISKS, GALAXIES, None]
-        with self.catalogue.begin() as conn:
-            for i in indices:
-                name = did(i, kind)
-                vector = self.rng.standard_normal(self.d).astype(np.float32)
-                conn.execute(
-                    self.catalogue.table("ivoa.obscore").insert(),
-                    {
-                        "dataproduct_type": "image",
-                        "calib_level": 2,
-                        "obs_collection": "ALMA",
-                        "obs_id": f"uid://{i}",
-                        "obs_publisher_did": name,
-                        "obs_release_date": released,
-                        "scientific_category": category_cycle[i % len(category_cycle)],
-                        "image_kind": kind,
-                    },
-                )
-                conn.execute(
-                    self.catalogue.table("similarity.image").insert(),
-                    {"obs_publisher_did": name, "image_kind": kind, "cutout_rule": "peak"},
-                )
-                conn.execute(
-                    self.catalogue.table("similarity.embedding").insert(),
-                    {
-                        "obs_publisher_did": name,
-                        "model_id": model,
-                        "vector": vector / np.linalg.norm(vector),
-                    },
-                )
+        images = [
+            fixture.FixtureImage(
+                key=key(i, kind),
+                image_kind=kind,
+                observed=None,
+                release=released,
+                category=category_cycle[i % len(category_cycle)],
+            )
+            for i in indices
+        ]
+        rows = fixture.image_rows(images, "vosim.example")
+        rows["similarity.embedding"] = [
+            {
+                "obs_publisher_did": did(i, kind),
+                "model_id": model,
+                "vector": vector / np.linalg.norm(vector),
+            }
+            for i in indices
+            for vector in [self.rng.standard_normal(self.d).astype(np.float32)]
+        ]
+        fixture.write_rows(self.catalogue, rows)
 
     def release(self, indices, kind, when):
         obscore = self.catalogue.table("ivoa.obscore")

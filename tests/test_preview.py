@@ -43,9 +43,23 @@ def test_nan_is_transparent(tmp_path: Path) -> None:
     assert (alpha[:-16] == 255).all()
 
 
-def test_constant_map_and_all_nan_map_render(tmp_path: Path) -> None:
-    write_preview(np.full((8, 8), 2.0), tmp_path / "flat.png")
-    write_preview(np.full((8, 8), np.nan), tmp_path / "blank.png")
+def _rgba(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return np.asarray(image.convert("RGBA")).reshape(-1, 4)
+
+
+def test_constant_map_is_one_opaque_colour(tmp_path: Path) -> None:
+    pixels = _rgba(write_preview(np.full((8, 8), 2.0), tmp_path / "flat.png"))
+    assert len(pixels) == 64
+    assert len(np.unique(pixels, axis=0)) == 1  # nothing to show, and no division by zero
+    assert (pixels[:, 3] == 255).all()
+
+
+def test_all_nan_map_is_fully_transparent(tmp_path: Path) -> None:
+    pixels = _rgba(write_preview(np.full((8, 8), np.nan), tmp_path / "blank.png"))
+    assert len(pixels) == 64
+    assert (pixels[:, 3] == 0).all()
 
 
 def test_written_atomically_without_leftovers(tmp_path: Path) -> None:

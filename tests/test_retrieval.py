@@ -29,9 +29,9 @@ def test_scores_of_single_relevant_images() -> None:
     assert scores.recall_at_10 == 1.0
     assert scores.mean_average_precision == pytest.approx((0.5 + 0.2 + 0.5 + 1 + 1 + 0.25) / 6)
     assert scores.median_first_rank == 2.0
-    # Neighbours of image 0: point, disc, disc, disc, point -> 3/5 of its (only 5) neighbours.
-    assert scores.class_precision_at_10 is not None
-    assert 0 < scores.class_precision_at_10 < 1
+    # Each image's neighbours are the 5 others (fewer than 10): a disc image has 3 discs
+    # among them (3/5), a point image 1 point (1/5); four discs, two points.
+    assert scores.class_precision_at_10 == pytest.approx((4 * 3 / 5 + 2 * 1 / 5) / 6)
 
 
 def test_average_precision_with_several_relevant_images() -> None:

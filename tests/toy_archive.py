@@ -21,6 +21,7 @@ import numpy as np
 from model_training.ingest.cutout_store import CutoutStore
 from model_training.learn.presets import PAPER
 from tap_schema import Settings, open_catalogue
+from tests import fixture_archive as fixture
 
 TINY_CONFIG = PAPER.replace(
     backbone="resnet10",
@@ -101,56 +102,36 @@ def write_toy_archive(
 ) -> list[str]:
     """Write toy images into the catalogue and cut-out store as ingest would.
 
-    Every image gets the source's name as ObsCore target name. Positions in
+    The rows are the shared fixture archive's (`tests.fixture_archive`);
+    every image gets the source's name as ObsCore target name. Positions in
     ``proprietary`` get a release date in the future. Returns the DIDs.
     """
     catalogue = open_catalogue(settings)
     dids: list[str] = []
     truth_rows = []
     store = CutoutStore(settings.cutout_store)
-    obscore, image, product = (
-        catalogue.table(name) for name in ("ivoa.obscore", "similarity.image", "vosim.product")
-    )
     for kind_index, kind in enumerate(kinds):
         cutouts, sources, classes = toy_cutouts(n_sources, n_views, seed + kind_index)
-        rows = store.append(cutouts)
-        with catalogue.begin() as conn:
-            for position, row in enumerate(rows):
-                key = f"toy{seed}-{kind}-{position:05d}"
-                did = f"ivo://{settings.authority}/toy?{key}"
-                release = datetime(2099, 1, 1) if position in proprietary else datetime(2020, 1, 1)
-                conn.execute(
-                    obscore.insert().values(
-                        dataproduct_type="image",
-                        calib_level=2,
-                        obs_collection="TOY",
-                        obs_id=key,
-                        obs_publisher_did=did,
-                        target_name=sources[position],
-                        obs_release_date=release,
-                        image_kind=kind,
-                    )
-                )
-                conn.execute(
-                    image.insert().values(
-                        obs_publisher_did=did, image_kind=kind, cutout_rule="peak"
-                    )
-                )
-                conn.execute(
-                    product.insert().values(
-                        obs_publisher_did=did,
-                        product_key=key,
-                        file_path=f"/toy/{key}.fits",
-                        file_size=0,
-                        file_mtime=0.0,
-                        cutout_index=row,
-                        cutout_x=32,
-                        cutout_y=32,
-                        ingested_at=datetime(2024, 1, 1),
-                    )
-                )
-                dids.append(did)
-                truth_rows.append((f"images/{key}.fits", sources[position], classes[position]))
+        keys = [f"toy{seed}-{kind}-{position:05d}" for position in range(len(cutouts))]
+        images = [
+            fixture.FixtureImage(
+                key=key,
+                image_kind=kind,
+                target=str(sources[position]),
+                release=datetime(2099, 1, 1) if position in proprietary else datetime(2020, 1, 1),
+                obscore={"obs_collection": "TOY", "dataproduct_type": "image"},
+            )
+            for position, key in enumerate(keys)
+        ]
+        rows = fixture.image_rows(images, settings.authority)
+        for product, store_row in zip(rows["vosim.product"], store.append(cutouts), strict=True):
+            product["cutout_index"] = store_row
+        fixture.write_rows(catalogue, rows)
+        dids += [row["obs_publisher_did"] for row in rows["ivoa.obscore"]]
+        truth_rows += [
+            (f"images/{key}.fits", sources[position], classes[position])
+            for position, key in enumerate(keys)
+        ]
     if truth is not None:
         with truth.open("w", newline="") as handle:
             writer = csv.writer(handle)

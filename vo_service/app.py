@@ -1,4 +1,4 @@
-"""The vosim web application: its HTTP surface as one route table (DESIGN.md, "HTTP surface").
+"""The vosim web application: its HTTP surface as one route table.
 
 Read the table top to bottom to see every URL the service answers. Each
 protocol lives in its own module (``tap.sync``, ``tap.vosi``,
@@ -54,27 +54,11 @@ def create_app(
 ) -> Starlette:
     """Build the application: TAP, DataLink, the similarity service and the pages, as one ASGI app.
 
-    Serve it alone (``vosim serve``), or mount it under any prefix of an
-    archive's own Starlette or FastAPI application::
-
-        vosim = create_app(Settings.from_env())
-        archive = Starlette(
-            routes=[Mount("/archive/vosim", app=vosim), ...],
-            lifespan=lambda app: vosim.router.lifespan_context(vosim),
-        )
-
-    A Starlette ``Mount`` (FastAPI's ``app.mount``) does not run the mounted
-    application's lifespan, so the parent must run vosim's, as above (or
-    enter ``vosim.router.lifespan_context(vosim)`` inside its own): it opens
-    the databases, loads the similarity vectors and starts the job
-    workers; until it has run, vosim answers 503. Every URL vosim writes
-    (capabilities, job and result links, DataLink access URLs and service
-    descriptors, similarity results, page links, the URLs stored in the
-    catalogue as TAP returns them) is under the public base URL of
-    `vo_service.public_base`: the configured public URL, else a trusted
-    proxy's forwarded headers, else the URL the client reached plus the
-    mount path. README, "Mount inside your application", has the details
-    and an nginx configuration.
+    Serve it alone (``vosim serve``) or mount it under any prefix of an
+    archive's own Starlette or FastAPI application; a mounting parent must
+    run vosim's lifespan itself, because ``Mount`` does not, and until it has
+    run vosim answers 503 (README, "Mount inside your application"). Every
+    URL vosim writes is under the public base URL of `vo_service.public_base`.
 
     Parameters
     ----------

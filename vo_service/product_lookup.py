@@ -2,8 +2,8 @@
 
 DataLink, the preview and file endpoints and the similarity service all
 start from a publisher DID or a product key and must answer the same two
-questions: does the product exist, and may it be served now? DESIGN.md:
-nothing of an image whose release date is in the future, or unknown, is
+questions: does the product exist, and may it be served now? The proprietary
+rule: nothing of an image whose release date is in the future, or unknown, is
 served through any endpoint (its ObsCore row itself is public, as in every
 archive). `Product.is_public` applies the rule of `tap_schema.release`;
 this module makes the only queries these endpoints make to ``ivoa.obscore``

@@ -1,6 +1,6 @@
 """Ingest: a folder of FITS images and their metadata into the catalogue.
 
-The first stage of the data flow (DESIGN.md). For every ``*.fits`` and
+The first stage of the data flow (docs/architecture.md). For every ``*.fits`` and
 ``*.fits.gz`` file under a folder it writes, per image, one row in each of
 ``ivoa.obscore``, ``similarity.image`` and ``vosim.product``, the paper's
 64×64 cut-out into the cut-out store, and a preview PNG. Proprietary images

@@ -33,7 +33,7 @@ float32 ``block x block`` matrix (plus small per-chunk temporaries); for
 block size (4096), or 2.1 + 4.2 + 4.3 GB on a GPU (32768).
 
 On CPU the comparisons and the extraction of the entries above the floors
-use numpy (5 times faster than torch's ``>=`` and ``nonzero`` here), and
+use numpy (faster than torch's ``>=`` and ``nonzero`` there), and
 the rows of each side of a block pair are harvested by two single-threaded
 workers (`_side_by_side`).
 

@@ -1,45 +1,31 @@
 """Quick select: five k-means clusters of an image's most similar images, and their representatives.
 
-The paper (Stoehr et al. 2024, "Interface"): "we have implemented a k-means
-clustering algorithm to cluster the vectors of the 1000 most similar images
-in five groups. The most representative image of each cluster is displayed
-[...]. When the astronomer clicks on an image of this 'quick select' row,
-the interface preselects the 15 images closest to that representative
-image." The similarity service calls `quick_select` for every request, so
-it has to take milliseconds:
+The paper (Stoehr et al. 2024, "Interface") clusters the vectors of the
+1000 most similar images into five groups, shows the most representative
+image of each, and preselects the 15 images closest to the one the user
+clicks. The similarity service calls `quick_select` on every request, so it
+must take milliseconds (figures in benchmarks/README.md, "Quick select"):
 
-* At d = 2048 every pass over the 1000 vectors (8 MB) costs about as much
-  as the whole clustering should, and k-means needs about twenty of them.
-  So the vectors are first reduced to their 16 leading principal
-  components (a randomized SVD with one power iteration: four passes), and
-  k-means runs on that copy. Five clusters are described by
-  four directions between their centroids, which the leading components
-  hold; the dropped ones are mostly noise. On five noisy clusters of 1000
-  unit vectors at d = 2048 the reduced copy gave the same partition as
-  k-means on the full vectors, or a better one (adjusted Rand index 1.0
-  against the truth where full-dimensional k-means reached 0.74); with
-  one power iteration fewer it did not (0.18-0.83), hence one. Vectors of
-  at most 256 dimensions are clustered as they are: there the passes are
-  cheap and the reduction would cost more than it saves.
-* The randomized SVD is written out here (Halko, Martinsson & Tropp 2011,
-  algorithms 4.3 and 5.1) rather than taken from scikit-learn's
-  ``randomized_svd``, which draws its test matrix in float64 and so copies
-  the 8 MB of vectors to 16 MB before every product: 25 ms against 6 ms
-  here on one core, for the same components.
-* Everything runs on one thread: a call is a few milliseconds of small
-  products, and the server runs several requests at once; OpenMP threads
-  spinning at barriers on two busy cores made the same call 5-7 times
-  slower (216 ms against 35 ms at load 4 on the 2 cores).
-* k-means is scikit-learn's (k-means++ seeding, Lloyd iterations) with a
-  fixed ``random_state`` and ``n_init=1``: the five groups of a neighbour
-  list are what the user browses, not a statistic to optimise.
-* The representative of a cluster is its member closest to the cluster's
-  centroid in the full vector space; clusters are returned in the order of
-  their representatives in the input (for a ranked list: the most similar
-  representative first).
-* Preselection: the ``n_preselect`` images with the highest cosine
-  similarity to the representative, among the input, the representative
-  itself first (it is the image the user clicked); ties by input order.
+* Vectors of more than 256 dimensions are clustered on their 16 leading
+  principal components: five clusters are described by four directions
+  between their centroids, which the leading components hold, and every
+  pass over the full vectors costs about as much as the whole clustering
+  should. The components come from a randomized SVD with one power
+  iteration (Halko, Martinsson & Tropp 2011, algorithms 4.3 and 5.1),
+  written out in float32 because scikit-learn's ``randomized_svd`` draws
+  its test matrix in float64 and so copies the vectors at twice their size.
+* The call runs on one thread: it is a few milliseconds of small products,
+  the server runs several requests at once, and OpenMP threads spinning on
+  busy cores make it several times slower.
+* k-means is scikit-learn's (k-means++, Lloyd) with a fixed ``random_state``
+  and ``n_init=1``: the five groups are what the user browses, not a
+  statistic to optimise.
+* A cluster's representative is its member closest to the centroid in the
+  full vector space; clusters come in the order of their representatives in
+  the input (for a ranked list: the most similar first).
+* Preselection: the ``n_preselect`` images most similar to the
+  representative, among the input, the representative itself first (the
+  image the user clicked); ties by input order.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ inside the caller's one transaction:
   come in a handful of lengths), so no per-row Python code runs and no
   similarity is formatted as text. For large loads the table's primary key,
   foreign keys and index are dropped first and rebuilt at the end
-  (`bulk_load`): maintaining a B-tree on ``neighbour_did`` row by row made
-  COPY about 3.6 times slower here (2 M rows: 146 s with, 40 s without).
+  (`bulk_load`): maintaining a B-tree on ``neighbour_did`` row by row
+  slows COPY several times (benchmarks/README.md, "Neighbour writes").
 * **SQLite**: ``executemany`` over a generator of tuples, in the caller's
   transaction (SQLite has no COPY; the embedded database is for the demo),
   with the ``neighbour_did`` index rebuilt after large loads.

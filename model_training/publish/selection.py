@@ -1,6 +1,6 @@
 """Which of vosim's images may appear in an archive's tables: public, and described alike.
 
-DESIGN.md: nothing of a proprietary image (its vector, its neighbours, its
+The proprietary rule: nothing of a proprietary image (its vector, its neighbours, its
 presence in anyone's list) is ever served. vosim's own TAP service hides such
 rows when a query runs; an archive's TAP service knows nothing of that rule,
 so in plugin mode its tables hold only the rows of public images, and the

@@ -1,6 +1,6 @@
 """Publish: vosim's similarity tables into an archive's own database and TAP service.
 
-The last stage of the data flow in plugin mode (issue 7). An archive that
+The export stage of plugin mode, after the pipeline. An archive that
 already runs a TAP service gets the ``similarity`` tables in its own
 PostgreSQL database, described in its own TAP_SCHEMA, joined to its own
 ``ivoa.obscore`` on ``obs_publisher_did``: no second TAP server.

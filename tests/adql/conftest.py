@@ -9,7 +9,6 @@ image's vector, neighbour list or presence in a list shows up as a failure.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,14 +19,16 @@ import pytest
 import sqlalchemy as sa
 
 from tap_schema import Catalogue, Settings, open_catalogue
+from tests import fixture_archive as fixture
+from tests.pg import fresh_database
 from vo_service.adql import TapSchema, postgres_setup, sqlite_functions
 
 NOW = datetime(2024, 6, 1, 12, 0, 0)
-AUTHORITY = "ivo://vosim.example/alma"
+AUTHORITY = "vosim.example"
 
 
 def did(number: int) -> str:
-    return f"{AUTHORITY}?img{number}"
+    return fixture.did(f"img{number}", AUTHORITY)
 
 
 # number: (ra, dec, release, target, band, category, exptime, xel1)
@@ -56,116 +57,86 @@ def stcs_square(ra: float, dec: float, half: float = 0.01) -> str:
     return "POLYGON ICRS " + " ".join(f"{a % 360:.6f} {d:.6f}" for a, d in corners)
 
 
-def obscore_rows() -> list[dict]:
-    rows = []
-    for number, (ra, dec, release, target, band, category, exptime, xel1) in IMAGES.items():
-        rows.append(
-            {
-                "dataproduct_type": "image",
-                "calib_level": 2,
-                "obs_collection": "ALMA",
-                "obs_id": f"uid://A001/X{number % 3}",
-                "obs_publisher_did": did(number),
-                "access_url": f"http://127.0.0.1/datalink?ID={did(number)}",
-                "access_format": "application/x-votable+xml;content=datalink",
-                "access_estsize": 1000 * number,
-                "target_name": target,
-                "s_ra": ra,
-                "s_dec": dec,
-                "s_fov": 0.02,
-                "s_region": stcs_square(ra, dec),
-                "s_resolution": 0.1 * number,
-                "s_xel1": xel1,
-                "s_xel2": xel1,
-                "t_min": 58000.0 + number,
-                "t_max": 58000.5 + number,
-                "t_exptime": exptime,
-                "em_min": 0.00087 if band == "7" else 0.003,
-                "em_max": 0.00092 if band == "7" else 0.0035,
-                "facility_name": "ALMA",
-                "instrument_name": f"BAND{band}",
-                "obs_release_date": release,
-                "scientific_category": category,
-                "image_kind": "continuum",
-                "band_list": band,
-            }
+def fixture_image(number: int) -> fixture.FixtureImage:
+    """Image ``number`` of `IMAGES`, with the exact values the queries test."""
+    ra, dec, release, target, band, category, exptime, xel1 = IMAGES[number]
+    return fixture.FixtureImage(
+        key=f"img{number}",
+        ra=ra,
+        dec=dec,
+        band=band,
+        target=target,
+        observed=None,
+        release=release,
+        category=category,
+        obscore={
+            "obs_id": f"uid://A001/X{number % 3}",
+            "access_estsize": 1000 * number,
+            "s_fov": 0.02,
+            "s_region": stcs_square(ra, dec),
+            "s_resolution": 0.1 * number,
+            "s_xel1": xel1,
+            "s_xel2": xel1,
+            "t_min": 58000.0 + number,
+            "t_max": 58000.5 + number,
+            "t_exptime": exptime,
+            "em_min": 0.00087 if band == "7" else 0.003,
+            "em_max": 0.00092 if band == "7" else 0.0035,
+            "instrument_name": f"BAND{band}",
+        },
+    )
+
+
+def archive_rows() -> dict[str, list[dict]]:
+    """Every row of the archive, by table: ObsCore rows of 1–8, similarity rows of 1–9."""
+    rows = fixture.image_rows([fixture_image(n) for n in IMAGES], AUTHORITY)
+    del rows["vosim.product"]
+    rows["similarity.image"].append(
+        {**rows["similarity.image"][0], "obs_publisher_did": did(NO_OBSCORE)}
+        | {"cutout_ra": 11.0, "cutout_dec": -31.0}
+    )
+    for number, image in zip(ALL_IMAGES, rows["similarity.image"], strict=True):
+        image |= {
+            "cutout_rule": "peak" if number % 2 else "centre",
+            "peak_snr": 3.0 + number,
+            "noise_rms": 1e-4 * number,
+        }
+    rows["similarity.model"] = [
+        fixture.model_row(
+            1,
+            "continuum",
+            model_name="demo",
+            embedding_dim=4,
+            n_images=9,
+            trained_at=datetime(2024, 1, 2, 3, 4, 5),
         )
+    ]
+    rows["similarity.category_compat"] = [
+        {"scientific_category": "ISM", "compatible_category": "Disks", "n_publications": 3}
+        | {"origin": "derived"}
+    ]
+    rng = np.random.default_rng(7)
+    rows["similarity.embedding"] = [
+        {"obs_publisher_did": did(n), "model_id": 1, "vector": _unit(rng.normal(size=4))}
+        for n in ALL_IMAGES
+    ]
+    rows["similarity.neighbour"] = [
+        {
+            "obs_publisher_did": did(number),
+            "rank": rank,
+            "neighbour_did": did(other),
+            "cosine_similarity": round(1.0 - 0.1 * rank - 0.01 * number, 4),
+            "model_id": 1,
+        }
+        for number in ALL_IMAGES
+        for rank, other in enumerate([n for n in ALL_IMAGES if n != number][:4], start=1)
+    ]
     return rows
 
 
-def similarity_rows() -> dict[str, list[dict]]:
-    images, embeddings, neighbours = [], [], []
-    rng = np.random.default_rng(7)
-    for number in ALL_IMAGES:
-        ra, dec = IMAGES[number][:2] if number in IMAGES else (11.0, -31.0)
-        images.append(
-            {
-                "obs_publisher_did": did(number),
-                "image_kind": "continuum",
-                "cutout_ra": ra,
-                "cutout_dec": dec,
-                "cutout_rule": "peak" if number % 2 else "centre",
-                "peak_snr": 3.0 + number,
-                "noise_rms": 1e-4 * number,
-                "preview_url": f"http://127.0.0.1/preview/img{number}.png",
-            }
-        )
-        vector = rng.normal(size=4).astype(np.float32)
-        embeddings.append(
-            {
-                "obs_publisher_did": did(number),
-                "model_id": 1,
-                "vector": vector / np.linalg.norm(vector),
-            }
-        )
-        others = [n for n in ALL_IMAGES if n != number]
-        for rank, other in enumerate(others[:4], start=1):
-            neighbours.append(
-                {
-                    "obs_publisher_did": did(number),
-                    "rank": rank,
-                    "neighbour_did": did(other),
-                    "cosine_similarity": round(1.0 - 0.1 * rank - 0.01 * number, 4),
-                    "model_id": 1,
-                }
-            )
-    return {
-        "similarity.image": images,
-        "similarity.embedding": embeddings,
-        "similarity.neighbour": neighbours,
-    }
-
-
-def load_archive(catalogue: Catalogue) -> None:
-    with catalogue.begin() as conn:
-        conn.execute(catalogue.table("ivoa.obscore").insert(), obscore_rows())
-        conn.execute(
-            catalogue.table("similarity.model").insert(),
-            [
-                {
-                    "model_id": 1,
-                    "model_name": "demo",
-                    "image_kind": "continuum",
-                    "is_current": 1,
-                    "embedding_dim": 4,
-                    "n_images": 9,
-                    "trained_at": datetime(2024, 1, 2, 3, 4, 5),
-                }
-            ],
-        )
-        conn.execute(
-            catalogue.table("similarity.category_compat").insert(),
-            [
-                {
-                    "scientific_category": "ISM",
-                    "compatible_category": "Disks",
-                    "n_publications": 3,
-                    "origin": "derived",
-                }
-            ],
-        )
-        for table, rows in similarity_rows().items():
-            conn.execute(catalogue.table(table).insert(), rows)
+def _unit(values: np.ndarray) -> np.ndarray:
+    values = values.astype(np.float32)
+    return values / np.linalg.norm(values)
 
 
 @dataclass
@@ -190,7 +161,7 @@ def open_archive(settings: Settings) -> Archive:
     else:
         with catalogue.begin() as conn:
             postgres_setup.install(conn)
-    load_archive(catalogue)
+    fixture.write_rows(catalogue, archive_rows())
     with catalogue.begin() as conn:
         schema = TapSchema.load(conn)
     return Archive(catalogue.dialect, catalogue, schema)
@@ -207,22 +178,15 @@ def sqlite_archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive
 @pytest.fixture(scope="module")
 def pg_archive(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
     """The archive in a PostgreSQL database of its own, shared by one test module."""
-    name = f"vosim_adql_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
     data_dir: Path = tmp_path_factory.mktemp("adql-pg") / "data"
-    archive = open_archive(
-        Settings.from_env({"VOSIM_DATA_DIR": str(data_dir), "VOSIM_DB_URL": url})
-    )
-    try:
-        yield archive
-    finally:
-        archive.catalogue.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(pg_server_url, "vosim_adql") as url:
+        archive = open_archive(
+            Settings.from_env({"VOSIM_DATA_DIR": str(data_dir), "VOSIM_DB_URL": url})
+        )
+        try:
+            yield archive
+        finally:
+            archive.catalogue.dispose()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

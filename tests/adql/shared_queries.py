@@ -6,7 +6,10 @@ number of rows expected (None: only compared across backends).
 
 from __future__ import annotations
 
+from .conftest import did
+
 OBS = "ivoa.obscore"
+IMG1 = did(1)
 CONE = "CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', 10.0, -30.0, 0.05)) = 1"
 
 SHARED_QUERIES: list[tuple[str, str, bool, int | None]] = [
@@ -121,7 +124,7 @@ SHARED_QUERIES: list[tuple[str, str, bool, int | None]] = [
         "inner-join",
         f"SELECT o.target_name, n.rank, n.neighbour_did FROM similarity.neighbour AS n "
         f"JOIN {OBS} AS o ON o.obs_publisher_did = n.neighbour_did "
-        f"WHERE n.obs_publisher_did = 'ivo://vosim.example/alma?img1' ORDER BY n.rank",
+        f"WHERE n.obs_publisher_did = '{IMG1}' ORDER BY n.rank",
         True,
         None,
     ),

@@ -1,6 +1,6 @@
 """Queries the service must refuse, each with a message that says what to fix.
 
-sqlglot parses many of these happily (NOTES.md); the validator must not let
+sqlglot parses many of these happily (docs/validators.md); the validator must not let
 them through. Unpublished tables must be unreachable whatever the spelling.
 """
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tap_schema import Settings, open_catalogue
 from vo_service.adql import postgres_setup
 
@@ -54,7 +56,19 @@ def test_order_by_alias_and_position(archive: Archive) -> None:
 
 def test_postgres_setup_is_idempotent(pg_settings: Settings) -> None:
     catalogue = open_catalogue(pg_settings)
-    for _ in range(2):
+    try:
+        for _ in range(2):
+            with catalogue.begin() as conn:
+                postgres_setup.install(conn)
         with catalogue.begin() as conn:
-            postgres_setup.install(conn)
-    catalogue.dispose()
+            overloads = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_proc WHERE proname = 'vosim_contains'"
+            ).scalar_one()
+            distance = conn.exec_driver_sql(
+                "SELECT vosim_distance("
+                "vosim_point(ARRAY[10.0, 0.0]), vosim_point(ARRAY[10.0, 1.5]))"
+            ).scalar_one()
+    finally:
+        catalogue.dispose()
+    assert overloads == 6  # a point, a circle, a polygon inside a circle or a polygon, once each
+    assert distance == pytest.approx(1.5)

@@ -1,4 +1,4 @@
-"""No ADQL query reveals anything of an image that is not public (DESIGN.md).
+"""No ADQL query reveals anything of an image that is not public (docs/architecture.md).
 
 Images 6 (released in 2099), 7 (no release date) and 9 (no ObsCore row) have
 rows in every similarity table; no query shape may see them, while their

@@ -1,4 +1,4 @@
-"""Every URL in every document is right when vosim is mounted under a prefix (issue 7).
+"""Every URL in every document is right when vosim is mounted under a prefix.
 
 A link crawler starts from each kind of document (TAP capabilities,
 tables, availability, examples, sync results with the stored ``access_url``
@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests import served_archive as archive
-from tests.taplint import run_taplint, taplint_available
+from tests.stilts_lint import run_taplint, taplint_available
 from vo_service.app import create_app
 
 from .conftest import PREFIX, Mounted, archive_parent

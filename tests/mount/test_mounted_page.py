@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from tests import served_archive as archive
-from tests.pages.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+from tests.browser import VIEWPORT
 from tests.pages.helpers import page_url, url_selection, wait_ranked
 
 from .conftest import PREFIX, Mounted
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_the_similar_page_works_under_the_prefix(mounted: Mounted, browser: Browser) -> None:

@@ -23,6 +23,7 @@ from model_training.demo_archive.generator import synthesize_archive
 from model_training.ingest.obscore_row import product_key, publisher_did
 from model_training.ingest.stage import ingest_folder
 from tap_schema import Catalogue, Settings
+from tests import fixture_archive as fixture
 
 MODEL_IDS = {"continuum": 1, "peak_flux": 2}
 INCOMPATIBLE = {(GALAXIES, DISKS), (DISKS, GALAXIES)}
@@ -86,54 +87,47 @@ def _add_vectors(catalogue: Catalogue, truth: dict[str, dict[str, str]]) -> None
     image = catalogue.table("similarity.image")
     with catalogue.begin() as conn:
         kinds = dict(conn.execute(sa.select(image.c.obs_publisher_did, image.c.image_kind)).all())
-        conn.execute(
-            catalogue.table("similarity.model").insert(),
-            [
-                {
-                    "model_id": model_id,
-                    "model_name": f"page-test-{kind}",
-                    "image_kind": kind,
-                    "is_current": 1,
-                    "backbone": "none (random vectors)",
-                    "embedding_dim": EMBEDDING_DIM,
-                    "n_images": sum(k == kind for k in kinds.values()),
-                    "n_epochs": 0,
-                    "trained_at": datetime.now(UTC).replace(tzinfo=None),
-                }
-                for kind, model_id in MODEL_IDS.items()
-            ],
+    models = [
+        fixture.model_row(
+            model_id,
+            kind,
+            model_name=f"page-test-{kind}",
+            backbone="none (random vectors)",
+            embedding_dim=EMBEDDING_DIM,
+            n_images=sum(k == kind for k in kinds.values()),
+            n_epochs=0,
+            trained_at=datetime.now(UTC).replace(tzinfo=None),
         )
-        rows = []
-        source_centre: dict[str, np.ndarray] = {}
-        for did in sorted(kinds):
-            row = truth[did]
-            source = source_centre.setdefault(
-                row["source_id"], rng.normal(size=EMBEDDING_DIM) * 0.6
-            )
-            vector = class_centre[row["morphology_class"]] + source
-            vector = vector + rng.normal(size=EMBEDDING_DIM) * 0.4
-            rows.append(
-                {
-                    "obs_publisher_did": did,
-                    "model_id": MODEL_IDS[kinds[did]],
-                    "vector": (vector / np.linalg.norm(vector)).astype(np.float32),
-                }
-            )
-        conn.execute(catalogue.table("similarity.embedding").insert(), rows)
-        conn.execute(
-            catalogue.table("similarity.category_compat").insert(),
-            [
-                {
-                    "scientific_category": a,
-                    "compatible_category": b,
-                    "n_publications": 10 if a == b else 2,
-                    "origin": "derived",
-                }
-                for a in SCIENTIFIC_CATEGORIES
-                for b in SCIENTIFIC_CATEGORIES
-                if (a, b) not in INCOMPATIBLE
-            ],
+        for kind, model_id in MODEL_IDS.items()
+    ]
+    rows = []
+    source_centre: dict[str, np.ndarray] = {}
+    for did in sorted(kinds):
+        row = truth[did]
+        source = source_centre.setdefault(row["source_id"], rng.normal(size=EMBEDDING_DIM) * 0.6)
+        vector = class_centre[row["morphology_class"]] + source
+        vector = vector + rng.normal(size=EMBEDDING_DIM) * 0.4
+        rows.append(
+            {
+                "obs_publisher_did": did,
+                "model_id": MODEL_IDS[kinds[did]],
+                "vector": (vector / np.linalg.norm(vector)).astype(np.float32),
+            }
         )
+    compatible = [
+        (a, b)
+        for a in SCIENTIFIC_CATEGORIES
+        for b in SCIENTIFIC_CATEGORIES
+        if (a, b) not in INCOMPATIBLE
+    ]
+    fixture.write_rows(
+        catalogue,
+        {
+            "similarity.model": models,
+            "similarity.embedding": rows,
+            "similarity.category_compat": fixture.category_pairs(compatible),
+        },
+    )
 
 
 def _describe(

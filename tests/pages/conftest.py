@@ -1,4 +1,4 @@
-"""Fixtures of the page tests: one served archive per session, one browser per module.
+"""Fixtures of the page tests: one served archive per session, a page per module.
 
 The browser is the Debian Chromium, driven by Playwright and launched with
 everything that would reach the network switched off; every request it makes
@@ -24,30 +24,19 @@ from playwright.sync_api import (
     ConsoleMessage,
     Page,
     Request,
-    sync_playwright,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model_training.neighbours.stage import compute_neighbours
 from tap_schema import Settings, open_catalogue
+from tests.browser import VIEWPORT
 from tests.tap.server import RunningServer, serve_in_thread
 from vo_service.app import create_app
 
 from . import catalogue as page_catalogue
 from .helpers import repeated_start
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "page"
-VIEWPORT = {"width": 1180, "height": 820}
-PHONE = {"width": 390, "height": 844}
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; connect-src 'self' http://localhost:21012 http://127.0.0.1:21012; "
     "frame-ancestors 'self'; base-uri 'self'; form-action 'self'"
@@ -154,15 +143,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             yield Site(RunningServer(url, settings, catalogue, app), archive)
     finally:
         catalogue.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium per test module (starting one takes about a second)."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="session")

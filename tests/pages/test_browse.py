@@ -65,7 +65,7 @@ def test_public_images_answers_only_for_public_identifiers(any_settings: Setting
         assert list(cards) == [small.did(1)]
         card = cards[small.did(1)]
         assert card.target_name == "HH212"
-        assert card.product_key is None  # not ingested: no preview or file to link
+        assert card.product_key == "image-001"  # the name of its preview and file
         obscore = catalogue.table("ivoa.obscore")
         with catalogue.begin() as conn:
             conn.execute(

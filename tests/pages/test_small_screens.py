@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
-from .conftest import PHONE, BrowserSession, Site
+from tests.browser import PHONE
+
+from .conftest import BrowserSession, Site
 from .helpers import open_page, page_url, screenshot, wait_ranked
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from tap_schema import Catalogue
+from tests import fixture_archive as fixture
 
 AUTHORITY = "vosim.example"
 CATEGORIES = ("Galaxies and galactic nuclei", "ISM, star formation and astrochemistry")
@@ -43,7 +44,7 @@ ALL = tuple(range(1, 13))
 
 
 def did(index: int) -> str:
-    return f"ivo://{AUTHORITY}/products?img-{index:02d}"
+    return fixture.did(key(index), AUTHORITY)
 
 
 def key(index: int) -> str:
@@ -59,9 +60,7 @@ def category(index: int) -> str:
 
 
 def vector(index: int, model_id: int) -> np.ndarray:
-    rng = np.random.default_rng(100 * model_id + index)
-    values = rng.normal(size=DIMENSION).astype(np.float32)
-    return values / np.linalg.norm(values)
+    return fixture.unit_vector(100 * model_id + index, DIMENSION)
 
 
 @dataclass(frozen=True)
@@ -93,92 +92,54 @@ def archive_rows() -> list[ArchiveRow]:
 
 def neighbour_lists(model_id: int, images: list[int]) -> list[dict]:
     """Every image's ranked neighbours among the others of its kind, best first."""
-    rows = []
-    for index in images:
-        others = [other for other in images if other != index and kind(other) == kind(index)]
-        scored = sorted(
-            ((float(vector(index, model_id) @ vector(other, model_id)), other) for other in others),
-            reverse=True,
+    return [
+        row
+        for image_kind in ("continuum", "peak_flux")
+        for row in fixture.neighbour_rows(
+            model_id, {did(i): vector(i, model_id) for i in images if kind(i) == image_kind}
         )
-        rows += [
-            {
-                "obs_publisher_did": did(index),
-                "rank": rank,
-                "neighbour_did": did(other),
-                "cosine_similarity": score,
-                "model_id": model_id,
-            }
-            for rank, (score, other) in enumerate(scored, start=1)
-        ]
-    return rows
+    ]
 
 
 def fill(catalogue: Catalogue) -> None:
     """Write the twelve images, three models, vectors, neighbours and category pairs."""
-    rows: dict[str, list[dict]] = {name: [] for name in TABLES}
-    for index in ALL:
-        rows["ivoa.obscore"].append(
-            {
-                "dataproduct_type": "image" if kind(index) == "continuum" else "cube",
-                "calib_level": 2,
-                "obs_collection": "ALMA",
-                "obs_id": f"uid://A001/X{index:03d}",
-                "obs_publisher_did": did(index),
-                "obs_release_date": PAST,
-                "scientific_category": category(index),
-                "image_kind": kind(index),
-            }
+    images = [
+        fixture.FixtureImage(
+            key=key(index),
+            image_kind=kind(index),
+            ra=10.0 + index,
+            dec=-5.0 - index,
+            release=PAST,
+            category=category(index),
         )
-        rows["similarity.image"].append(
-            {
-                "obs_publisher_did": did(index),
-                "image_kind": kind(index),
-                "cutout_ra": 10.0 + index,
-                "cutout_dec": -5.0 - index,
-                "cutout_rule": "peak",
-                "peak_snr": 20.0 + index,
-                "noise_rms": 1e-4,
-                # written with another public URL, as if ingested long ago
-                "preview_url": f"http://old.example/preview/{key(index)}.png",
-            }
-        )
-        rows["vosim.product"].append(
-            {
-                "obs_publisher_did": did(index),
-                "product_key": key(index),
-                "file_path": f"/archive/{key(index)}.fits",
-                "file_size": 1000,
-                "file_mtime": 0.0,
-                "cutout_index": index - 1,
-                "cutout_x": 32,
-                "cutout_y": 32,
-                "ingested_at": PAST,
-            }
-        )
+        for index in ALL
+    ]
+    rows = fixture.image_rows(images, AUTHORITY)
+    for index, image in zip(ALL, rows["similarity.image"], strict=True):
+        image["peak_snr"] = 20.0 + index
+        # written with another public URL, as if ingested long ago
+        image["preview_url"] = f"http://old.example/preview/{key(index)}.png"
+    rows |= {"similarity.model": [], "similarity.embedding": [], "similarity.neighbour": []}
     for image_kind, model_id in [*CURRENT_MODELS.items(), ("continuum", RETIRED_MODEL)]:
         rows["similarity.model"].append(
-            {
-                "model_id": model_id,
-                "model_name": f"run-{model_id}",
-                "image_kind": image_kind,
-                "is_current": int(model_id != RETIRED_MODEL),
-                "embedding_dim": DIMENSION,
-                "trained_at": PAST,
-            }
+            fixture.model_row(
+                model_id,
+                image_kind,
+                current=model_id != RETIRED_MODEL,
+                embedding_dim=DIMENSION,
+                trained_at=PAST,
+            )
         )
-        images = [index for index in ALL if kind(index) == image_kind]
+        images_of_kind = [index for index in ALL if kind(index) == image_kind]
         rows["similarity.embedding"] += [
             {"obs_publisher_did": did(i), "model_id": model_id, "vector": vector(i, model_id)}
-            for i in images
+            for i in images_of_kind
         ]
-        rows["similarity.neighbour"] += neighbour_lists(model_id, images)
-    for first, second in pairwise((*CATEGORIES, CATEGORIES[0])):
-        rows["similarity.category_compat"].append(
-            {"scientific_category": first, "compatible_category": second, "origin": "derived"}
-        )
-    with catalogue.begin() as conn:
-        for name in TABLES:
-            conn.execute(catalogue.table(name).insert(), rows[name])
+        rows["similarity.neighbour"] += neighbour_lists(model_id, images_of_kind)
+    rows["similarity.category_compat"] = fixture.category_pairs(
+        pairwise((*CATEGORIES, CATEGORIES[0])), symmetric=False
+    )
+    fixture.write_rows(catalogue, {name: rows[name] for name in TABLES})
 
 
 TABLES = (

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from model_training.publish.archive_rows import ArchiveMapping
 from model_training.publish.stage import PublishError, publish, unpublish
 from tap_schema import Settings
-from tests.taplint import run_taplint, taplint_available
+from tests.stilts_lint import run_taplint, taplint_available
 
 from . import catalogue as cat
 from .dachs_server import INPUTS, DachsServer, dachs_unavailable

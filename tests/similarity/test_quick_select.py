@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from model_training.neighbours.quick_select import quick_select
 from tests import served_archive as archive
 from tests.tap.helpers import http
 from tests.tap.server import RunningServer
-
-quick_select = pytest.importorskip("model_training.neighbours.quick_select").quick_select
 
 CONTINUUM = [image for image in archive.PUBLIC if image.image_kind == "continuum"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -45,5 +46,12 @@ def test_vosim_serve_answers_on_loopback(any_settings: Settings) -> None:
         assert response.status_code == 200
         assert "<vosi:available>true</vosi:available>" in response.text
     finally:
-        process.terminate()
-        assert process.wait(timeout=30) is not None
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    log = process.stderr.read().decode()
+    assert process.returncode == 0, log
+    assert f"Uvicorn running on http://127.0.0.1:{port}" in log

@@ -1,7 +1,7 @@
 """``stilts taplint`` against the real server, on both backends.
 
 GAVO DaCHS 2.7 gets 0 errors, 16 warnings and 1 failure (LOC, for lack of
-``ivoa.obsplan``) on this machine (NOTES.md); vosim must do at least as well:
+``ivoa.obsplan``) on this kind of machine (docs/validators.md); vosim must do at least as well:
 0 errors, fewer than 16 warnings, and no failure other than LOC.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.taplint import run_taplint, taplint_available
+from tests.stilts_lint import run_taplint, taplint_available
 
 from .server import RunningServer
 

@@ -144,18 +144,18 @@ def test_characters_xml_forbids_do_not_break_the_votable(tap_server: RunningServ
         assert note.endswith("and<tag>&amp") and note.startswith("bell")
 
 
-TIMESTAMPS = b"""<?xml version="1.0"?>
+TIMESTAMPS = f"""<?xml version="1.0"?>
 <VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">
 <RESOURCE><TABLE>
 <FIELD name="did" datatype="char" arraysize="*"/>
 <FIELD name="seen" datatype="char" arraysize="*" xtype="timestamp"/>
 <DATA><TABLEDATA>
-<TR><TD>ivo://vosim.test/alma?image-001</TD><TD>2019-05-06T07:08:09</TD></TR>
-<TR><TD>ivo://vosim.test/alma?image-002</TD><TD>2022-01-02T03:04:05.500</TD></TR>
+<TR><TD>{small.did(1)}</TD><TD>2019-05-06T07:08:09</TD></TR>
+<TR><TD>{small.did(2)}</TD><TD>2022-01-02T03:04:05.500</TD></TR>
 </TABLEDATA></DATA>
 </TABLE></RESOURCE>
 </VOTABLE>
-"""
+""".encode()
 
 
 def test_uploaded_timestamps_compare_and_round_trip(tap_server: RunningServer) -> None:

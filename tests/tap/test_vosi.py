@@ -84,7 +84,7 @@ def test_capabilities_declare_the_service(tap_server: RunningServer) -> None:
     assert tap.find("uploadLimit/hard").text == "200000"
     assert tap.find("executionDuration/hard").text == "120"
     types = {group.get("type") for group in tap.iter("languageFeatures")}
-    # Debian's STILTS 3.4.7 rejects this key (NOTES.md): never declare it
+    # Debian's STILTS 3.4.7 rejects this key (docs/validators.md): never declare it
     assert TR + "features-adql-conditional" not in types
     mimes = {f.findtext("mime") for f in tap.iter("outputFormat")}
     assert mimes == {f.mime for f in OUTPUT_FORMATS}

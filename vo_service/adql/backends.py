@@ -7,7 +7,7 @@ rows on both (the shared query tests check it):
 
 - ADQL ``LOG`` is the natural logarithm; in both databases ``log()`` is base 10.
 - ``ROUND``/``TRUNCATE``/``MOD`` work on the decimal value, as PostgreSQL's
-  ``numeric`` does; SQLite's ``trunc(x)`` takes no digits argument (NOTES.md),
+  ``numeric`` does; SQLite's ``trunc(x)`` takes no digits argument,
   so SQLite calls the functions of `sqlite_functions`.
 - SQLite's ``LIKE`` ignores case unless ``case_sensitive_like`` is on, which
   `sqlite_functions.register` sets; ``ILIKE`` becomes ``LOWER(a) LIKE LOWER(b)``.

@@ -1,6 +1,6 @@
 """Reading ADQL text: a sqlglot dialect for ADQL 2.1 and the syntax checks sqlglot leaves out.
 
-sqlglot parses far more than ADQL (NOTES.md: it accepts many invalid
+sqlglot parses far more than ADQL (it accepts many invalid
 queries), so this module only turns text into a tree and refuses what is not
 ADQL at the token level (LIMIT, FETCH) and in identifiers (reserved words,
 ADQL 2.1 section 2.1.3's regular-identifier syntax). Every ADQL function is

@@ -15,7 +15,7 @@ STC-S text. It only becomes SQL where it is used:
 
 A cone, ``CONTAINS(POINT(ra, dec), CIRCLE(ra0, dec0, r)) = 1``, becomes on
 SQLite a declination BETWEEN (which the ``obscore_position`` index serves)
-plus a haversine distance (NOTES.md: same rows as pgsphere). Both backends
+plus a haversine distance (the same rows as pgsphere). Both backends
 count a point within 1e-9 rad of a boundary as inside, as pgsphere does.
 """
 

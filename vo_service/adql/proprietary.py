@@ -1,6 +1,6 @@
 """Proprietary images are invisible to ADQL: the similarity tables seen through a filter.
 
-DESIGN.md: nothing of an image whose release date is in the future (or
+The proprietary rule: nothing of an image whose release date is in the future (or
 unknown) is ever served — not its vector, not its neighbours, not its
 presence in anyone's neighbour list. The tables hold every image's rows (the
 neighbour lists are recomputed as images become public, but the release date

@@ -1,6 +1,6 @@
 """``vosim demo``: from nothing to a served archive in one command, on a laptop.
 
-Runs every stage of the data flow (DESIGN.md) on a synthetic ALMA-like
+Runs every stage of the data flow (docs/architecture.md) on a synthetic ALMA-like
 archive, in order: synth → ingest → categories → train (``cpu`` preset) →
 embed → neighbours → serve. Each stage is the function its own verb calls,
 and each skips what is already done (an existing archive, unchanged files,

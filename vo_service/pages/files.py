@@ -2,7 +2,7 @@
 
 DataLink's ``#preview`` and ``#this`` links point here. A product that is
 unknown or not public yet gets a 404 with a sentence saying so, and never a
-byte of its data (DESIGN.md). Responses carry the content type,
+byte of its data (the proprietary rule). Responses carry the content type,
 ``Content-Length``, ``ETag`` and ``Last-Modified``, answer byte ranges
 (Starlette's `FileResponse`), and answer a conditional GET whose validator
 still matches with 304 Not Modified, so that the page's browser does not

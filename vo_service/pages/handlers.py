@@ -1,4 +1,4 @@
-"""The HTML pages: the home page and the interactive similarity page (DESIGN.md, point 4).
+"""The HTML pages: the home page and the interactive similarity page.
 
 Handlers only: they read the query, ask `vo_service.pages.browse` for the images
 and render a template of ``templates/pages``. The ranking itself is not

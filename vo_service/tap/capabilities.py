@@ -5,7 +5,7 @@ Every feature listed here is exercised by a query in
 translator does not really support must not be declared. One ADQL 2.1 key is
 left out on purpose even though COALESCE works: Debian's STILTS 3.4.7 does
 not know ``features-adql-conditional`` and reports declaring it as an error
-(see NOTES.md).
+(docs/validators.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """HTTP responses shared by the TAP endpoints: DALI errors.
 
-Errors are mapped to the protocol's form here and nowhere else (STYLE.md):
+Errors are mapped to the protocol's form here and nowhere else:
 a `TapError` becomes a DALI 1.1 error document (section 4.4.2) with the
 error's HTTP status.
 """
