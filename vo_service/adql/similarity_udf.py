@@ -149,7 +149,26 @@ def similarity_sql(
             on=exp.EQ(this=column(second, "model_id"), expression=column(first, "model_id")),
         ).where(exp.EQ(this=column(second, "obs_publisher_did"), expression=other))
         vector: exp.Expr = column(second, "vector")
+        if sql_dialect == "postgres":
+            return exp.Subquery(this=_postgres_dot(select, column(first, "vector"), vector, adql))
     else:
         vector = other
     select = select.select(call("vosim_dot", column(first, "vector"), vector))
     return exp.Subquery(this=select)
+
+
+def _postgres_dot(select: exp.Select, left: exp.Column, right: exp.Column, adql: str) -> exp.Select:
+    """Write the dot product of two ``real[]`` columns into the subquery itself.
+
+    PostgreSQL cannot inline ``vosim_dot`` (its body is a query), and calling
+    it costs about as much again as the sum; the lengths must agree
+    (``unnest`` of two arrays pads the shorter one with NULLs).
+    """
+    pairs = _alias(adql, "vosim_udf_t")
+    arrays = f"{left.sql(dialect='postgres')}, {right.sql(dialect='postgres')}"
+    product = f'sum(CAST("{pairs}"."x" AS DOUBLE PRECISION) * "{pairs}"."y")'
+    return (
+        select.join(exp.Var(this=f'unnest({arrays}) AS "{pairs}"("x", "y")'), join_type="cross")
+        .select(exp.Var(this=product))
+        .having(exp.Var(this=f'count("{pairs}"."x") = count("{pairs}"."y")'))
+    )
