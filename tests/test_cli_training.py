@@ -30,26 +30,32 @@ def toy_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Settin
 
 def test_train_embed_evaluate(toy_install, tmp_path: Path, capsys) -> None:
     settings, truth, hyperparameters = toy_install
-    assert main(["train", "--hyperparameters", str(hyperparameters), "--truth", str(truth)]) == 0
+    arguments = ["--hyperparameters", str(hyperparameters), "--truth", str(truth)]
+    assert main(["train", *arguments, "--threads", "1"]) == 0
+    output = capsys.readouterr()
+    assert "train (1 thread)" in output.err  # the progress bar
+    assert " views/s on 1 thread (--threads), final loss" in output.out
     catalogue = open_catalogue(settings)
     with catalogue.begin() as conn:
         rows = conn.execute(
             sa.text(
                 "SELECT model_id, image_kind, is_current, n_images, hyperparameters,"
-                " mean_average_precision, class_precision_at_10, trained_on"
+                " mean_average_precision, class_precision_at_10, trained_on, includes_proprietary"
                 " FROM similarity.model ORDER BY model_id"
             )
         ).all()
-    # by default one network learns from both kinds' 48 images; each kind gets its row
-    assert [(r.image_kind, r.is_current, r.n_images) for r in rows] == [
-        ("continuum", 1, 48),
-        ("peak_flux", 1, 48),
+    # by default one network learns from both kinds' 46 public images; each kind gets its row
+    assert [(r.image_kind, r.is_current, r.n_images, r.includes_proprietary) for r in rows] == [
+        ("continuum", 1, 46, 0),
+        ("peak_flux", 1, 46, 0),
     ]
+    assert "trained on 46 images, public only" in output.out
     assert json.loads(rows[0].hyperparameters)["backbone"] == "resnet10"
     assert 0 < rows[0].mean_average_precision <= 1
     assert rows[0].class_precision_at_10 is not None
 
-    assert main(["embed"]) == 0
+    assert main(["embed", "--threads", "2"]) == 0
+    assert "(continuum, 2 threads)" in capsys.readouterr().err
     with catalogue.begin() as conn:
         count = conn.execute(sa.text("SELECT count(*) FROM similarity.embedding")).scalar()
     assert count == 2 * 23  # everything public, per kind
@@ -70,6 +76,18 @@ def test_train_embed_evaluate(toy_install, tmp_path: Path, capsys) -> None:
 
     assert main(["evaluate", "--kind", "continuum"]) == 0
     assert "same-source retrieval, continuum images" in capsys.readouterr().out
+
+
+def test_include_proprietary_trains_on_every_image(toy_install, capsys) -> None:
+    settings, _, hyperparameters = toy_install
+    arguments = ["--hyperparameters", str(hyperparameters), "--kind", "continuum"]
+    assert main(["train", *arguments, "--include-proprietary", "--no-current"]) == 0
+    assert "trained on 24 images, 1 of them proprietary" in capsys.readouterr().out
+    with open_catalogue(settings).begin() as conn:
+        row = conn.execute(
+            sa.text("SELECT n_images, includes_proprietary, is_current FROM similarity.model")
+        ).one()
+    assert tuple(row) == (24, 1, 0)
 
 
 def test_resume_without_an_unfinished_run_is_a_usage_error(toy_install, capsys) -> None:

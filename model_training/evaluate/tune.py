@@ -178,7 +178,7 @@ def tune(
     study_dir.mkdir(parents=True, exist_ok=True)
     catalogue = open_catalogue(settings)
     torch_device = pick_device(device)
-    images = load_image_set(catalogue, image_kind)
+    images = load_image_set(catalogue, image_kind, public_only=True)  # as vosim train's default
     labels = source_labels(images, truth)
     train_at, held_at = split_by_source(labels.source, held_out_fraction, seed)
     cutouts = images.cutouts(settings)
@@ -222,6 +222,7 @@ def tune(
             "n_images": len(train_at),
             "scored_on": scored_on,
             "training_seconds": sum(r.seconds for r in history),
+            "includes_proprietary": 0,
             "trained_at": utc_now(),
         }
         with catalogue.begin() as conn:

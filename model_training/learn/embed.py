@@ -29,6 +29,7 @@ from tap_schema import Catalogue, Settings, open_catalogue
 from .checkpoints import ModelNotFoundError, TrainedModel, current_model_id, load_model
 from .image_set import IMAGE_KINDS, load_image_set
 from .inference import compute_vectors, pick_device
+from .threads import ThreadBudget
 
 __all__ = ["EmbedReport", "embed_images"]
 
@@ -54,6 +55,7 @@ def embed_images(
     device: str | None = None,
     batch_size: int = 256,
     progress: bool = True,
+    threads: int | None = None,
 ) -> EmbedReport:
     """Embed every public image that has no vector yet, for one model or the current ones.
 
@@ -70,6 +72,9 @@ def embed_images(
         Cut-outs per forward pass.
     progress
         Show a progress bar.
+    threads
+        CPU threads (``--threads``); None for this process's fair share of
+        the cores (`model_training.learn.threads`).
 
     Returns
     -------
@@ -78,6 +83,7 @@ def embed_images(
     """
     catalogue = open_catalogue(settings)
     torch_device = pick_device(device)
+    budget = ThreadBudget(threads)
     if model_id is None:
         with catalogue.begin() as conn:
             model_ids = [i for kind in IMAGE_KINDS if (i := current_model_id(conn, kind))]
@@ -89,7 +95,7 @@ def embed_images(
     for mid in model_ids:
         model = load_model(catalogue, mid, device=torch_device)
         embedded[mid], already[mid] = _embed_with(
-            settings, catalogue, model, torch_device, batch_size, progress
+            settings, catalogue, model, torch_device, batch_size, progress, budget.choice.count
         )
     return EmbedReport(embedded, already)
 
@@ -101,6 +107,7 @@ def _embed_with(
     device: torch.device,
     batch_size: int,
     progress: bool,
+    threads: str,
 ) -> tuple[int, int]:
     images = load_image_set(catalogue, model.image_kind, public_only=True)
     embedding = catalogue.table("similarity.embedding")
@@ -117,7 +124,7 @@ def _embed_with(
         return 0, len(done)
     bar = tqdm(
         total=len(todo),
-        desc=f"embed model {model.model_id} ({model.image_kind})",
+        desc=f"embed model {model.model_id} ({model.image_kind}, {threads})",
         unit="img",
         disable=not progress,
     )

@@ -18,8 +18,9 @@ gathers the projections of every process, `model_training.learn.loss`).
 Exact resumption: the random streams of an epoch (data order, augmentations)
 are derived from (seed, epoch, process rank), and the checkpoint holds the
 model, optimiser, schedule and global random states after the epoch, so a
-resumed run continues bit for bit as if never interrupted (on the CPU; GPU
-kernels are not bitwise deterministic).
+resumed run continues bit for bit as if never interrupted (on the CPU at a
+fixed thread count, ``threads``: a fair share that follows the load may
+change the order of sums; GPU kernels are not bitwise deterministic).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from .optim import build_optimizer, warmup_cosine_schedule
 from .presets import TrainingConfig, preset
 from .retrieval import RetrievalScores, retrieval_scores
 from .simclr import SimCLR, build_method
+from .threads import ThreadBudget
 
 __all__ = [
     "BOTH_KINDS",
@@ -56,10 +58,12 @@ __all__ = [
     "TrainingRunError",
     "fit",
     "train_model",
+    "views_per_second",
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 MODEL_NAME = "model.pt"
+PROPRIETARY_MARK = "includes-proprietary"
 BOTH_KINDS = "both"
 
 
@@ -136,6 +140,7 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     on_epoch_end: Callable[[EpochRecord], None] | None = None,
+    threads: ThreadBudget | int | None = None,
 ) -> list[EpochRecord]:
     """Train a method on cut-outs for ``config.epochs`` epochs.
 
@@ -158,6 +163,11 @@ def fit(
     on_epoch_end
         Called after each epoch's checkpoint; may raise to stop the run
         (a hyperparameter search prunes trials that way).
+    threads
+        CPU threads: a count, or None for this process's fair share of the
+        cores (`model_training.learn.threads`), re-evaluated every 10 s when
+        training on the CPU (on a GPU the threads barely matter, the pauses
+        to sample would).
 
     Returns
     -------
@@ -166,6 +176,7 @@ def fit(
     """
     device = torch.device(device)
     _configure_cuda(device)
+    budget = threads if isinstance(threads, ThreadBudget) else ThreadBudget(threads)
     world = Distributed.current()
     method = method.to(device)
     if device.type == "cuda":
@@ -198,7 +209,7 @@ def fit(
     bar = tqdm(
         total=config.epochs * steps_per_epoch,
         initial=len(history) * steps_per_epoch,
-        desc="train",
+        desc=f"train ({budget.choice.count})",
         unit="step",
         disable=not (progress and world.is_main),
     )
@@ -223,6 +234,8 @@ def fit(
                 schedule.step()
                 total_loss += loss.detach()
                 bar.update()
+                if device.type == "cpu" and budget.refresh():
+                    bar.set_description(f"train ({budget.choice.count})")
                 if step % 10 == 0 or step == steps_per_epoch - 1:
                     seconds = time.perf_counter() - started
                     bar.set_postfix(
@@ -295,6 +308,18 @@ def _load_checkpoint(
     return [EpochRecord(**record) for record in state["history"]]
 
 
+def views_per_second(history: list[EpochRecord]) -> float:
+    """Return the speed of a whole run: all its views over all its epochs' wall-clock time.
+
+    Not the last epoch's speed: on a shared machine epochs differ by tens of
+    times (a run that ended alone reported 1254 views/s over 2,125 s in which
+    it averaged 65).
+    """
+    seconds = sum(record.seconds for record in history)
+    views = sum(record.views_per_second * record.seconds for record in history)
+    return views / seconds if seconds > 0 else 0.0
+
+
 @dataclass(frozen=True)
 class TrainingOutcome:
     """A finished training run: its model rows, files, history and scores."""
@@ -304,14 +329,19 @@ class TrainingOutcome:
     history: list[EpochRecord]
     scores: dict[str, RetrievalScores] = field(default_factory=dict)
     made_current: bool = True
+    threads: str = ""
+    training_set: str = ""
 
     def __str__(self) -> str:
         last = self.history[-1]
+        on_threads = f" on {self.threads}" if self.threads else ""
         lines = [
             f"trained {last.epoch} epochs in {sum(r.seconds for r in self.history):.0f} s "
-            f"({last.views_per_second:.0f} views/s), final loss {last.loss:.3f}; "
-            f"weights in {self.run_dir}"
+            f"at {views_per_second(self.history):.0f} views/s{on_threads}, "
+            f"final loss {last.loss:.3f}; weights in {self.run_dir}"
         ]
+        if self.training_set:
+            lines.append(f"trained on {self.training_set}")
         for kind, model_id in self.model_ids.items():
             score = self.scores.get(kind)
             summary = (
@@ -337,6 +367,8 @@ def train_model(
     progress: bool = True,
     make_current: bool = True,
     skip_if_empty: bool = False,
+    threads: int | None = None,
+    include_proprietary: bool = False,
 ) -> TrainingOutcome | None:
     """Train SimCLR on the cut-outs of an image kind and record the run.
 
@@ -366,6 +398,13 @@ def train_model(
         Serve the new model for its kind(s) from now on.
     skip_if_empty
         Return None instead of failing when no image of the kind is ingested.
+    threads
+        CPU threads (``--threads``); None for the fair share (`fit`).
+    include_proprietary
+        Train on every image, also those whose release date has not passed
+        or is unknown (``--include-proprietary``); by default only on the
+        public ones (`tap_schema.release`), since a network can memorise
+        its training images. Recorded in ``similarity.model.includes_proprietary``.
 
     Returns
     -------
@@ -385,16 +424,23 @@ def train_model(
         else pick_device(device)
     )
     catalogue = open_catalogue(settings, create=world.is_main)
-    images = load_image_set(catalogue, kinds)
+    images = load_image_set(catalogue, kinds, public_only=not include_proprietary)
     if skip_if_empty and len(images) == 0:
         return None
     kinds = tuple(kind for kind in kinds if (images.image_kind == kind).any()) or kinds
     if len(images) < 2:
-        raise TrainingRunError(f"only {len(images)} {image_kind} images ingested: run ingest first")
-    run_dir = _run_directory(settings, image_kind, preset_name, config, resume, world)
+        raise TrainingRunError(
+            f"only {len(images)} {'' if include_proprietary else 'public '}{image_kind} images "
+            "ingested: run ingest first"
+            + ("" if include_proprietary else " (or train on all: --include-proprietary)")
+        )
+    run_dir = _run_directory(
+        settings, image_kind, preset_name, config, resume, world, include_proprietary
+    )
     torch.manual_seed(config.seed)
     method = build_method(config)
     started = datetime.now(UTC)
+    budget = ThreadBudget(threads)
     history = fit(
         method,
         torch.from_numpy(images.cutouts(settings)),
@@ -403,6 +449,7 @@ def train_model(
         checkpoint=run_dir / CHECKPOINT_NAME,
         resume=resume,
         progress=progress,
+        threads=budget,
     )
     if not world.is_main:
         dist.barrier()
@@ -415,13 +462,22 @@ def train_model(
         scores[kind], scored_on = _score(settings, method, config, kind_images, truth, torch_device)
         row = _model_row(run_dir.name, kind, kinds, preset_name, method, config, history)
         row["n_images"] = len(images)
+        row["includes_proprietary"] = int(include_proprietary)
         row |= scores[kind].model_columns() | {"scored_on": scored_on}
         row["trained_at"] = started.replace(tzinfo=None)
         with catalogue.begin() as conn:
             model_ids[kind] = register_model(conn, catalogue, row, model_path, current=make_current)
     if world.world_size > 1:
         dist.barrier()
-    return TrainingOutcome(model_ids, run_dir, history, scores, make_current)
+    n_proprietary = int((~images.is_public).sum())
+    training_set = f"{len(images)} images" + (
+        f", {n_proprietary} of them proprietary (--include-proprietary)"
+        if include_proprietary
+        else ", public only"
+    )
+    return TrainingOutcome(
+        model_ids, run_dir, history, scores, make_current, str(budget.choice), training_set
+    )
 
 
 def _run_directory(
@@ -431,8 +487,13 @@ def _run_directory(
     config: TrainingConfig,
     resume: bool,
     world: Distributed,
+    include_proprietary: bool,
 ) -> Path:
-    """Make a new run directory, or find the latest unfinished one when resuming."""
+    """Make a new run directory, or find the latest unfinished one when resuming.
+
+    A run trained on proprietary images says so by a file ``includes-proprietary``
+    in its directory, so that resuming cannot change the training set.
+    """
     prefix = f"{image_kind}-{preset_name}-"
     if resume:
         unfinished = sorted(
@@ -444,6 +505,12 @@ def _run_directory(
             raise TrainingRunError(
                 f"no unfinished {image_kind} run of preset {preset_name} in {settings.model_dir}"
             )
+        if (unfinished[-1] / PROPRIETARY_MARK).exists() != include_proprietary:
+            was = "public images only" if include_proprietary else "all images"
+            raise TrainingRunError(
+                f"{unfinished[-1]} was trained on {was}: resume it with the same "
+                "--include-proprietary choice, or start a new run"
+            )
         return unfinished[-1]
     name = [prefix + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")]
     if world.world_size > 1:
@@ -452,6 +519,8 @@ def _run_directory(
     if world.is_main:
         run_dir.mkdir(parents=True, exist_ok=False)
         (run_dir / "hyperparameters.json").write_text(json.dumps(config.to_dict(), indent=2))
+        if include_proprietary:
+            (run_dir / PROPRIETARY_MARK).touch()
     return run_dir
 
 

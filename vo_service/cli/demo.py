@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from tap_schema import Settings, open_catalogue
 from vo_service.urls import ServiceUrls
 
-from .options import Verbs, add_archive_size, add_device, add_host_and_port
+from .options import Verbs, add_archive_size, add_device, add_host_and_port, add_threads
 
 __all__ = ["DemoOptions", "add_demo", "run_demo"]
 
@@ -48,6 +48,9 @@ class DemoOptions:
     epochs
         Training epochs instead of the ``cpu`` preset's (shorter runs for
         tests; the preset's own is what the demo is measured with).
+    threads
+        CPU threads of training and embedding (``--threads``); None for
+        the fair share (`model_training.learn.threads`).
     """
 
     sources: int = 300
@@ -58,6 +61,7 @@ class DemoOptions:
     serve: bool = True
     device: str | None = None
     epochs: int | None = None
+    threads: int | None = None
 
 
 def add_demo(verbs: Verbs) -> None:
@@ -71,6 +75,7 @@ def add_demo(verbs: Verbs) -> None:
         "--epochs", type=int, default=None, help="training epochs (default: the cpu preset's)"
     )
     add_device(parser)
+    add_threads(parser)
     add_host_and_port(parser)
     parser.add_argument(
         "--no-serve", action="store_true", help="stop after the pipeline instead of serving"
@@ -88,6 +93,7 @@ def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
         serve=not args.no_serve,
         device=args.device,
         epochs=args.epochs,
+        threads=args.threads,
     )
     return run_demo(settings, options)
 
@@ -181,6 +187,7 @@ def _train(settings: Settings, archive: Path, options: DemoOptions) -> str:
         device=options.device,
         truth=archive / "truth.csv",
         skip_if_empty=True,
+        threads=options.threads,
     )
     return "no images to train on" if outcome is None else str(outcome)
 
@@ -188,7 +195,7 @@ def _train(settings: Settings, archive: Path, options: DemoOptions) -> str:
 def _embed(settings: Settings, options: DemoOptions) -> str:
     from model_training.learn.embed import embed_images
 
-    return str(embed_images(settings, device=options.device))
+    return str(embed_images(settings, device=options.device, threads=options.threads))
 
 
 def _neighbours(settings: Settings, options: DemoOptions) -> str:

@@ -15,6 +15,7 @@ from .options import (
     add_device,
     add_model,
     add_preset,
+    add_threads,
     add_truth,
     training_config,
 )
@@ -37,9 +38,17 @@ def add_train(verbs: Verbs) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     parser.add_argument("--resume", action="store_true", help="continue the last unfinished run")
     add_device(parser)
+    add_threads(parser)
     add_truth(parser)
     parser.add_argument(
         "--no-current", action="store_true", help="do not serve the new model (keep the old one)"
+    )
+    parser.add_argument(
+        "--include-proprietary",
+        action="store_true",
+        help="train on every image, also those whose release date has not passed (default: "
+        "public images only, since a network can memorise its training images; recorded in "
+        "similarity.model.includes_proprietary)",
     )
     parser.set_defaults(handler=_run_train)
 
@@ -67,6 +76,8 @@ def _run_train(args: argparse.Namespace, settings: Settings) -> int:
                 truth=args.truth,
                 make_current=not args.no_current,
                 skip_if_empty=args.kind == "each",
+                threads=args.threads,
+                include_proprietary=args.include_proprietary,
             )
             if outcome is not None:
                 print(outcome)
@@ -81,6 +92,7 @@ def add_embed(verbs: Verbs) -> None:
     parser = verbs.add_parser("embed", help="store the vector of every public image")
     add_model(parser)
     add_device(parser)
+    add_threads(parser)
     parser.add_argument("--batch-size", type=int, default=256, help="cut-outs per forward pass")
     parser.set_defaults(handler=_run_embed)
 
@@ -90,7 +102,13 @@ def _run_embed(args: argparse.Namespace, settings: Settings) -> int:
     from model_training.learn.embed import embed_images
 
     try:
-        report = embed_images(settings, args.model, device=args.device, batch_size=args.batch_size)
+        report = embed_images(
+            settings,
+            args.model,
+            device=args.device,
+            batch_size=args.batch_size,
+            threads=args.threads,
+        )
     except ModelNotFoundError as error:
         print(f"vosim embed: error: {error}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ __all__ = [
     "add_host_and_port",
     "add_model",
     "add_preset",
+    "add_threads",
     "add_truth",
     "training_config",
 ]
@@ -40,6 +41,17 @@ def add_device(parser: argparse.ArgumentParser) -> None:
     """``--device``: where the network or the search runs."""
     parser.add_argument(
         "--device", default=None, help="cpu, cuda, cuda:1 … (default: a GPU if any)"
+    )
+
+
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    """``--threads``: CPU threads instead of this process's fair share of the cores."""
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for the network (default: OMP_NUM_THREADS if set, else a fair "
+        "share of the cores this process may use, given the other busy processes)",
     )
 
 
