@@ -169,3 +169,32 @@ def test_oversized_uploads_are_refused_before_they_are_read(
     just_over = upload(archive_server, None, b"\0" * (limit + 10), RESPONSEFORMAT="json")
     assert just_over.status_code == 413
     assert f"at most {limit} bytes" in just_over.json()["error"]
+
+
+def test_the_upload_answer_carries_the_vector_for_adql(
+    archive_server: RunningServer, tmp_path: Path
+) -> None:
+    """The vector comes back (JSON list, VOTable INFO), so that ADQL can rank by it."""
+    path = continuum_file(tmp_path)
+    image = read_fits_image(path)
+    _, vector = archive.PooledEmbedder().embed(
+        "continuum", make_cutout(image.flux_map, image.wcs, image.noise).pixels
+    )
+    document = upload(archive_server, path, RESPONSEFORMAT="application/json").json()
+    assert document["upload"]["vector"] == pytest.approx(vector.tolist(), abs=1e-6)
+    table = votable(upload(archive_server, path).content)
+    infos = {info.name: info.value for info in table.resources[0].infos}
+    text = infos["upload_vector"]
+    assert np.array(text.split(), dtype=np.float32) == pytest.approx(vector, abs=1e-6)
+    best = document["results"][0]
+    response = http.get(
+        f"{archive_server.url}/tap/sync",
+        params={
+            "LANG": "ADQL",
+            "QUERY": "SELECT vosim_similarity_vector(obs_publisher_did, "
+            f"'{text}') AS sim FROM ivoa.obscore "
+            f"WHERE obs_publisher_did = '{best['obs_publisher_did']}'",
+        },
+    )
+    sim = votable(response.content).get_first_table().array["sim"][0]
+    assert float(sim) == pytest.approx(best["similarity"], abs=1e-5)

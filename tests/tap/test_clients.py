@@ -108,3 +108,27 @@ def test_stilts_tapquery_upload(tap_server: RunningServer, tmp_path: Path) -> No
         (small.did(1), "HH212"),
         (small.did(2), "HH212"),
     ]
+
+
+SIMILAR = (
+    f"SELECT o.obs_publisher_did, vosim_similarity(o.obs_publisher_did, '{small.did(1)}') AS sim "
+    "FROM ivoa.obscore AS o WHERE o.obs_publisher_did <> '" + small.did(1) + "' AND "
+    f"vosim_similarity(o.obs_publisher_did, '{small.did(1)}') IS NOT NULL ORDER BY sim DESC"
+)
+
+
+def test_pyvo_runs_the_similarity_function_sync_and_async(tap_server: RunningServer) -> None:
+    service = pyvo.dal.TAPService(tap_server.tap_url)
+    for result in (service.run_sync(SIMILAR), service.run_async(SIMILAR)):
+        table = result.to_table()
+        assert set(table["obs_publisher_did"]) == {small.did(3), small.did(5)}
+        assert list(table["sim"]) == sorted(table["sim"], reverse=True)
+
+
+@stilts
+@pytest.mark.parametrize("sync", ["true", "false"])
+def test_stilts_tapquery_runs_the_similarity_function(
+    tap_server: RunningServer, tmp_path: Path, sync: str
+) -> None:
+    rows = _tapquery(tap_server, tmp_path / "out.csv", f"adql={SIMILAR}", f"sync={sync}")
+    assert {row["obs_publisher_did"] for row in rows} == {small.did(3), small.did(5)}

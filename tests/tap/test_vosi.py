@@ -6,9 +6,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from vo_service.adql.similarity_udf import FUNCTIONS as SIMILARITY_FUNCTIONS
 from vo_service.tap.capabilities import FEATURE_GROUPS
 from vo_service.votable.formats import OUTPUT_FORMATS
 
+from . import catalogue as small
 from .helpers import http, query_status, sync, tap_schema_columns, votable
 from .server import RunningServer
 
@@ -41,6 +43,11 @@ FEATURE_QUERIES = {
     "WITH": "WITH t AS (SELECT obs_id FROM ivoa.obscore) SELECT obs_id FROM t",
     "CAST": "SELECT CAST(calib_level AS DOUBLE PRECISION) AS c FROM ivoa.obscore",
     "OFFSET": "SELECT obs_id FROM ivoa.obscore ORDER BY obs_id OFFSET 2",
+    SIMILARITY_FUNCTIONS["VOSIM_SIMILARITY"][0]: "SELECT obs_id FROM ivoa.obscore WHERE "
+    f"vosim_similarity(obs_publisher_did, '{small.did(1)}') > 0.99",
+    SIMILARITY_FUNCTIONS["VOSIM_SIMILARITY_VECTOR"][0]: "SELECT e.obs_publisher_did "
+    "FROM similarity.embedding AS e "
+    "WHERE vosim_similarity_vector(e.obs_publisher_did, e.vector) > 0.99",
 }
 
 

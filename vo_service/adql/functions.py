@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from .backends import call
+from .backends import call, cast
 from .scope import Scope
+from .similarity_udf import FUNCTIONS as SIMILARITY_FUNCTIONS
+from .similarity_udf import similarity_sql
 from .translation_types import (
     NULL,
     Value,
@@ -79,11 +81,49 @@ class FunctionTranslation:
             return Value(call(name.lower(), value.sql), computed_meta("char"))
         if name in _GEOMETRY_FUNCTIONS:
             return self._geometry_function(name, node, scope)
+        if name in SIMILARITY_FUNCTIONS:
+            return self._similarity(name, node, scope)
         raise self.error(
             f"{name} is not an ADQL function: see the service's capabilities for the "
             "functions it supports",
             node,
         )
+
+    def _similarity(self, name: str, node: exp.Anonymous, scope: Scope) -> Value:
+        """``vosim_similarity`` and ``vosim_similarity_vector`` (`similarity_udf`)."""
+        label = name.lower()
+        self._arity(node, label, 2, 2)
+        did, other = (self.value(argument, scope) for argument in node.expressions)
+        if not (did.is_string or did.datatype == NULL):
+            raise self.error(
+                f"the first argument of {label} is an image's obs_publisher_did (text), "
+                f"not {self._kind(did)}",
+                node,
+            )
+        by_did = name == "VOSIM_SIMILARITY"
+        if by_did and not (other.is_string or other.datatype == NULL):
+            raise self.error(
+                f"the second argument of {label} is an image's obs_publisher_did (text), "
+                f"not {self._kind(other)}; vosim_similarity_vector takes a vector",
+                node,
+            )
+        vector = other.is_string or (
+            other.is_array and other.datatype in ("float", "double") and other.geom is None
+        )
+        if not by_did and not (vector or other.datatype == NULL):
+            raise self.error(
+                f"the second argument of {label} is a vector (a float array column, or its "
+                f"values as space-separated text), not {self._kind(other)}",
+                node,
+            )
+        other_sql = other.sql
+        if not by_did and other.is_string:
+            # one overload of vosim_dot per stored form: say which
+            other_sql = cast(other_sql, "TEXT")
+        sql = similarity_sql(
+            self.schema, self.backend.sql_dialect, self.adql, did.sql, other_sql, by_did
+        )
+        return Value(sql, computed_meta("double"))
 
     def _arity(self, node: exp.Anonymous, name: str, low: int, high: int) -> None:
         count = len(node.expressions)

@@ -11,7 +11,10 @@ query, so a pgsphere index on an expression still applies:
 - ``vosim_contains``, ``vosim_intersects``, ``vosim_distance`` (degrees),
   ``vosim_area`` (square degrees) and ``vosim_coord`` wrap pgsphere's
   operators for each pair of types (Debian 12's pgsphere has no
-  ``spoint_dwithin``; a cone is ``spoint @ scircle``).
+  ``spoint_dwithin``; a cone is ``spoint @ scircle``);
+- ``vosim_dot(real[], real[])`` and ``vosim_dot(real[], text)`` (the
+  space-separated text an uploaded array column is stored as): the dot
+  product, NULL when the lengths differ (`similarity_udf`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ import sqlalchemy as sa
 __all__ = ["install"]
 
 _REGIONS = ("scircle", "spoly")
+
+_NUMBER = "[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?"
+"""A number in a vector written as text (the same rule as `similarity_udf.dot`)."""
 
 _STATEMENTS: list[str] = [
     "CREATE EXTENSION IF NOT EXISTS pg_sphere",
@@ -63,6 +69,15 @@ _STATEMENTS: list[str] = [
         LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT degrees(degrees(area(a))) $$"""
         for region in _REGIONS
     ),
+    """CREATE OR REPLACE FUNCTION vosim_dot(a real[], b real[]) RETURNS double precision
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT CASE WHEN cardinality(a) = cardinality(b) AND cardinality(a) > 0 THEN
+          (SELECT sum(CAST(x AS double precision) * y) FROM unnest(a, b) AS t(x, y)) END $$""",
+    f"""CREATE OR REPLACE FUNCTION vosim_dot(a real[], b text) RETURNS double precision
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT CASE WHEN b ~ '^\\s*{_NUMBER}(\\s+{_NUMBER})*\\s*$' THEN vosim_dot(a,
+          CAST(regexp_split_to_array(regexp_replace(b, '^\\s+|\\s+$', '', 'g'), '\\s+')
+          AS real[])) END $$""",
 ]
 
 _LOCK_KEY = 0x766F73696D  # "vosim": serialise concurrent start-ups

@@ -27,6 +27,7 @@ from functools import lru_cache
 
 from . import spherical
 from .backends import SQLITE_TIMESTAMP_FORMAT
+from .similarity_udf import dot
 
 __all__ = ["register"]
 
@@ -185,6 +186,7 @@ _FUNCTIONS: dict[str, tuple[int, Callable[..., object], bool]] = {
     "adql_contains": (2, _relation(spherical.contains), True),
     "adql_intersects": (2, _relation(spherical.intersects), True),
     "adql_area": (1, _area, True),
+    "vosim_dot": (2, dot, True),
 }
 
 

@@ -164,6 +164,8 @@ def json_response(
             **_upload_json(result.uploaded),
             "cutout_image": _cutout_image(result.uploaded),
         }
+        if result.uploaded_vector is not None:
+            document["upload"]["vector"] = [float(x) for x in result.uploaded_vector]
     if result.quick_select is not None:
         document["quick_select"] = [
             {"representative": group.representative, "members": list(group.members)}
@@ -196,6 +198,11 @@ def _upload_json(image: UploadedImage) -> dict[str, object]:
         "cutout_dec": cutout.dec,
         "peak_snr": cutout.peak_snr if np.isfinite(cutout.peak_snr) else None,
     }
+
+
+def _vector_text(vector: np.ndarray) -> str:
+    """Write a vector as space-separated float32 values that read back exactly."""
+    return " ".join(repr(float(x)) for x in np.asarray(vector, dtype=np.float32))
 
 
 def _cutout_image(image: UploadedImage) -> dict[str, object]:
@@ -284,6 +291,9 @@ def table_response(
     if result.uploaded is not None:
         upload = _upload_json(result.uploaded)
         infos += [(f"upload_{name}", str(value)) for name, value in upload.items()]
+        if result.uploaded_vector is not None:
+            # the TABLEDATA form of an array, which vosim_similarity_vector also reads as text
+            infos.append(("upload_vector", _vector_text(result.uploaded_vector)))
     if note:
         infos.append(("note", note))
     frame = VOTableFrame(

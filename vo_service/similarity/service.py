@@ -168,6 +168,8 @@ class SimilarityResult:
     """More ranked images follow this page."""
     uploaded: UploadedImage | None = None
     """The uploaded image ranked against, if the search was by upload."""
+    uploaded_vector: np.ndarray | None = None
+    """The uploaded image's vector (current model), for ``vosim_similarity_vector`` in ADQL."""
     quick_select: tuple[QuickSelectGroup, ...] | None = None
     """The quick-select row, when asked for."""
     min_separation_arcsec: float = 0.0
@@ -377,7 +379,7 @@ class SimilarityService:
             now,
             nearby=self._nearby(index, selected, query, centre),
         )
-        return replace(result, uploaded=image)
+        return replace(result, uploaded=image, uploaded_vector=np.asarray(vector, np.float32))
 
     @staticmethod
     def _nearby(

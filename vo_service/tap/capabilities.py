@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vo_service.adql.similarity_udf import FUNCTIONS as SIMILARITY_FUNCTIONS
+
 __all__ = [
     "ADQL_VERSIONS",
     "DATA_MODELS",
@@ -75,6 +77,10 @@ FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
     _group("features-adql-common-table", "WITH"),
     _group("features-adql-type", "CAST"),
     _group("features-adql-offset", "OFFSET"),
+    FeatureGroup(
+        _TAPREGEXT + "features-udf",
+        tuple(LanguageFeature(form, text) for form, text in SIMILARITY_FUNCTIONS.values()),
+    ),
 )
 
 DATA_MODELS: tuple[DataModel, ...] = (

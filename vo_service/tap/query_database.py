@@ -137,11 +137,13 @@ class QuerySession:
         """Start the transaction and, on PostgreSQL, its statement timeout."""
         if self.dialect == "postgresql":
             # extra_float_digits > 0: floats as their shortest exact text (PostgreSQL 12+),
-            # whatever the server's configuration says; see _floats_as_text
+            # whatever the server's configuration says; see _floats_as_text. No JIT: a
+            # plan of per-row subqueries (vosim_similarity) passes jit_above_cost and
+            # compiling it took a quarter of the query's time (benchmarks/README.md)
             remaining = self._remaining_ms()
             self.connection.exec_driver_sql(
                 f"SELECT set_config('statement_timeout', '{remaining}', true), "
-                "set_config('extra_float_digits', '1', true)"
+                "set_config('extra_float_digits', '1', true), set_config('jit', 'off', true)"
             )
         else:
             self.connection.exec_driver_sql("SELECT 1")  # opens the transaction (BEGIN)
