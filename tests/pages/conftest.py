@@ -5,10 +5,9 @@ everything that would reach the network switched off; every request it makes
 is logged, so that tests can check what a page asked for, and so is every
 Content-Security-Policy violation the browser reports.
 
-The server answers with the Content-Security-Policy that the service sends
-in production (``default-src 'self'``, and connect-src for the SAMP Web
-Profile hub), so every page test also checks that the page needs no inline
-script or style and no eval.
+The service answers with its Content-Security-Policy (``default-src
+'self'``, and connect-src for the SAMP Web Profile hub), so every page test
+also checks that the page needs no inline script or style and no eval.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from playwright.sync_api import (
     Page,
     Request,
 )
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model_training.neighbours.stage import compute_neighbours
 from tap_schema import Settings, open_catalogue
@@ -37,36 +35,6 @@ from . import catalogue as page_catalogue
 from .helpers import repeated_start
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "page"
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; connect-src 'self' http://localhost:21012 http://127.0.0.1:21012; "
-    "frame-ancestors 'self'; base-uri 'self'; form-action 'self'"
-)
-"""The policy every response carries in production (the pages may load nothing else)."""
-
-
-class ContentSecurityPolicy:
-    """ASGI middleware: add `CONTENT_SECURITY_POLICY` to every HTTP response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_policy(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", [])
-                    if name.lower() != b"content-security-policy"
-                ]
-                headers.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_policy)
 
 
 @dataclass
@@ -124,7 +92,7 @@ class BrowserSession:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A small synthetic archive, ingested, with vectors and neighbour lists, on 127.0.0.1.
 
-    Served with the production Content-Security-Policy; uploads are embedded
+    Served as in production (its Content-Security-Policy included); uploads are embedded
     by `catalogue.BlockEmbedder` (the test models have no network).
     """
     root = tmp_path_factory.mktemp("page")
@@ -137,7 +105,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     compute_neighbours(settings, device="cpu", progress=False)
     catalogue = open_catalogue(settings)
     app = create_app(settings, catalogue=catalogue, embedder=page_catalogue.BlockEmbedder())
-    app.add_middleware(ContentSecurityPolicy)
     try:
         with serve_in_thread(app) as url:
             yield Site(RunningServer(url, settings, catalogue, app), archive)

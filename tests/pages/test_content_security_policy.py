@@ -15,7 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import CONTENT_SECURITY_POLICY, BrowserSession, Site
+from vo_service.security_headers import CONTENT_SECURITY_POLICY
+
+from .conftest import BrowserSession, Site
 from .helpers import open_page, page_url
 
 JSON = "application/json"

@@ -11,7 +11,7 @@ from sqlglot import exp
 from .backends import call, cast
 from .scope import Scope
 from .similarity_udf import FUNCTIONS as SIMILARITY_FUNCTIONS
-from .similarity_udf import similarity_sql
+from .similarity_udf import embedding_table, similarity_sql
 from .translation_types import (
     NULL,
     Value,
@@ -120,6 +120,8 @@ class FunctionTranslation:
         if not by_did and other.is_string:
             # one overload of vosim_dot per stored form: say which
             other_sql = cast(other_sql, "TEXT")
+        vectors = embedding_table(self.schema)
+        self.public_tables[(vectors.schema_name, vectors.table_name)] = vectors
         sql = similarity_sql(
             self.schema, self.backend.sql_dialect, self.adql, did.sql, other_sql, by_did
         )

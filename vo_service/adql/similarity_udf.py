@@ -25,11 +25,11 @@ import numpy as np
 from sqlglot import exp
 
 from .backends import call
-from .catalog import TapSchema
-from .proprietary import PROPRIETARY_TABLES, public_rows_sql
+from .catalog import TapSchema, TapTable
+from .proprietary import public_source
 from .translation_types import quoted
 
-__all__ = ["FUNCTIONS", "dot", "similarity_sql"]
+__all__ = ["FUNCTIONS", "dot", "embedding_table", "similarity_sql"]
 
 FUNCTIONS: dict[str, tuple[str, str]] = {
     "VOSIM_SIMILARITY": (
@@ -90,12 +90,14 @@ def _alias(adql: str, base: str) -> str:
     return name
 
 
+def embedding_table(schema: TapSchema) -> TapTable:
+    """Return the published ``similarity.embedding``, whose public rows every call reads."""
+    return schema.find((_SCHEMA, False), ("embedding", False))
+
+
 def _public_embedding(schema: TapSchema, sql_dialect: str) -> exp.Expr:
-    table = schema.find((_SCHEMA, False), ("embedding", False))
-    key = (table.schema_name, table.table_name)
-    return exp.Subquery(
-        this=exp.Var(this=public_rows_sql(table, PROPRIETARY_TABLES[key], sql_dialect))
-    )
+    """Return the query's own copy of the public vectors (`proprietary.public_source`)."""
+    return public_source(embedding_table(schema), sql_dialect)
 
 
 def similarity_sql(
