@@ -30,6 +30,7 @@ from typing import Any
 __all__ = [
     "WORKER_ENVIRONMENT",
     "ClusterNotAvailableError",
+    "client_for",
     "connect",
     "parse_address",
     "require",
@@ -136,3 +137,13 @@ def _parent_environment_kept() -> Iterator[None]:
         for name in set(os.environ) - set(saved):
             del os.environ[name]
         os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def client_for(cluster: Any) -> Iterator[Any]:
+    """Yield what a stage runs on: None, a caller's `distributed.Client`, or one `connect` opens."""
+    if cluster is None or not isinstance(cluster, str):
+        yield cluster
+        return
+    with connect(cluster) as client:
+        yield client

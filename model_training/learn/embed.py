@@ -20,7 +20,6 @@ no NaN ever reaches the neighbours or a JSON answer.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +30,7 @@ import torch
 from sqlalchemy import Connection
 from tqdm import tqdm
 
+from model_training.cluster import client_for
 from tap_schema import Catalogue, Settings, open_catalogue
 
 from .checkpoints import ModelNotFoundError, TrainedModel, current_model_id, load_model
@@ -117,7 +117,7 @@ def embed_images(
     else:
         model_ids = [model_id]
     report = EmbedReport({}, {})
-    with _workers(cluster) as client:
+    with client_for(cluster) as client:
         for mid in model_ids:
             model = load_model(catalogue, mid, device="cpu" if client else torch_device)
             report.embedded[mid], report.already_done[mid] = _embed_with(
@@ -132,17 +132,6 @@ def embed_images(
                 (client, device),
             )
     return report
-
-
-@contextlib.contextmanager
-def _workers(cluster: Any) -> Iterator[Any]:
-    if cluster is None or not isinstance(cluster, str):
-        yield cluster  # none, or a distributed.Client the caller manages
-        return
-    from model_training.cluster import connect
-
-    with connect(cluster) as client:
-        yield client
 
 
 def _embed_with(

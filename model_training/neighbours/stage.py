@@ -42,7 +42,6 @@ This stage does that for the current model of each kind and writes
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from sqlalchemy import Connection
 from tqdm import tqdm
 
 from model_training.categories import CategoryCompatibility, load_compatibility
+from model_training.cluster import client_for
 from tap_schema import Catalogue, Settings, open_catalogue
 from tap_schema.release import released, utc_now
 
@@ -215,7 +215,7 @@ def compute_neighbours(
         compatibility = load_compatibility(catalogue)
         when = now or utc_now()
         search_device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        with _search_on(cluster) as client:
+        with client_for(cluster) as client:
             if client is not None:
                 block_size = block_size or default_block_size(device or "cpu")
                 search_device = torch.device("cpu")
@@ -242,17 +242,6 @@ class _Search:
 
     client: Any = None
     device: str | None = None
-
-
-@contextlib.contextmanager
-def _search_on(cluster: Any):
-    if cluster is None or not isinstance(cluster, str):
-        yield cluster  # none, or a distributed.Client the caller manages
-        return
-    from model_training.cluster import connect
-
-    with connect(cluster) as client:
-        yield client
 
 
 def _update_models(
