@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-system.sh
-scripts/setup-python.sh test
+scripts/setup-python.sh test,cluster
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/lint-imports  # the floors and stages of pyproject.toml [tool.importlinter]
