@@ -43,19 +43,6 @@ from model_training.neighbours.cluster_search import (  # noqa: E402
 )
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    """The single-process reference runs on one BLAS thread, as the workers do.
-
-    MKL's multi-threaded products may differ from its single-threaded ones in
-    the last bit on some processors (`cluster_search` says when the bytes agree).
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def client():
     with connect("local:2") as client:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -510,3 +514,41 @@ def test_gpu_code_paths_on_the_cpu(monkeypatch):
     expected = brute_force(vectors, categories, ASYMMETRIC, keys, 40)
     space = space_of(vectors, categories, ASYMMETRIC, keys)
     assert_same_lists(collected(all_pairs_top_k(space, 40, 64)), expected)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+THREAD_COUNTS_SCRIPT = """
+import sys
+from model_training.neighbours.exact_top_k import all_pairs_top_k
+from tests.test_neighbours import ASYMMETRIC, random_archive, space_of
+
+vectors, categories, keys = random_archive(1300, 48, 3, seed=5)
+space = space_of(vectors, categories, ASYMMETRIC, keys)
+for rows, values, neighbours in all_pairs_top_k(space, 150, 512):
+    sys.stdout.buffer.write(values.tobytes() + neighbours.tobytes())
+"""
+
+
+@pytest.mark.parametrize("kernel", ["Haswell", "SkylakeX"])
+def test_the_bytes_do_not_depend_on_the_thread_count(kernel):
+    """One thread or two give the same similarities to the bit, on BLAS kernels
+    whose threaded products differ in the last bit (OpenBLAS's Haswell ones)."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    }
+    environment.update(OPENBLAS_CORETYPE=kernel, PYTHONPATH=str(ROOT))
+    found = [
+        subprocess.run(
+            [sys.executable, "-c", THREAD_COUNTS_SCRIPT],
+            env={**environment, "OMP_NUM_THREADS": str(threads)},
+            capture_output=True,
+            check=True,
+            timeout=300,
+        ).stdout
+        for threads in (1, 2)
+    ]
+    assert len(found[0]) == 1300 * 150 * 8
+    assert found[0] == found[1]

@@ -46,12 +46,15 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from threadpoolctl import OpenBLASController, ThreadpoolController
 
 __all__ = [
     "CandidateLists",
@@ -811,14 +814,91 @@ def _products(
 
     On CPU through numpy's BLAS (OpenBLAS): on the AMD EPYC cores this was
     measured on, its sgemm ran at 42-45 GFLOP/s where torch's (MKL) ran at
-    25-29, alternating on the same 4096 x 4096 x 2048 product.
+    25-29, alternating on the same 4096 x 4096 x 2048 product. A threaded
+    sgemm splits the product by the thread count, and on some kernels
+    (OpenBLAS's Haswell/Zen ones) the split changes the last bit; so each
+    fixed slice of `_PRODUCT_ROWS` rows is formed on one BLAS thread, slices
+    side by side on torch's thread count. The bytes are then the same for
+    any thread count, one process or a cluster's single-threaded workers.
     """
     if rows.device.type != "cpu":
         return torch.mm(rows, cols.T, out=out)
     if out is None:
         out = torch.empty((rows.shape[0], cols.shape[0]), dtype=torch.float32)
-    np.matmul(rows.numpy(), cols.numpy().T, out=out.numpy())
+    left, right, product = rows.numpy(), cols.numpy().T, out.numpy()
+    slices = [
+        slice(start, min(start + _PRODUCT_ROWS, len(left)))
+        for start in range(0, len(left), _PRODUCT_ROWS)
+    ]
+
+    def form(part: slice) -> None:
+        np.matmul(left[part], right, out=product[part])
+
+    with _ONE_BLAS_THREAD:
+        workers = min(torch.get_num_threads(), len(slices))
+        if workers < 2:
+            for part in slices:
+                form(part)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(form, slices))
     return out
+
+
+_PRODUCT_ROWS = 512
+"""Rows of a product formed by one BLAS call (its bytes depend on this, not on threads)."""
+
+
+class _OneBlasThread:
+    """Hold the BLAS libraries at one thread while any product is being formed.
+
+    threadpoolctl's limits are process-wide; a count of the holders keeps
+    concurrent searches (threads of one Dask worker) from restoring the
+    threads under each other. threadpoolctl (3.8) lets only one Python thread
+    change OpenBLAS's pool and silently skips the others' limits, so the
+    holder that changes it takes that role first, and the limit is checked.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._limit = None
+        self._controller = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._holders == 0:
+                if self._controller is None:
+                    self._controller = ThreadpoolController().select(user_api="blas")
+                _take_openblas_control()
+                self._limit = self._controller.limit(limits=1)
+                threads = {pool["num_threads"] for pool in self._controller.info()}
+                if threads - {1}:
+                    warnings.warn(
+                        f"BLAS kept {sorted(threads)} threads: similarities may differ in"
+                        " the last bit from one thread count to another",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+            self._holders += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0:
+                _take_openblas_control()
+                self._limit.restore_original_limits()
+                self._limit = None
+
+
+def _take_openblas_control() -> None:
+    """Make this Python thread the one threadpoolctl lets change OpenBLAS's threads."""
+    clear = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+
+
+_ONE_BLAS_THREAD = _OneBlasThread()
 
 
 def _host_path(device: torch.device) -> bool:
