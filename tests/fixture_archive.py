@@ -138,17 +138,16 @@ def _header_row(
 ) -> dict[str, Any]:
     """Ingest's ObsCore row of a 33×33-pixel CASA image with this header (its centre at ra, dec).
 
-    One FITS file per band, target and date is written and read (`_fits_image`);
-    each row points its WCS at the image's own position, so that ingest derives
-    the footprint there. The product's names are filled in by the caller.
+    One FITS file per band is written and read (`_band_image`); each row
+    gives it its own OBJECT and DATE-OBS and points its WCS at the image's
+    position, so that ingest derives the footprint there. The product's
+    names are filled in by the caller.
     """
-    image = _fits_image(band, target, observed)
-    wcs = image.wcs.deepcopy()
-    wcs.wcs.crval = [ra, dec]
-    wcs.wcs.set()
-    row = obscore_row(
-        dataclasses.replace(image, wcs=wcs), file_size=1000, settings=fixture_settings("x")
-    )
+    image = _band_image(band)
+    image.wcs.wcs.crval = [ra, dec]  # rows are built one at a time
+    image.wcs.wcs.set()
+    header = dataclasses.replace(image, target_name=target, date_obs=observed)
+    row = obscore_row(header, file_size=1000, settings=fixture_settings("x"))
     if image_kind == "peak_flux":
         row["dataproduct_type"] = "cube"
     row["image_kind"] = image_kind
@@ -157,17 +156,13 @@ def _header_row(
 
 
 @cache
-def _fits_image(band: str, target: str, observed: str | None) -> FitsImage:
-    """A small CASA image of this band, target and date, as ingest reads it (centre at 0, 0)."""
+def _band_image(band: str) -> FitsImage:
+    """A small CASA image at a frequency of this band, as ingest reads it."""
     with tempfile.TemporaryDirectory() as folder:
         path = write_image(
             Path(folder) / "image.fits",
             source_image(33, 33, x0=16, y0=16),
-            ra=0.0,
-            dec=0.0,
             freq_hz=BAND_FREQUENCY_HZ[band],
-            target=target,
-            date_obs=observed,
         )
         return read_fits_image(path)
 
