@@ -39,7 +39,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from similarity_latency import fill_catalogue, synthetic_vectors
+from similarity_latency import did, fill_catalogue, synthetic_vectors
 from tap_latency import installation, server
 
 from tap_schema import open_catalogue
@@ -47,12 +47,8 @@ from tap_schema import open_catalogue
 DEPTH = 100
 
 
-def did(index: int) -> str:
-    return f"ivo://bench/{index:07d}"
-
-
 def prepare(settings, vectors: np.ndarray, queries: list[int]) -> None:
-    """Fill the catalogue; vary band and date; precompute the query images' neighbours."""
+    """Fill the catalogue (bands and dates vary); precompute the query images' neighbours."""
     catalogue = open_catalogue(settings)
     fill_catalogue(catalogue, vectors)
     rows = []
@@ -70,13 +66,6 @@ def prepare(settings, vectors: np.ndarray, queries: list[int]) -> None:
                 }
             )
     with catalogue.begin() as conn:
-        conn.execute(
-            sa.text(
-                "UPDATE ivoa.obscore SET t_min = 57000 + 10 * s_ra, band_list = CASE "
-                "WHEN obs_publisher_did LIKE '%1' OR obs_publisher_did LIKE '%4' THEN '3' "
-                "ELSE '7' END"
-            )
-        )
         conn.execute(catalogue.table("similarity.neighbour").insert(), rows)
         if catalogue.dialect == "postgresql":
             conn.execute(sa.text("ANALYZE"))

@@ -17,7 +17,7 @@ machine no speed-up is to be expected: the figure is the tasks' overhead.
 
     flock /tmp/vosim-cpu.lock python benchmarks/neighbours_cluster.py --sizes 50000x128
     flock /tmp/vosim-cpu.lock python benchmarks/neighbours_cluster.py --sizes 50000x2048 \
-        --runs one:1,local:1
+        --runs one:1,local:1,local:2
 """
 
 from __future__ import annotations

@@ -36,51 +36,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model_training.publish.archive_rows import ArchiveMapping
 from model_training.publish.stage import publish
 from tap_schema import Settings, open_catalogue
+from tests import fixture_archive as fixture
 
 PG_URL = os.environ.get(
     "VOSIM_TEST_PG_URL", "postgresql+psycopg://vosim:vosim@127.0.0.1:5432/vosim"
 )
 RELEASED = datetime(2020, 1, 1)
+AUTHORITY = "vosim.example"
 
 
 def did(index: int) -> str:
-    return f"ivo://vosim.example/products?member.uid___A001_X{index:06d}_cont"
+    return fixture.did(_key(index), AUTHORITY)
+
+
+def _key(index: int) -> str:
+    return f"member.uid___A001_X{index:06d}_cont"
 
 
 def build_catalogue(settings: Settings, images: int, neighbours: int, dim: int) -> None:
-    """Images of one kind, one current model, unit vectors and top-k lists by random ranks."""
+    """Fixture rows of public continuum images, a current model, vectors, random top-k lists."""
     rng = np.random.default_rng(1)
     catalogue = open_catalogue(settings)
-    obscore, image = catalogue.table("ivoa.obscore"), catalogue.table("similarity.image")
-    model, embedding = catalogue.table("similarity.model"), catalogue.table("similarity.embedding")
+    embedding = catalogue.table("similarity.embedding")
     neighbour = catalogue.table("similarity.neighbour")
+    rows = fixture.image_rows(
+        [fixture.FixtureImage(key=_key(i), release=RELEASED) for i in range(images)], AUTHORITY
+    )
+    rows["similarity.model"] = [fixture.model_row(1, "continuum", model_name="bench")]
+    fixture.write_rows(catalogue, rows)
     with catalogue.begin() as conn:
-        conn.execute(
-            model.insert(),
-            [{"model_id": 1, "model_name": "bench", "image_kind": "continuum", "is_current": 1}],
-        )
-        conn.execute(
-            obscore.insert(),
-            [
-                {
-                    "dataproduct_type": "image",
-                    "calib_level": 2,
-                    "obs_collection": "ALMA",
-                    "obs_id": f"uid://A001/X{i}",
-                    "obs_publisher_did": did(i),
-                    "obs_release_date": RELEASED,
-                    "image_kind": "continuum",
-                }
-                for i in range(images)
-            ],
-        )
-        conn.execute(
-            image.insert(),
-            [
-                {"obs_publisher_did": did(i), "image_kind": "continuum", "cutout_rule": "peak"}
-                for i in range(images)
-            ],
-        )
         vectors = rng.normal(size=(images, dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         conn.execute(
@@ -177,7 +161,9 @@ def main() -> int:
     url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     try:
         with tempfile.TemporaryDirectory() as folder:
-            settings = Settings.from_env({"VOSIM_DATA_DIR": folder})
+            settings = Settings.from_env(
+                {"VOSIM_DATA_DIR": folder, "VOSIM_PUBLIC_URL": "https://archive.example.org/vosim"}
+            )
             started = time.perf_counter()
             build_catalogue(settings, args.images, args.neighbours, args.dim)
             print(f"built the catalogue in {time.perf_counter() - started:.1f} s")

@@ -52,6 +52,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tap_schema import Settings, open_catalogue
+from tests import fixture_archive as fixture
 from vo_service.similarity import SimilarityQuery, SimilarityService
 from vo_service.similarity.index import IndexOptions, KindIndex
 from vo_service.similarity.ranking import query_vector, top_positions
@@ -61,6 +62,8 @@ from vo_service.urls import ServiceUrls
 DEPTH = 1000
 SIZES = (1, 3, 10)
 NOW = datetime(2026, 1, 1)
+MJD_ZERO = datetime(1858, 11, 17)
+AUTHORITY = "bench"
 
 
 def synthetic_vectors(n: int, d: int, alpha: float, seed: int = 0) -> np.ndarray:
@@ -168,7 +171,7 @@ def main() -> None:
         index = KindIndex(
             "continuum",
             1,
-            [f"ivo://bench/{i:07d}" for i in range(n)],
+            [did(i) for i in range(n)],
             vectors,
             [None] * n,
             [NOW - timedelta(days=1)] * n,
@@ -306,7 +309,7 @@ def service_latency(vectors: np.ndarray, count: int) -> None:
         )
         urls = ServiceUrls("http://127.0.0.1:8000")
         rng = np.random.default_rng(11)
-        dids = [f"ivo://bench/{i:07d}" for i in range(n)]
+        dids = [did(i) for i in range(n)]
         print(
             f"{'MAXREC':>6} {'selected':>8} {'search p50':>11} {'p95':>6} {'+JSON p50':>10} "
             f"{'p95':>6}"
@@ -330,74 +333,45 @@ def service_latency(vectors: np.ndarray, count: int) -> None:
         catalogue.dispose()
 
 
+def did(index: int) -> str:
+    """The DID of the benchmark's image ``index``, as the fixture archive names it."""
+    return fixture.did(f"p{index:07d}", AUTHORITY)
+
+
 def fill_catalogue(catalogue, vectors: np.ndarray) -> None:
-    """One public continuum image per vector: ObsCore, product, image and embedding rows."""
+    """One public continuum image per vector: the fixture archive's rows, and the vectors.
+
+    The images lie along the equator of RA (every 0.37 degrees at Dec -30), one
+    in five in band 3, the others in band 7, observed between MJD 57000 and
+    60600 as RA grows.
+    """
     released = NOW - timedelta(days=1)
-    with catalogue.begin() as conn:
-        conn.execute(
-            catalogue.table("similarity.model").insert(),
-            {"model_id": 1, "model_name": "bench", "image_kind": "continuum", "is_current": 1},
-        )
+    fixture.write_rows(
+        catalogue, {"similarity.model": [fixture.model_row(1, "continuum", model_name="bench")]}
+    )
     for start in range(0, len(vectors), 10_000):
         block = range(start, min(start + 10_000, len(vectors)))
-        dids = [f"ivo://bench/{i:07d}" for i in block]
-        with catalogue.begin() as conn:
-            conn.execute(
-                catalogue.table("ivoa.obscore").insert(),
-                [
-                    {
-                        "dataproduct_type": "image",
-                        "calib_level": 2,
-                        "obs_collection": "ALMA",
-                        "obs_id": did,
-                        "obs_publisher_did": did,
-                        "target_name": f"SRC-{i}",
-                        "s_ra": (i * 0.37) % 360,
-                        "s_dec": -30.0,
-                        "band_list": "7",
-                        "scientific_category": None,
-                        "image_kind": "continuum",
-                        "obs_release_date": released,
-                    }
-                    for i, did in zip(block, dids, strict=True)
-                ],
-            )
-            conn.execute(
-                catalogue.table("vosim.product").insert(),
-                [
-                    {
-                        "obs_publisher_did": did,
-                        "product_key": f"p{i:07d}",
-                        "file_path": f"/archive/p{i:07d}.fits",
-                        "file_size": 1,
-                        "file_mtime": 0.0,
-                        "cutout_index": i,
-                        "cutout_x": 32,
-                        "cutout_y": 32,
-                        "ingested_at": released,
-                    }
-                    for i, did in zip(block, dids, strict=True)
-                ],
-            )
-            conn.execute(
-                catalogue.table("similarity.image").insert(),
-                [
-                    {
-                        "obs_publisher_did": did,
-                        "image_kind": "continuum",
-                        "cutout_rule": "peak",
-                        "preview_url": f"http://127.0.0.1:8000/preview/p{i:07d}.png",
-                    }
-                    for i, did in zip(block, dids, strict=True)
-                ],
-            )
-            conn.execute(
-                catalogue.table("similarity.embedding").insert(),
-                [
-                    {"obs_publisher_did": did, "model_id": 1, "vector": vectors[i]}
-                    for i, did in zip(block, dids, strict=True)
-                ],
-            )
+        images = [_image(i, released) for i in block]
+        rows = fixture.image_rows(images, AUTHORITY)
+        rows["similarity.embedding"] = [
+            {"obs_publisher_did": row["obs_publisher_did"], "model_id": 1, "vector": vectors[i]}
+            for i, row in zip(block, rows["ivoa.obscore"], strict=True)
+        ]
+        fixture.write_rows(catalogue, rows)
+
+
+def _image(index: int, released: datetime) -> fixture.FixtureImage:
+    ra = (index * 0.37) % 360
+    observed = MJD_ZERO + timedelta(days=57000 + 10 * ra)
+    return fixture.FixtureImage(
+        key=f"p{index:07d}",
+        ra=ra,
+        dec=-30.0,
+        band="3" if index % 10 in (1, 4) else "7",
+        target=f"SRC-{index}",
+        observed=observed.isoformat(),
+        release=released,
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Latency of synchronous TAP queries over HTTP, on SQLite and PostgreSQL.
 
-Builds a catalogue of realistic size (5,000 ObsCore rows, 5,000 images with
+Builds a catalogue of realistic size with the tests' fixture archive (5,000 of
+ingest's ObsCore rows, 5,000 images with
 10 neighbours each: 50,000 neighbour rows), serves it with ``vosim serve`` in
 its own process, and times four kinds of query from one keep-alive HTTP
 connection: the first 1000 ObsCore rows (all columns), the neighbours of an
@@ -25,9 +26,7 @@ import io
 import os
 import random
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +42,8 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tap_schema import Settings, open_catalogue
+from tests import fixture_archive as fixture
+from tests.tap.server import vosim_serve
 
 N_IMAGES = 5_000
 N_NEIGHBOURS = 10
@@ -56,103 +57,59 @@ CATEGORIES = (
     "Circumstellar disks, exoplanets and the solar system",
     "Stellar evolution and the Sun",
 )
-BANDS = {"3": 100e9, "6": 230e9, "7": 345e9, "9": 670e9}
+BANDS = ("3", "6", "7", "9")
+AUTHORITY = "vosim.bench"
 
 
 def build_catalogue(settings: Settings, seed: int = 1) -> list[tuple[str, float, float]]:
-    """Fill an empty catalogue; return (did, ra, dec) of the public images."""
+    """Fill an empty catalogue with the fixture archive's rows; return the public (did, ra, dec)."""
     rng = random.Random(seed)
     catalogue = open_catalogue(settings)
     now = datetime(2025, 1, 1)
-    obscore, images, neighbours = [], [], []
-    public = []
+    images = []
     for index in range(N_IMAGES):
-        did = f"ivo://vosim.bench/alma?uid___A001_X{index:05d}"
-        band = rng.choice(list(BANDS))
-        kind = "continuum" if index % 3 else "peak_flux"
-        ra, dec = rng.uniform(0, 360), np.degrees(np.arcsin(rng.uniform(-1, 0.5)))
         proprietary = rng.random() < 0.05
-        release = (
-            now + timedelta(days=400) if proprietary else now - timedelta(days=rng.randint(1, 3000))
-        )
-        half = 0.005
-        obscore.append(
-            {
-                "dataproduct_type": "image" if kind == "continuum" else "cube",
-                "calib_level": 2,
-                "obs_collection": "ALMA",
-                "obs_id": f"uid://A001/X{index // 4:05d}/X{index % 4}",
-                "obs_publisher_did": did,
-                "access_url": f"http://127.0.0.1:8000/datalink?ID={did}",
-                "access_format": "application/x-votable+xml;content=datalink",
-                "access_estsize": rng.randint(1_000, 900_000),
-                "target_name": f"SRC-{index // 4:04d}",
-                "s_ra": ra,
-                "s_dec": dec,
-                "s_fov": 0.01,
-                "s_region": f"POLYGON ICRS {ra - half} {dec - half} {ra + half} {dec - half} "
-                f"{ra + half} {dec + half} {ra - half} {dec + half}",
-                "s_resolution": rng.uniform(0.02, 2.0),
-                "s_xel1": 512,
-                "s_xel2": 512,
-                "t_min": 57000 + rng.uniform(0, 3000),
-                "t_max": 57000 + rng.uniform(3000, 3001),
-                "t_exptime": rng.uniform(60, 7200),
-                "t_resolution": 6.05,
-                "t_xel": 1,
-                "em_min": 299792458.0 / (BANDS[band] + 4e9),
-                "em_max": 299792458.0 / (BANDS[band] - 4e9),
-                "em_res_power": rng.uniform(10, 1e5),
-                "em_xel": 1 if kind == "continuum" else 480,
-                "o_ucd": "phot.flux.density;phys.polarization.stokes.I",
-                "pol_states": "/I/",
-                "pol_xel": 1,
-                "facility_name": "ALMA",
-                "instrument_name": f"ALMA-BAND{band}",
-                "obs_release_date": release,
-                "scientific_category": rng.choice(CATEGORIES),
-                "image_kind": kind,
-                "band_list": band,
-            }
-        )
         images.append(
-            {
-                "obs_publisher_did": did,
-                "image_kind": kind,
-                "cutout_ra": ra,
-                "cutout_dec": dec,
-                "cutout_rule": "peak",
-                "peak_snr": rng.uniform(1, 100),
-                "noise_rms": rng.uniform(1e-5, 1e-3),
-                "preview_url": f"http://127.0.0.1:8000/preview/{index}.png",
-            }
-        )
-        if not proprietary:
-            public.append((did, ra, dec))
-    dids = [row["obs_publisher_did"] for row in obscore]
-    for did in dids:
-        for rank, other in enumerate(rng.sample(dids, N_NEIGHBOURS), start=1):
-            neighbours.append(
-                {
-                    "obs_publisher_did": did,
-                    "rank": rank,
-                    "neighbour_did": other,
-                    "cosine_similarity": 1.0 - 0.01 * rank,
-                    "model_id": 1,
-                }
+            fixture.FixtureImage(
+                key=f"uid___A001_X{index:05d}",
+                image_kind="continuum" if index % 3 else "peak_flux",
+                ra=rng.uniform(0, 360),
+                dec=float(np.degrees(np.arcsin(rng.uniform(-1, 0.5)))),
+                band=rng.choice(BANDS),
+                target=f"SRC-{index // 4:04d}",
+                observed=(now - timedelta(days=rng.randint(400, 3400))).isoformat(),
+                release=(
+                    now + timedelta(days=400)
+                    if proprietary
+                    else now - timedelta(days=rng.randint(1, 3000))
+                ),
+                category=rng.choice(CATEGORIES),
             )
-    with catalogue.begin() as conn:
-        conn.execute(catalogue.table("ivoa.obscore").insert(), obscore)
-        conn.execute(
-            catalogue.table("similarity.model").insert(),
-            {"model_id": 1, "model_name": "bench", "image_kind": "continuum", "is_current": 1},
         )
-        conn.execute(catalogue.table("similarity.image").insert(), images)
-        conn.execute(catalogue.table("similarity.neighbour").insert(), neighbours)
-        if catalogue.dialect == "postgresql":
+    rows = fixture.image_rows(images, AUTHORITY)
+    dids = [row["obs_publisher_did"] for row in rows["ivoa.obscore"]]
+    rows["similarity.model"] = [fixture.model_row(1, "continuum", model_name="bench")]
+    rows["similarity.neighbour"] = [
+        {
+            "obs_publisher_did": did,
+            "rank": rank,
+            "neighbour_did": other,
+            "cosine_similarity": 1.0 - 0.01 * rank,
+            "model_id": 1,
+        }
+        for did in dids
+        for rank, other in enumerate(rng.sample(dids, N_NEIGHBOURS), start=1)
+    ]
+    fixture.write_rows(catalogue, rows)
+    if catalogue.dialect == "postgresql":
+        with catalogue.begin() as conn:
             conn.execute(sa.text("ANALYZE"))
     catalogue.dispose()
-    return public
+    return [
+        (row["obs_publisher_did"], row["s_ra"], row["s_dec"])
+        for row, image in zip(rows["ivoa.obscore"], images, strict=True)
+        if image.release <= now
+    ]
 
 
 def queries(public: list[tuple[str, float, float]], rng: random.Random) -> dict[str, callable]:
@@ -186,37 +143,15 @@ def queries(public: list[tuple[str, float, float]], rng: random.Random) -> dict[
 
 @contextmanager
 def server(settings: Settings):
-    """Run ``vosim serve`` in its own process; yield its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    """Run ``vosim serve`` on the installation in its own process; yield its base URL."""
     environ = {
         **os.environ,
         "VOSIM_DATA_DIR": str(settings.data_dir),
         "VOSIM_DB_URL": settings.db_url,
         "VOSIM_TAP_HARD_MAXREC": "100000",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vo_service.cli", "serve", "--port", str(port)],
-        env=environ,
-        cwd=Path(__file__).resolve().parent.parent,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(process.stderr.read().decode()) from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with vosim_serve(environ) as served:
+        yield served.url
 
 
 def time_queries(url: str, make_query, requests: int, warmup: int = 10) -> list[float]:
@@ -285,8 +220,12 @@ def writer_comparison(settings: Settings, repeat: int = 20) -> tuple[float, floa
                 )
             )
         table.create_arrays(len(rows))
-        for index, row in enumerate(rows):
-            table.array[index] = tuple("" if v is None else v for v in row)
+        dtype = table.array.dtype
+        fillers = ["" if dtype[name].kind in "OSU" else 0 for name in dtype.names]
+        for index, row in enumerate(rows):  # NULL: a masked cell, written empty
+            values = zip(row, fillers, strict=True)
+            table.array[index] = tuple(filler if v is None else v for v, filler in values)
+            table.array.mask[index] = tuple(v is None for v in row)
         buffer = io.BytesIO()
         votable.to_xml(buffer, tabledata_format="tabledata")
         return buffer.getvalue()

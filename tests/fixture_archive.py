@@ -17,6 +17,7 @@ instead (`tests.served_archive`, `tests.pages.catalogue`).
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from model_training.ingest.fits_image import read_fits_image
+from model_training.ingest.fits_image import FitsImage, read_fits_image
 from model_training.ingest.obscore_row import access_url, obscore_row, publisher_did
 from tap_schema import Catalogue, Settings
 from tests.fits_factory import source_image, write_image
@@ -91,7 +92,7 @@ def image_rows(images: Iterable[FixtureImage], authority: str) -> dict[str, list
     for index, image in enumerate(images):
         # the archive's own DID when the image's metadata gives one, as ingest keeps it
         product_did = image.obscore.get("obs_publisher_did") or publisher_did(settings, image.key)
-        header = _header_row(  # a copy: the cached row stays as it was read
+        header = _header_row(
             image.image_kind, image.ra, image.dec, image.band, image.target, image.observed
         ) | {
             "obs_id": image.key,
@@ -132,31 +133,38 @@ def image_rows(images: Iterable[FixtureImage], authority: str) -> dict[str, list
     return rows
 
 
-@cache
 def _header_row(
     image_kind: str, ra: float, dec: float, band: str, target: str, observed: str | None
 ) -> dict[str, Any]:
     """Ingest's ObsCore row of a 33×33-pixel CASA image with this header (its centre at ra, dec).
 
-    Read once per header; the product's names are filled in by the caller.
+    One FITS file per band is written and read (`_band_image`); each row
+    gives it its own OBJECT and DATE-OBS and points its WCS at the image's
+    position, so that ingest derives the footprint there. The product's
+    names are filled in by the caller.
     """
-    with tempfile.TemporaryDirectory() as folder:
-        path = write_image(
-            Path(folder) / "image.fits",
-            source_image(33, 33, x0=16, y0=16),
-            ra=ra,
-            dec=dec,
-            freq_hz=BAND_FREQUENCY_HZ[band],
-            target=target,
-            date_obs=observed,
-        )
-        image = read_fits_image(path)
-        row = obscore_row(image, file_size=1000, settings=fixture_settings("x"))
+    image = _band_image(band)
+    image.wcs.wcs.crval = [ra, dec]  # rows are built one at a time
+    image.wcs.wcs.set()
+    header = dataclasses.replace(image, target_name=target, date_obs=observed)
+    row = obscore_row(header, file_size=1000, settings=fixture_settings("x"))
     if image_kind == "peak_flux":
         row["dataproduct_type"] = "cube"
     row["image_kind"] = image_kind
     row["s_ra"], row["s_dec"] = ra, dec  # exact, not as the WCS rounds it
     return row
+
+
+@cache
+def _band_image(band: str) -> FitsImage:
+    """A small CASA image at a frequency of this band, as ingest reads it."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_image(
+            Path(folder) / "image.fits",
+            source_image(33, 33, x0=16, y0=16),
+            freq_hz=BAND_FREQUENCY_HZ[band],
+        )
+        return read_fits_image(path)
 
 
 def model_row(model_id: int, image_kind: str, *, current: bool = True, **values: Any) -> dict:

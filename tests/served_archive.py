@@ -58,7 +58,7 @@ class ArchiveImage:
 
     @property
     def did(self) -> str:
-        return self.archive_did or f"ivo://{AUTHORITY}/products?{self.stem}"
+        return self.archive_did or fixture.did(self.stem, AUTHORITY)
 
     @property
     def key(self) -> str:

@@ -21,7 +21,16 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["LintReport", "run_datalinklint", "run_taplint", "run_votlint", "taplint_available"]
+import pytest
+
+__all__ = [
+    "LintReport",
+    "needs_stilts",
+    "run_datalinklint",
+    "run_taplint",
+    "run_votlint",
+    "taplint_available",
+]
 
 
 @dataclass
@@ -50,6 +59,10 @@ class LintReport:
 def taplint_available() -> bool:
     """Whether ``stilts`` is on the PATH."""
     return shutil.which("stilts") is not None
+
+
+needs_stilts = pytest.mark.skipif(not taplint_available(), reason="stilts is not installed")
+"""Mark a test that runs STILTS."""
 
 
 def run_taplint(

@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import configparser
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.tap.server import vosim_serve
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -103,34 +97,13 @@ def test_the_installed_command_ingests_and_serves_outside_the_checkout(
 ) -> None:
     _vosim(installed, tmp_path, "synth", "archive", "--sources", "3", "--views", "1")
     _vosim(installed, tmp_path, "ingest", "archive")
-    port = _free_port()
-    server = subprocess.Popen(
-        _command(installed, "serve", "--port", str(port)),
-        cwd=tmp_path,
-        env=_environment(installed, tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        home = _first_answer(f"{base}/")
+    with vosim_serve(
+        _environment(installed, tmp_path), command=_command(installed), cwd=tmp_path
+    ) as served:
+        home = httpx.get(f"{served.url}/", timeout=30)
         assert home.status_code == 200 and "<html" in home.text
-        tables = httpx.get(f"{base}/tap/tables", timeout=30)
+        tables = httpx.get(f"{served.url}/tap/tables", timeout=30)
         assert tables.status_code == 200 and "ivoa.obscore" in tables.text
-        script = httpx.get(f"{base}/static/similar.js", timeout=30)
+        script = httpx.get(f"{served.url}/static/similar.js", timeout=30)
         assert script.status_code == 200
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def _first_answer(url: str, wait_s: float = 120.0) -> httpx.Response:
-    """GET ``url`` once the server listens."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            return httpx.get(url, timeout=30)
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    assert served.process.returncode == 0, served.log

@@ -23,6 +23,7 @@ from tap_schema.release import (
     released_sql,
     utc_now,
 )
+from tests import fixture_archive as fixture
 
 NOW = datetime(2024, 6, 1, 12, 0, 0)
 DATES: dict[str, datetime | None] = {
@@ -47,25 +48,20 @@ def test_the_numpy_mask() -> None:
 def _released_in_the_database(settings: Settings) -> tuple[set[str], set[str], set[str]]:
     """Ask the catalogue's own ``ivoa.obscore`` which rows are released, in both SQL forms."""
     catalogue = open_catalogue(settings)
+    images = [
+        fixture.FixtureImage(key=name, observed=None, release=date) for name, date in DATES.items()
+    ]
+    fixture.write_rows(catalogue, fixture.image_rows(images, "vosim.test"))
     obscore = catalogue.table("ivoa.obscore")
-    mandatory = {"dataproduct_type": "image", "calib_level": 3, "obs_collection": "ALMA"}
-    with catalogue.begin() as conn:
-        conn.execute(
-            obscore.insert(),
-            [
-                {**mandatory, "obs_id": name, "obs_publisher_did": name, "obs_release_date": date}
-                for name, date in DATES.items()
-            ],
-        )
-    did = obscore.c.obs_publisher_did
+    name = obscore.c.obs_id  # the key of DATES
     with catalogue.engine.connect() as conn:
-        where = set(conn.scalars(sa.select(did).where(released(obscore.c.obs_release_date, NOW))))
+        where = set(conn.scalars(sa.select(name).where(released(obscore.c.obs_release_date, NOW))))
         text = released_sql('"obs_release_date"', ":now")
-        query = sa.text(f"SELECT obs_publisher_did FROM ivoa.obscore WHERE {text}")
+        query = sa.text(f"SELECT obs_id FROM ivoa.obscore WHERE {text}")
         query = query.bindparams(sa.bindparam("now", type_=sa.DateTime))
         sql = set(conn.scalars(query, {"now": NOW}))
         flag = sa.case((released(obscore.c.obs_release_date, NOW), True), else_=False)
-        case = {name for name, public in conn.execute(sa.select(did, flag)) if public}
+        case = {key for key, public in conn.execute(sa.select(name, flag)) if public}
     catalogue.engine.dispose()
     return where, sql, case
 

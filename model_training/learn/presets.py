@@ -168,75 +168,38 @@ CPU = PAPER.replace(
 )
 """Small enough to train both image kinds of the demo archive on two CPU cores in minutes.
 
-Chosen by time and by the same-source score (`model_training.evaluate.stage`) on
-the demo archive (``--sources 300 --views 4 --seed 1``, continuum, 707
-images of 294 sources), measured on the shared 2 cores. The demo archive
-is built as ALMA archives are: each source is observed about four times
-with a different restoring beam, pixel scale (so its size in pixels
-differs by up to six times), depth (peak S/N 3 to 300, median about 7) and
-centring, and the SAME orientation on the sky.
+Chosen by training time and by the same-source and class scores of
+`model_training.evaluate.stage` on the demo archive, whose sources are
+observed as ALMA observes them: about four times each, with a different
+restoring beam, pixel scale, depth and centring, and the same orientation
+on the sky (the measurements: benchmarks/README.md, "Choosing the cpu
+preset"). Each choice and why:
 
-- Network: ResNet-10 of width 16, views rendered at 16 pixels (the 48-pixel
-  crop averaged down by area, as the embedding stage resamples cut-outs):
-  about ten times the views per second of a ResNet-18 at 48 pixels.
-- Representation: every stage average-pooled to a 3x3 grid, each stage
-  L2-normalised, concatenated (2160-d). The global average of the last
-  stage (the paper's) scored 0.032 mAP after 12 epochs, barely above the
-  untrained network (0.030); the pooled layout of all stages 0.076
-  untrained and 0.082–0.092 trained (12–40 epochs). The cut-outs are centred
-  on the source and repeated observations keep its orientation, so where a
-  feature lies is what tells sources apart; early stages keep the small
-  scales.
+- ResNet-10 of width 16 on 16-pixel renderings of the 48-pixel crop,
+  averaged down by area as the embedding stage resamples cut-outs: many
+  times the views per second of a ResNet-18 at 48 pixels.
+- Every stage average-pooled to a 3x3 grid, L2-normalised and concatenated
+  (2160-d), not the last stage's global average: the cut-outs are centred
+  on the source, so where a feature lies is what tells sources apart, and
+  the early stages keep the small scales.
 - Rotation by any angle and flips, as the paper: astronomers search by
-  morphology, and a disc at any position angle is a disc. (Earlier,
-  without them, because repeated observations share the orientation: with
-  a pooled layout, rotation by any angle had lowered the same-source mAP
-  from 0.060 to 0.051.) Vectors are averaged over D4, the right-angle
-  rotations and mirror images (``embed_group``), at embed and upload time,
-  so orientation is ignored by construction, not only by training. Scale
-  0.4–2.0 and shear 10° stay (pixel scales differ by up to six times;
-  beams are elliptical).
-- Views like observations, not like copies: an elliptical beam blur (up to
-  2 crop pixels, axis ratio up to 2, any position angle), the peak S/N
-  redrawn between 3 and its own with beam-correlated noise, shifts of at
-  most 3 pixels, and each view normalised to median 0 / std 1 as ingest
-  normalises cut-outs. Without them the two views shared the noise pattern
-  and level and training lowered the score (0.066 untrained, 0.060–0.066
-  after 12 epochs); with them it raised it (0.076 after 12).
-- AdamW at 2e-3, 5 warm-up epochs then cosine, 60 epochs (measured on the
-  cut-outs before ingest's primary-beam fix, 40 epochs: 0.083 mAP after 12
-  epochs, 0.092 after 40, 0.091 after 60; after it, with the beam kept
-  below, projection output: 0.121 after 40, 0.133 after 60). On batches of
-  64, LARS (whose trust ratio exists for batches of thousands) scored
-  lower with the earlier preset (0.029 against 0.032). Temperature 0.2:
-  0.1 scored 0.079 against 0.080 (2x2 grid), 0.5 0.083 against 0.084
-  (3x3), 12 epochs, and 0.121 against 0.121 with the projection output
-  (40 epochs); an asinh stretch 0.079; width 24 0.084 for 1.3 times the
-  time.
+  morphology, and a disc at any position angle is a disc. The vectors are
+  averaged over D4 (``embed_group``) at embed and upload time, so
+  orientation is ignored by construction, not only by training. Scale
+  0.4–2.0 and shear 10° because pixel scales differ by up to six times and
+  beams are elliptical.
+- Views that differ as two observations differ: an elliptical beam blur at
+  any position angle, the peak S/N redrawn between 3 and its own with
+  beam-correlated noise, shifts of at most 3 pixels, each view normalised
+  as ingest normalises cut-outs. Views that share the noise pattern and
+  level let the network match noise instead of sources.
 - Zoomed-out views keep the 5-pixel restoring beam (``beam_pixels``): a
-  coarser observation of a source shows it small but at the same pixels
-  per beam, not sharper. Class precision@10 of the projection output 0.293
-  → 0.327 (mAP 0.122 → 0.121), 40 epochs; a wider scale range (0.25–2.0)
-  0.119.
-- Vectors are the projection head's output (128-d), not the backbone's
-  (SimCLR's choice, and the paper's): here the head scores higher on
-  same-source retrieval (0.133 against 0.103 mAP, 60 epochs) and, with the
-  beam kept, on class precision (0.328 against 0.314). A 256-d head
-  scored the same (0.121, 40 epochs). From the central 48 pixels
-  (``embed_input="centre"``).
-- Tried and left out: repeated observations of a target (same ObsCore
-  target name) as positive pairs instead of two views of one image,
-  trained on 70 % of the sources and scored on the others: no gain
-  (0.127 against 0.125 mAP, projection output).
-
-With `vosim train` (one network for both kinds, the default) and `vosim
-evaluate`, demo archive above: see the README's evaluation section for the
-tables. In short, continuum mAP 0.131 against 0.099 for the best baseline
-(1.32x), peak-flux 0.162 against 0.127 (1.28x), with higher recall@10
-and @100 and a lower median first rank on both kinds, and class
-precision@10 0.336 against 0.312 (continuum) and 0.291 against 0.286
-(peak-flux). Training both kinds took 3 min 19 s inside `vosim demo` on
-the 2 cores at load 1.0–1.8.
+  coarser observation shows a source smaller at the same pixels per beam,
+  not sharper.
+- AdamW at 2e-3 (LARS's trust ratio is for batches of thousands, this one
+  is 64), 5 warm-up epochs then a cosine, 60 epochs, temperature 0.2.
+- The vectors are the projection head's 128-d output (SimCLR's choice and
+  the paper's) from the central 48 pixels (``embed_input="centre"``).
 """
 
 

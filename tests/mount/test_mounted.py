@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests import served_archive as archive
-from tests.stilts_lint import run_taplint, taplint_available
+from tests.stilts_lint import needs_stilts, run_taplint
 from vo_service.app import create_app
 
 from .conftest import PREFIX, Mounted, archive_parent
@@ -173,7 +173,7 @@ def test_vosim_answers_503_until_the_parent_runs_its_lifespan(mounted: Mounted) 
     assert "lifespan" in response.text
 
 
-@pytest.mark.skipif(not taplint_available(), reason="stilts is not installed")
+@needs_stilts
 def test_taplint_is_clean_under_the_prefix(mounted: Mounted) -> None:
     report = run_taplint(f"{mounted.local_base}/tap")
     print(

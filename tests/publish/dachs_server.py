@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
+
+from tests.tap.server import free_port
 
 from .catalogue import DACHS_AUTHORITY
 
@@ -37,12 +38,6 @@ def dachs_unavailable() -> str | None:
     if not os.access(INPUTS, os.W_OK):
         return f"cannot write DaCHS' inputs directory {INPUTS}: run as root or as a member of gavo"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class DachsServer:

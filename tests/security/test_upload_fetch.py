@@ -8,7 +8,6 @@ tells an open port from a closed one.
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +16,7 @@ from typing import ClassVar
 import pytest
 
 from tests.tap.helpers import http, query_status
-from tests.tap.server import RunningServer
+from tests.tap.server import RunningServer, free_port
 from vo_service.dali import DaliParameters
 from vo_service.tap.errors import UploadError
 from vo_service.tap.table_upload import UploadReference, read_upload
@@ -61,12 +60,6 @@ def internal() -> Iterator[str]:
         server.shutdown()
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _upload(server: RunningServer, url: str) -> tuple[int, str]:
     response = http.post(
         f"{server.tap_url}/sync",
@@ -81,8 +74,8 @@ def _upload(server: RunningServer, url: str) -> tuple[int, str]:
 def test_every_url_failure_answers_the_same(tap_server: RunningServer, internal: str) -> None:
     attacks = [
         f"{internal}/internal.csv",  # a loopback-only table: refused, never fetched
-        f"http://127.0.0.1:{_closed_port()}/x.csv",  # closed port
-        f"http://localhost:{_closed_port()}/x.csv",
+        f"http://127.0.0.1:{free_port()}/x.csv",  # closed port
+        f"http://localhost:{free_port()}/x.csv",
         "http://169.254.169.254/latest/meta-data/",  # cloud metadata
         "http://10.0.0.1/x.csv",
         "http://192.168.1.1/x.csv",

@@ -1,20 +1,31 @@
-"""Run the real application under uvicorn on 127.0.0.1 (a free port) in a background thread."""
+"""Run the real application on 127.0.0.1 (a free port): in a thread, or as ``vosim serve``."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 
 from tap_schema import Catalogue, Settings, open_catalogue
 from vo_service.app import create_app
 from vo_service.tap.limits import TapLimits
+
+ROOT = Path(__file__).resolve().parents[2]
+VOSIM = (sys.executable, "-m", "vo_service.cli")
+"""The ``vosim`` command of the checkout, run by this interpreter."""
 
 
 @dataclass
@@ -72,3 +83,76 @@ def running_server(
             yield RunningServer(url, settings, catalogue, app)
     finally:
         catalogue.dispose()
+
+
+@dataclass
+class ServeProcess:
+    """A ``vosim serve`` process and where to reach it; ``log`` is its stderr once it stopped."""
+
+    url: str
+    process: subprocess.Popen
+    log: str = ""
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def vosim_serve(
+    environ: Mapping[str, str],
+    *,
+    command: Sequence[str] = VOSIM,
+    cwd: Path = ROOT,
+    wait_s: float = 120.0,
+) -> Iterator[ServeProcess]:
+    """Run ``vosim serve`` in its own process until the block ends, then stop it with Ctrl-C.
+
+    ``command`` is the ``vosim`` command (by default the checkout's); the
+    block starts once the server answers HTTP.
+    """
+    port = free_port()
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(
+            [*command, "serve", "--port", str(port)],
+            cwd=cwd,
+            env=dict(environ),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        served = ServeProcess(f"http://127.0.0.1:{port}", process)
+        try:
+            _wait_for_answer(served, stderr, wait_s)
+            yield served
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise
+            finally:
+                served.log = _read(stderr)
+
+
+def _wait_for_answer(served: ServeProcess, stderr: IO[bytes], wait_s: float) -> None:
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            httpx.get(f"{served.url}/tap/availability", timeout=5)
+            return
+        except httpx.TransportError:
+            if served.process.poll() is not None:
+                raise RuntimeError(f"vosim serve exited: {_read(stderr)}") from None
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"vosim serve did not answer in {wait_s} s") from None
+            time.sleep(0.2)
+
+
+def _read(stderr: IO[bytes]) -> str:
+    stderr.seek(0)
+    return stderr.read().decode(errors="replace")

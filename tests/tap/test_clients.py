@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import pyvo
 from astropy.table import Table
+
+from tests.stilts_lint import needs_stilts
 
 from . import catalogue as small
 from .server import RunningServer
@@ -19,7 +20,6 @@ NEIGHBOURS = (
     "JOIN ivoa.obscore AS o ON o.obs_publisher_did = n.neighbour_did "
     f"WHERE n.obs_publisher_did = '{small.did(1)}' ORDER BY n.rank"
 )
-stilts = pytest.mark.skipif(shutil.which("stilts") is None, reason="stilts is not installed")
 
 
 def test_pyvo_sync_search_and_limits(tap_server: RunningServer) -> None:
@@ -82,14 +82,14 @@ def _tapquery(server: RunningServer, out: Path, *arguments: str) -> list[dict]:
         return list(csv.DictReader(stream))
 
 
-@stilts
+@needs_stilts
 @pytest.mark.parametrize("sync", ["true", "false"])
 def test_stilts_tapquery(tap_server: RunningServer, tmp_path: Path, sync: str) -> None:
     rows = _tapquery(tap_server, tmp_path / "out.csv", f"adql={NEIGHBOURS}", f"sync={sync}")
     assert [row["neighbour_did"] for row in rows] == [did for _, did in small.public_neighbours(1)]
 
 
-@stilts
+@needs_stilts
 def test_stilts_tapquery_upload(tap_server: RunningServer, tmp_path: Path) -> None:
     upload = tmp_path / "mine.xml"
     Table({"did": [small.did(1), small.did(2)], "weight": [1.5, 2.5]}).write(
@@ -125,7 +125,7 @@ def test_pyvo_runs_the_similarity_function_sync_and_async(tap_server: RunningSer
         assert list(table["sim"]) == sorted(table["sim"], reverse=True)
 
 
-@stilts
+@needs_stilts
 @pytest.mark.parametrize("sync", ["true", "false"])
 def test_stilts_tapquery_runs_the_similarity_function(
     tap_server: RunningServer, tmp_path: Path, sync: str

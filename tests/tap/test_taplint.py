@@ -7,16 +7,14 @@ GAVO DaCHS 2.7 gets 0 errors, 16 warnings and 1 failure (LOC, for lack of
 
 from __future__ import annotations
 
-import pytest
-
-from tests.stilts_lint import run_taplint, taplint_available
+from tests.stilts_lint import needs_stilts, run_taplint
 
 from .server import RunningServer
 
 DACHS_WARNINGS = 16
 
 
-@pytest.mark.skipif(not taplint_available(), reason="stilts is not installed")
+@needs_stilts
 def test_taplint_is_clean(tap_server: RunningServer) -> None:
     report = run_taplint(tap_server.tap_url)
     assert report.errors == 0, report.describe("E")
