@@ -10,7 +10,9 @@ import sys
 import time
 from contextlib import closing
 from pathlib import Path
+from urllib.parse import quote
 
+import httpx
 import pyvo
 import sqlalchemy as sa
 
@@ -20,7 +22,7 @@ from model_training.harvest.stage import HarvestOptions, harvest_archive
 from model_training.ingest.cutout_store import CutoutStore
 from tap_schema import Settings, open_catalogue
 from tests import served_archive
-from tests.tap.server import RunningServer
+from tests.tap.server import RunningServer, running_server
 
 PUBLIC = {image.did for image in served_archive.PUBLIC}
 HELD = {image.did for image in served_archive.PROPRIETARY}
@@ -156,3 +158,32 @@ def _committed(settings: Settings) -> list[str]:
     except sqlite3.OperationalError:  # not created yet
         return []
     return [did for (did,) in rows]
+
+
+def test_harvested_products_are_served_with_the_archive_file(
+    archive: RunningServer, harvester: Settings
+) -> None:
+    harvest_archive(harvester, archive.tap_url, OPTIONS)
+    image = next(i for i in served_archive.PUBLIC if i.archive_did and "uid://" in i.archive_did)
+    with running_server(harvester) as mirror:
+        links = pyvo.dal.adhoc.DatalinkResults.from_result_url(
+            f"{mirror.url}/datalink?ID={quote(image.did, safe='')}"
+        )
+        this = next(links.bysemantics("#this", include_narrower=False))
+        assert this["access_url"].startswith(archive.url + "/files/")
+        key = harvested_key(harvester, image.did)
+        answer = httpx.get(f"{mirror.url}/files/{key}.fits", follow_redirects=True)
+    assert answer.status_code == 200
+    assert answer.content.startswith(b"SIMPLE  =")
+
+
+def harvested_key(settings: Settings, did: str) -> str:
+    catalogue = open_catalogue(settings)
+    try:
+        product = catalogue.table("vosim.product")
+        with catalogue.begin() as conn:
+            return conn.execute(
+                sa.select(product.c.product_key).where(product.c.obs_publisher_did == did)
+            ).scalar_one()
+    finally:
+        catalogue.dispose()
