@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import pytest
 import pyvo
 import sqlalchemy as sa
 
@@ -24,6 +25,7 @@ from tap_schema import Settings, open_catalogue
 from tests import served_archive
 from tests.tap.server import RunningServer, running_server
 
+ROOT = Path(__file__).resolve().parents[2]
 PUBLIC = {image.did for image in served_archive.PUBLIC}
 HELD = {image.did for image in served_archive.PROPRIETARY}
 MAPPING = ArchiveMapping(category="scientific_category")
@@ -110,7 +112,7 @@ def test_killed_harvest_resumes_with_every_product_once(
         **os.environ,
         "VOSIM_DATA_DIR": str(harvester.data_dir),
         "VOSIM_AUTHORITY": "harvester.test",
-        "PYTHONPATH": str(Path(__file__).parents[2]),
+        "PYTHONPATH": str(ROOT),
     }
     command = [sys.executable, "-m", "vo_service.cli", "harvest", archive.tap_url, "--workers", "1"]
     log = (tmp_path / "killed.log").open("w")
@@ -187,3 +189,24 @@ def harvested_key(settings: Settings, did: str) -> str:
             ).scalar_one()
     finally:
         catalogue.dispose()
+
+
+@pytest.mark.slow
+def test_demo_from_an_archive_runs_the_pipeline(archive: RunningServer, tmp_path: Path) -> None:
+    environ = {**os.environ, "VOSIM_DATA_DIR": str(tmp_path / "demo"), "PYTHONPATH": str(ROOT)}
+    environ.pop("VOSIM_DB_URL", None)
+    command = [sys.executable, "-m", "vo_service.cli", "demo", "--from", archive.tap_url]
+    command += ["--epochs", "1", "--no-serve"]
+    done = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{len(PUBLIC)} harvested" in done.stdout
+    assert "demo pipeline done" in done.stdout
+    settings = Settings.from_env({"VOSIM_DATA_DIR": str(tmp_path / "demo")})
+    catalogue = open_catalogue(settings)
+    try:
+        neighbour = catalogue.table("similarity.neighbour")
+        with catalogue.begin() as conn:
+            listed = set(conn.execute(sa.select(neighbour.c.obs_publisher_did)).scalars())
+    finally:
+        catalogue.dispose()
+    assert listed and listed <= PUBLIC  # the archive's DIDs, public ones only
