@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -282,72 +283,81 @@ class _Run:
         """Fetch ahead in threads, read in the worker pool, commit each product alone."""
         counted = _ByteCounter()
         fetcher = Fetcher(self.options.limits, counted.add)
-        window = max(4, 2 * self.workers)
         bar = tqdm(
             total=len(jobs), unit="product", desc="harvest", disable=not self.options.progress
         )
+        by_path: dict[Path, _Job] = {}
         try:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="harvest") as threads:
-                pending: deque[tuple[_Job, Future[Fetched]]] = deque()
-                queue = iter(jobs)
-                for job in queue:
-                    pending.append((job, threads.submit(self._fetch, fetcher, job, downloads)))
-                    if len(pending) >= 2 * window:
-                        self._ingest_window(pending, window, bar, counted)
-                while pending:
-                    self._ingest_window(pending, window, bar, counted)
+                fetched = self._fetched(jobs, threads, fetcher, downloads, by_path, bar)
+                for result in prepare_in_order(fetched, self.workers):
+                    self._commit(by_path.pop(result.task.path), result)
+                    if self.options.keep_files is None:
+                        result.task.path.unlink(missing_ok=True)
+                    bar.update(1)
+                    elapsed = bar.format_dict.get("elapsed") or 0.0
+                    if elapsed:
+                        rate = counted.total / elapsed / 1e6
+                        bar.set_postfix_str(f"{rate:.1f} MB/s", refresh=False)
         finally:
             bar.close()
             fetcher.close()
             self.report.fetched_bytes = counted.total
+
+    def _fetched(
+        self,
+        jobs: list[_Job],
+        threads: ThreadPoolExecutor,
+        fetcher: Fetcher,
+        downloads: Path,
+        by_path: dict[Path, _Job],
+        bar: tqdm,
+    ) -> Iterator[ProductTask]:
+        """Yield the ingest task of each download in order, ``2 × workers`` downloads ahead.
+
+        Products the archive holds back or fails are recorded here and not yielded.
+        """
+        queue = iter(jobs)
+        pending: deque[tuple[_Job, Future[Fetched]]] = deque()
+
+        def submit(job: _Job) -> None:
+            pending.append((job, threads.submit(self._fetch, fetcher, job, downloads)))
+
+        for job in islice(queue, 2 * self.workers):
+            submit(job)
+        while pending:
+            job, future = pending.popleft()
+            following = next(queue, None)
+            if following is not None:
+                submit(following)
+            task = self._task_of(job, future)
+            if task is None:
+                bar.update(1)
+                continue
+            by_path[task.path] = job
+            yield task
+
+    def _task_of(self, job: _Job, future: Future[Fetched]) -> ProductTask | None:
+        """Wait for a download; return its task, or None (recorded as held back or failed)."""
+        try:
+            fetched = future.result()
+        except Proprietary as error:
+            self._finish(job.record, HELD, job.attempts, str(error))
+            return None
+        except FetchFailed as error:
+            if error.refused and job.record.release_date is None:
+                reason = f"no release date, and the archive does not serve it: {error}"
+                self._finish(job.record, HELD, job.attempts, reason)
+            else:
+                self._finish(job.record, FAILED, job.attempts, str(error))
+            return None
+        return self._task(job, fetched)
 
     def _fetch(self, fetcher: Fetcher, job: _Job, downloads: Path) -> Fetched:
         record = job.record
         return fetcher.fetch(
             record.did, record.access_url, record.access_format, downloads / f"{job.key}.fits"
         )
-
-    def _ingest_window(
-        self,
-        pending: deque[tuple[_Job, Future[Fetched]]],
-        size: int,
-        bar: tqdm,
-        counted: _ByteCounter,
-    ) -> None:
-        """Wait for the next ``size`` downloads, read them in the pool and commit each."""
-        tasks: list[ProductTask] = []
-        by_path: dict[Path, _Job] = {}
-        for _ in range(min(size, len(pending))):
-            job, future = pending.popleft()
-            try:
-                fetched = future.result()
-            except Proprietary as error:
-                self._finish(job.record, HELD, job.attempts, str(error))
-                bar.update(1)
-                continue
-            except FetchFailed as error:
-                if error.refused and job.record.release_date is None:
-                    reason = f"no release date, and the archive does not serve it: {error}"
-                    self._finish(job.record, HELD, job.attempts, reason)
-                else:
-                    self._finish(job.record, FAILED, job.attempts, str(error))
-                bar.update(1)
-                continue
-            task = self._task(job, fetched)
-            if task is None:
-                bar.update(1)
-                continue
-            tasks.append(task)
-            by_path[task.path] = job
-        for result in prepare_in_order(tasks, self.workers):
-            job = by_path[result.task.path]
-            self._commit(job, result)
-            if self.options.keep_files is None:
-                result.task.path.unlink(missing_ok=True)
-            bar.update(1)
-            elapsed = bar.format_dict.get("elapsed") or 0.0
-            if elapsed:
-                bar.set_postfix_str(f"{counted.total / elapsed / 1e6:.1f} MB/s", refresh=False)
 
     def _task(self, job: _Job, fetched: Fetched) -> ProductTask | None:
         """Return the ingest task of a downloaded file, or None (recorded as failed)."""
