@@ -43,7 +43,8 @@ class Product:
     product_key
         URL-safe key of its preview and file (None without a ``vosim.product`` row).
     file_path, file_size
-        The FITS file and its size at ingest.
+        The FITS file and its size at ingest; for a product harvested without
+        keeping its file, the archive's URL of the file (`remote_file`).
     image_kind, target_name, s_ra, s_dec, band_list, scientific_category
         ObsCore values the similarity results show.
     """
@@ -59,6 +60,12 @@ class Product:
     s_dec: float | None
     band_list: str | None
     scientific_category: str | None
+
+    @property
+    def remote_file(self) -> str | None:
+        """The archive's URL of the file, when vosim harvested it without keeping a copy."""
+        path = self.file_path or ""
+        return path if path.startswith(("http://", "https://")) else None
 
     def is_public(self, now: datetime) -> bool:
         """Whether anything of the product may be served at ``now`` (naive UTC)."""

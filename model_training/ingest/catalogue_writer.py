@@ -218,7 +218,7 @@ class ProductCatalogue:
         return {
             "obs_publisher_did": prepared.obscore["obs_publisher_did"],
             "product_key": task.key,
-            "file_path": str(task.path),
+            "file_path": task.stored_path or str(task.path),
             "file_size": task.file_size,
             "file_mtime": task.file_mtime,
             "cutout_index": cutout_index,

@@ -41,7 +41,9 @@ __all__ = [
     "MetadataFile",
     "MetadataValueError",
     "metadata_digest",
+    "obscore_column_types",
     "read_metadata",
+    "typed_value",
 ]
 
 FILE_COLUMN = "file"
@@ -124,8 +126,7 @@ def read_metadata(path: Path | str) -> MetadataFile:
         If the file cannot be read or has no ``file`` column.
     """
     path = Path(path)
-    obscore = next(table for table in load_schema("ivoa").tables if table.name == "obscore")
-    known = {column.name: column.datatype.value for column in obscore.columns}
+    known = obscore_column_types()
     try:
         with path.open(newline="", encoding="utf-8-sig") as stream:
             reader = csv.DictReader(stream)
@@ -176,6 +177,23 @@ def metadata_digest(values: Mapping[str, str]) -> str | None:
         return None
     text = json.dumps(sorted(values.items()), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def obscore_column_types() -> dict[str, str]:
+    """Felis datatype of every ``ivoa.obscore`` column, by name."""
+    obscore = next(table for table in load_schema("ivoa").tables if table.name == "obscore")
+    return {column.name: column.datatype.value for column in obscore.columns}
+
+
+def typed_value(name: str, datatype: str, raw: str) -> Any:
+    """Parse one raw value (text, as in a CSV or a VOTable cell) as its ObsCore column's type.
+
+    Raises
+    ------
+    MetadataValueError
+        If the value does not parse.
+    """
+    return _typed(name, datatype, raw)
 
 
 def _typed(name: str, datatype: str, raw: str) -> Any:

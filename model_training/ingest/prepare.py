@@ -53,6 +53,9 @@ class ProductTask:
         Fingerprint of the raw metadata values (None without any).
     settings
         The installation's settings (public URL, authority, preview folder).
+    stored_path
+        Where the catalogue says the file is, when not at ``path``: the
+        archive's URL of a harvested file that is not kept.
     """
 
     path: Path
@@ -64,6 +67,7 @@ class ProductTask:
     metadata: dict[str, Any]
     metadata_digest: str | None
     settings: Settings
+    stored_path: str | None = None
 
 
 @dataclass(frozen=True)

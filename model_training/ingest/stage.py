@@ -30,13 +30,14 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import numpy as np
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
@@ -58,6 +59,8 @@ __all__ = [
     "IngestReport",
     "find_fits_files",
     "ingest_folder",
+    "ingest_session",
+    "write_batch",
 ]
 
 DEFAULT_BATCH_SIZE = 64
@@ -195,19 +198,7 @@ def ingest_folder(
     own_catalogue = catalogue is None
     catalogue = catalogue or open_catalogue(settings)
     try:
-        with _exclusive(settings.data_dir, report):
-            products = ProductCatalogue(catalogue)
-            store = CutoutStore(settings.cutout_store)
-            _remove_uncommitted(products, report)
-            dropped = _recover(store, products)
-            if dropped:
-                report.warnings.append(
-                    f"dropped {dropped} cut-outs left by an interrupted ingest; their files"
-                    " are ingested again"
-                )
-            # every stored URL shares the catalogue's one recorded base (rewritten on output)
-            stored_base = claim_stored_url_base(catalogue, settings.url_base)
-            settings = settings.with_changes(public_url=stored_base)
+        with ingest_session(settings, catalogue, report) as (products, store, settings):
             tasks, previous = _plan(
                 folder, settings, metadata, products.known_products(), report, reprocess
             )
@@ -230,6 +221,36 @@ def ingest_folder(
         logger.info("%s", line)
     report.seconds = time.perf_counter() - started
     return report
+
+
+@contextmanager
+def ingest_session(
+    settings: Settings, catalogue: Catalogue, report: IngestReport
+) -> Iterator[tuple[ProductCatalogue, CutoutStore, Settings]]:
+    """Hold the data directory for one writer and repair what a killed run left.
+
+    What every writer of products (``vosim ingest``, ``vosim harvest``) does
+    before its first product: take the ingest lock, delete rows of a torn
+    commit, drop unreferenced cut-outs, and claim the stored URL base.
+
+    Yields
+    ------
+    tuple
+        The product tables, the cut-out store, and the settings whose public
+        URL is the catalogue's recorded base (every stored URL shares it).
+    """
+    with _exclusive(settings.data_dir, report):
+        products = ProductCatalogue(catalogue)
+        store = CutoutStore(settings.cutout_store)
+        _remove_uncommitted(products, report)
+        dropped = _recover(store, products)
+        if dropped:
+            report.warnings.append(
+                f"dropped {dropped} cut-outs left by an interrupted ingest; their files"
+                " are ingested again"
+            )
+        stored_base = claim_stored_url_base(catalogue, settings.url_base)
+        yield products, store, settings.with_changes(public_url=stored_base)
 
 
 def find_fits_files(folder: Path) -> list[Path]:
@@ -396,11 +417,11 @@ def _commit(
     files are committed one by one, so that one refused file fails alone.
     """
     try:
-        _write(batch, previous, products, store)
+        write_batch(batch, previous, products, store)
     except SQLAlchemyError:
         for prepared in batch:
             try:
-                _write([prepared], previous, products, store)
+                write_batch([prepared], previous, products, store)
             except SQLAlchemyError as error:
                 reason = getattr(error, "orig", None) or error
                 report.record_failure(
@@ -412,17 +433,30 @@ def _commit(
         _count(report, batch, previous)
 
 
-def _write(
+def write_batch(
     batch: list[PreparedProduct],
     previous: dict[Path, KnownProduct],
     products: ProductCatalogue,
     store: CutoutStore,
+    also: Callable[[Connection], None] | None = None,
 ) -> None:
     """Append new cut-outs, overwrite re-ingested ones, then commit all rows at once.
 
     A crash after an overwrite but before the commit leaves a new cut-out
     under old rows; those rows still carry the old size and mtime, so the
     next run re-ingests the file and the two agree again.
+
+    Parameters
+    ----------
+    batch
+        Prepared products; those whose path is in ``previous`` replace a known product.
+    previous
+        What the catalogue knew of re-ingested products, by task path.
+    products, store
+        Where the rows and the cut-outs go.
+    also
+        More writes for the same transaction (harvest's bookkeeping row), so
+        that they commit with the products or not at all.
     """
     new = [prepared for prepared in batch if prepared.task.path not in previous]
     updated = [(p, previous[p.task.path]) for p in batch if p.task.path in previous]
@@ -433,6 +467,8 @@ def _write(
     try:
         with products.catalogue.begin() as conn:
             products.write(conn, zip(new, rows, strict=True), updated)
+            if also is not None:
+                also(conn)
     except SQLAlchemyError:
         store.truncate(first_new_row)
         raise

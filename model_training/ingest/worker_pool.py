@@ -23,12 +23,18 @@ import ctypes.util
 import os
 import signal
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 
-from .prepare import PreparedProduct, ProductFailure, ProductTask, prepare_products
+from .prepare import (
+    PreparedProduct,
+    ProductFailure,
+    ProductTask,
+    prepare_product,
+    prepare_products,
+)
 
 __all__ = ["WORKER_DIED", "cpu_count", "prepare_in_order"]
 
@@ -44,30 +50,39 @@ Result = PreparedProduct | ProductFailure
 _PR_SET_PDEATHSIG = 1
 
 
-def prepare_in_order(tasks: list[ProductTask], workers: int | None = None) -> Iterator[Result]:
+def prepare_in_order(tasks: Iterable[ProductTask], workers: int | None = None) -> Iterator[Result]:
     """Prepare files in a process pool, yielding one result per task in the order of ``tasks``.
 
     Parameters
     ----------
     tasks
-        The files to read.
+        The files to read: a list (chunked to amortise round trips), or any
+        other iterable, taken one file at a time as the pool has room (a
+        harvest's downloads, which arrive while earlier files are read).
     workers
         Number of processes; default `cpu_count`. With 1, or with a single
         chunk of work, everything runs in this process.
     """
     workers = workers or cpu_count()
-    # Chunks amortise the round trip to a process; with few files, smaller
-    # chunks keep every worker busy.
-    size = max(1, min(MAX_CHUNK_SIZE, len(tasks) // (4 * workers)))
-    chunks = [tasks[i : i + size] for i in range(0, len(tasks), size)]
-    if workers <= 1 or len(chunks) <= 1:
-        for chunk in chunks:
-            yield from prepare_products(chunk)
+    if isinstance(tasks, list):
+        # Chunks amortise the round trip to a process; with few files, smaller
+        # chunks keep every worker busy.
+        size = max(1, min(MAX_CHUNK_SIZE, len(tasks) // (4 * workers)))
+        listed = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+        if workers <= 1 or len(listed) <= 1:
+            for chunk in listed:
+                yield from prepare_products(chunk)
+            return
+        chunks: Iterator[list[ProductTask]] = iter(listed)
+        workers = min(workers, len(listed))
+    elif workers <= 1:
+        yield from (prepare_product(task) for task in tasks)
         return
-    pool = _Pool(min(workers, len(chunks)))
+    else:
+        chunks = ([task] for task in tasks)
+    pool = _Pool(workers)
     try:
-        remaining = iter(chunks)
-        pending = deque((chunk, pool.submit(chunk)) for chunk in islice(remaining, 3 * workers))
+        pending = deque((chunk, pool.submit(chunk)) for chunk in islice(chunks, 3 * workers))
         while pending:
             chunk, future = pending.popleft()
             try:
@@ -78,7 +93,7 @@ def prepare_in_order(tasks: list[ProductTask], workers: int | None = None) -> It
                     (waiting, done if _succeeded(done) else pool.submit(waiting))
                     for waiting, done in pending
                 )
-            following = next(remaining, None)
+            following = next(chunks, None)
             if following is not None:
                 pending.append((following, pool.submit(following)))
             yield from results

@@ -25,16 +25,15 @@ into SQL.
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Collection, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from model_training.archive_mapping import ArchiveMapping, ArchiveMappingError
 from tap_schema.release import is_released, naive_utc
 
 __all__ = [
@@ -45,74 +44,6 @@ __all__ = [
 ]
 
 _LOOKUP_CHUNK = 10_000
-
-
-class ArchiveMappingError(ValueError):
-    """The mapping file is malformed, or names a table or column the archive lacks."""
-
-
-@dataclass(frozen=True)
-class ArchiveMapping:
-    """Where the archive keeps the publisher DID, release date, category and kind of an image.
-
-    Parameters
-    ----------
-    table
-        ``schema.table`` (or a view) with one row per image product.
-    publisher_did
-        Column of the IVOA publisher DID, as in vosim's catalogue.
-    release_date
-        Column of the release date (timestamp, date or ISO-8601 text).
-    category
-        Column of the scientific category; None to take vosim's.
-    kind
-        Column from which vosim's image kind (continuum, peak_flux) follows;
-        None to take vosim's.
-    kinds
-        The archive's values of ``kind`` and the image kind each means; empty
-        when the column holds vosim's words already.
-    """
-
-    table: str = "ivoa.obscore"
-    publisher_did: str = "obs_publisher_did"
-    release_date: str = "obs_release_date"
-    category: str | None = None
-    kind: str | None = None
-    kinds: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_toml(cls, path: Path) -> ArchiveMapping:
-        """Read the ``[archive]`` table of a TOML file (see the module docstring)."""
-        try:
-            document = tomllib.loads(path.read_text("utf-8"))
-        except tomllib.TOMLDecodeError as error:
-            raise ArchiveMappingError(f"{path}: not valid TOML: {error}") from None
-        section = document.get("archive")
-        if not isinstance(section, dict):
-            raise ArchiveMappingError(f"{path}: no [archive] table")
-        known = {"table", "publisher_did", "release_date", "category", "kind", "kinds"}
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise ArchiveMappingError(
-                f"{path}: unknown key(s) {', '.join(unknown)} in [archive]; "
-                f"known: {', '.join(sorted(known))}"
-            )
-        for key, value in section.items():
-            wanted = dict if key == "kinds" else str
-            if not isinstance(value, wanted):
-                raise ArchiveMappingError(f"{path}: [archive] {key} must be a {wanted.__name__}")
-        kinds = section.get("kinds", {})
-        bad = {value for value in kinds.values() if not isinstance(value, str)}
-        if bad:
-            raise ArchiveMappingError(f"{path}: [archive.kinds] values must be strings")
-        return cls(**{key: value for key, value in section.items() if key != "kinds"}, kinds=kinds)
-
-    def image_kind(self, value: object) -> str | None:
-        """Translate a value of the archive's ``kind`` column into vosim's image kind."""
-        if value is None:
-            return None
-        text = str(value)
-        return self.kinds.get(text, None) if self.kinds else text
 
 
 @dataclass(frozen=True)

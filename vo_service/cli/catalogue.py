@@ -1,4 +1,4 @@
-"""Verbs that build the catalogue: ``synth``, ``ingest``, ``categories``."""
+"""Verbs that build the catalogue: ``synth``, ``ingest``, ``harvest``, ``categories``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from tap_schema import Settings
 
 from .options import Verbs, add_archive_size
 
-__all__ = ["add_categories", "add_ingest", "add_synth"]
+__all__ = ["add_categories", "add_harvest", "add_ingest", "add_synth"]
 
 
 def add_synth(verbs: Verbs) -> None:
@@ -59,6 +59,70 @@ def _run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if metadata is None and (args.folder / "metadata.csv").is_file():
         metadata = args.folder / "metadata.csv"
     report = ingest_folder(settings, args.folder, metadata, reprocess=args.reprocess)
+    print(report)
+    return report.exit_status
+
+
+def add_harvest(verbs: Verbs) -> None:
+    """``vosim harvest``: an archive's image products, from its ObsCore over TAP."""
+    parser = verbs.add_parser(
+        "harvest",
+        help="ingest an archive's images and cubes straight from its TAP service (ivoa.obscore)",
+        description="Read the archive's ivoa.obscore (image and cube products), fetch each "
+        "file (directly, or through its DataLink #this link) and ingest it as 'vosim ingest' "
+        "does, keeping the archive's DIDs. A second harvest fetches only new or changed "
+        "products; proprietary ones are held back and fetched once released.",
+    )
+    parser.add_argument("tap_url", help="the archive's TAP service, e.g. https://archive.org/tap")
+    parser.add_argument(
+        "--where",
+        default=None,
+        help="extra ADQL condition on ivoa.obscore (alias o), e.g. \"o.obs_collection = 'ALMA'\"",
+    )
+    parser.add_argument(
+        "--mapping",
+        type=Path,
+        default=None,
+        help="TOML file naming the archive's release-date, category and kind columns "
+        "(the file 'vosim publish' reads)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="concurrent downloads (default: all cores)"
+    )
+    parser.add_argument(
+        "--keep-files",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep the fetched files in DIR and serve them (default: delete them once "
+        "ingested; /files then sends clients to the archive)",
+    )
+    parser.add_argument(
+        "--max-file-size",
+        type=float,
+        default=4096,
+        metavar="MB",
+        help="largest file fetched, in MB (default 4096)",
+    )
+    parser.add_argument(
+        "--retries", type=int, default=4, help="retries after a 5xx or a timeout (default 4)"
+    )
+    parser.set_defaults(handler=_run_harvest)
+
+
+def _run_harvest(args: argparse.Namespace, settings: Settings) -> int:
+    from model_training.archive_mapping import ArchiveMapping
+    from model_training.harvest.download import FetchLimits
+    from model_training.harvest.stage import HarvestOptions, harvest_archive
+
+    options = HarvestOptions(
+        where=args.where,
+        mapping=ArchiveMapping.from_toml(args.mapping) if args.mapping else ArchiveMapping(),
+        workers=args.workers,
+        keep_files=args.keep_files,
+        limits=FetchLimits(max_bytes=int(args.max_file_size * 1e6), retries=args.retries),
+    )
+    report = harvest_archive(settings, args.tap_url, options)
     print(report)
     return report.exit_status
 

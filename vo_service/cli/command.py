@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from tap_schema import Settings
 from tap_schema.database import CatalogueUpgradeError
 
-from .catalogue import add_categories, add_ingest, add_synth
+from .catalogue import add_categories, add_harvest, add_ingest, add_synth
 from .demo import add_demo
 from .learning import add_embed, add_evaluate, add_train, add_tune
 from .neighbours import add_neighbours
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add_verb in (
         add_synth,
         add_ingest,
+        add_harvest,
         add_train,
         add_embed,
         add_evaluate,

@@ -2,10 +2,15 @@
 
 Runs every stage of the data flow (docs/architecture.md) on a synthetic ALMA-like
 archive, in order: synth → ingest → categories → train (``cpu`` preset) →
-embed → neighbours → serve. Each stage is the function its own verb calls,
-and each skips what is already done (an existing archive, unchanged files,
-a current model, stored vectors and lists), so a second ``vosim demo``
-serves at once and an interrupted one resumes where it stopped.
+embed → neighbours → serve. With ``--from TAP_URL`` the images come from a
+real archive instead (``vosim harvest``), and the categories step is left
+out (an archive's TAP service lists no publications): each category is then
+compatible with itself and with uncategorised images only.
+
+Each stage is the function its own verb calls, and each skips what is
+already done (an existing archive, unchanged files, a current model,
+stored vectors and lists), so a second ``vosim demo`` serves at once and
+an interrupted one resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ class DemoOptions:
     threads
         CPU threads of training and embedding (``--threads``); None for
         the fair share (`model_training.learn.threads`).
+    archive_url, mapping, where
+        Harvest this TAP service (with this mapping file and ADQL
+        condition) instead of building the synthetic archive.
     """
 
     sources: int = 300
@@ -62,6 +70,9 @@ class DemoOptions:
     device: str | None = None
     epochs: int | None = None
     threads: int | None = None
+    archive_url: str | None = None
+    mapping: Path | None = None
+    where: str | None = None
 
 
 def add_demo(verbs: Verbs) -> None:
@@ -80,6 +91,19 @@ def add_demo(verbs: Verbs) -> None:
     parser.add_argument(
         "--no-serve", action="store_true", help="stop after the pipeline instead of serving"
     )
+    parser.add_argument(
+        "--from",
+        dest="archive_url",
+        default=None,
+        metavar="TAP_URL",
+        help="harvest a real archive's images from its TAP service instead of the synthetic one",
+    )
+    parser.add_argument(
+        "--mapping", type=Path, default=None, help="with --from: the archive's mapping file"
+    )
+    parser.add_argument(
+        "--where", default=None, help="with --from: ADQL condition on ivoa.obscore (alias o)"
+    )
     parser.set_defaults(handler=_run_demo)
 
 
@@ -94,6 +118,9 @@ def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
         device=args.device,
         epochs=args.epochs,
         threads=args.threads,
+        archive_url=args.archive_url,
+        mapping=args.mapping,
+        where=args.where,
     )
     return run_demo(settings, options)
 
@@ -108,12 +135,23 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
     """
     started = time.perf_counter()
     archive = settings.data_dir / "demo-archive"
-    _stage(1, f"demo archive in {archive}", lambda: _synthesize(archive, options))
-    report = _stage(2, f"ingest into {settings.db_url}", lambda: _ingest(settings, archive))
-    if report.exit_status:
-        return report.exit_status
-    _stage(3, "category compatibility", lambda: _categories(settings, archive))
-    _stage(4, "training (cpu preset)", lambda: _train(settings, archive, options))
+    if options.archive_url is None:
+        _stage(1, f"demo archive in {archive}", lambda: _synthesize(archive, options))
+        report = _stage(2, f"ingest into {settings.db_url}", lambda: _ingest(settings, archive))
+        if report.exit_status:
+            return report.exit_status
+        _stage(3, "category compatibility", lambda: _categories(settings, archive))
+        truth: Path | None = archive / "truth.csv"
+    else:
+        title = f"harvest {options.archive_url} into {settings.db_url}"
+        report = _stage(1, title, lambda: _harvest(settings, options))
+        if report.harvested + report.updated + report.unchanged == 0:
+            print("the archive lists no image this installation may use; nothing to train on")
+            return report.exit_status or 1
+        print(f"[2/{STAGES}] ingest: done by the harvest")
+        print(f"[3/{STAGES}] category compatibility: no publications from an archive; skipped")
+        truth = None
+    _stage(4, "training (cpu preset)", lambda: _train(settings, truth, options))
     _stage(5, "embedding", lambda: _embed(settings, options))
     _stage(6, "neighbours", lambda: _neighbours(settings, options))
     print(f"demo pipeline done in {_minutes(time.perf_counter() - started)}")
@@ -153,6 +191,17 @@ def _ingest(settings: Settings, archive: Path):
     return ingest_folder(settings, archive, archive / "metadata.csv")
 
 
+def _harvest(settings: Settings, options: DemoOptions):
+    from model_training.archive_mapping import ArchiveMapping
+    from model_training.harvest.stage import HarvestOptions, harvest_archive
+
+    assert options.archive_url is not None
+    mapping = ArchiveMapping.from_toml(options.mapping) if options.mapping else ArchiveMapping()
+    return harvest_archive(
+        settings, options.archive_url, HarvestOptions(where=options.where, mapping=mapping)
+    )
+
+
 def _categories(settings: Settings, archive: Path) -> str:
     from model_training.categories import derive_categories, render_matrix
 
@@ -160,7 +209,7 @@ def _categories(settings: Settings, archive: Path) -> str:
     return render_matrix(compatibility)
 
 
-def _train(settings: Settings, archive: Path, options: DemoOptions) -> str:
+def _train(settings: Settings, truth: Path | None, options: DemoOptions) -> str:
     from model_training.learn.checkpoints import current_model_id
     from model_training.learn.image_set import IMAGE_KINDS
     from model_training.learn.presets import preset
@@ -185,7 +234,7 @@ def _train(settings: Settings, archive: Path, options: DemoOptions) -> str:
         config,
         preset_name="cpu" if options.epochs is None else "cpu+custom",
         device=options.device,
-        truth=archive / "truth.csv",
+        truth=truth,
         skip_if_empty=True,
         threads=options.threads,
     )

@@ -276,12 +276,22 @@ def _product_links(
 def _file_link(product: Product, urls: ServiceUrls) -> Link:
     did, key = product.obs_publisher_did, product.product_key
     assert key is not None and product.file_path is not None
+    kind = "peak-flux cube" if product.image_kind == "peak_flux" else "continuum image"
+    if product.remote_file is not None:  # harvested, the file left at the archive
+        return Link(
+            did,
+            "#this",
+            access_url=product.remote_file,
+            description=f"The FITS file of this {kind}, at the archive it was harvested from",
+            content_type="application/fits",
+            content_length=product.file_size,
+            content_qualifier=_CONTENT_QUALIFIERS.get(product.image_kind or ""),
+        )
     path = Path(product.file_path)
     if not path.is_file():
         return Link(
             did, "#this", error_message=f"FatalFault: the file of {did} is missing from storage"
         )
-    kind = "peak-flux cube" if product.image_kind == "peak_flux" else "continuum image"
     return Link(
         did,
         "#this",

@@ -1,6 +1,8 @@
 """``/preview/{key}.png`` and ``/files/{key}.fits``: the preview and the data of public products.
 
-DataLink's ``#preview`` and ``#this`` links point here. A product that is
+DataLink's ``#preview`` and ``#this`` links point here. A product harvested
+from another archive without keeping its file (``vosim harvest``) is
+redirected (307) to the archive's URL of the file. A product that is
 unknown or not public yet gets a 404 with a sentence saying so, and never a
 byte of its data (the proprietary rule); a public one whose preview or file
 is gone from storage, or empty, gets 410 saying that, and a log line.
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from anyio import to_thread
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 
 from tap_schema.release import utc_now
 from vo_service.product_lookup import Product
@@ -54,6 +56,8 @@ async def fits_file(request: Request) -> Response:
     product = await _public_product(request, key)
     if product is None or product.file_path is None:
         return _not_found(f"there is no public FITS file {key}.fits in this archive")
+    if product.remote_file is not None:  # harvested without a copy: the archive serves it
+        return RedirectResponse(product.remote_file, status_code=307)
     path = Path(product.file_path)
     if not _has_content(path):
         return _missing(f"the file of {key}", path)
