@@ -43,6 +43,7 @@ from .catalog import TapTable
 
 __all__ = [
     "PROPRIETARY_TABLES",
+    "hidden_images_sql",
     "public_rows",
     "public_rows_statements",
     "public_source",
@@ -143,3 +144,19 @@ def public_rows_statements(
     for table in tables:
         statements.append(_statement_template(table, sql_dialect).replace(_NOW, literal))
     return tuple(statements)
+
+
+def hidden_images_sql(sql_dialect: str, now: datetime) -> str:
+    """``SELECT`` the DIDs of the ObsCore images that are not public at ``now`` (naive UTC).
+
+    The scores of constant similarity arguments (`similarity_scores`) leave
+    them out, whatever the service's in-memory release dates say.
+    """
+    schema, obscore, did = _RELEASE
+    row = "vosim_row"
+    select = (
+        exp.select(exp.column(did, row, quoted=True))
+        .from_(exp.Table(this=_quoted(obscore), db=_quoted(schema)).as_(row, quoted=True))
+        .where(exp.Not(this=exp.Paren(this=_released(row))))
+    )
+    return select.sql(dialect=sql_dialect).replace(_NOW, _now_literal(now, sql_dialect))

@@ -29,7 +29,7 @@ from .catalog import TapSchema, TapTable
 from .proprietary import public_source
 from .translation_types import quoted
 
-__all__ = ["FUNCTIONS", "dot", "embedding_table", "similarity_sql"]
+__all__ = ["FUNCTIONS", "dot", "embedding_table", "similarity_sql", "vector_from_text"]
 
 FUNCTIONS: dict[str, tuple[str, str]] = {
     "VOSIM_SIMILARITY": (
@@ -75,7 +75,12 @@ _NUMBER = re.compile(r"[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?")
 def _vector(value: bytes | str) -> np.ndarray:
     if isinstance(value, bytes | memoryview):
         return np.frombuffer(bytes(value), dtype="<f4").astype(np.float64)
-    words = str(value).split()
+    return vector_from_text(str(value))
+
+
+def vector_from_text(text: str) -> np.ndarray:
+    """Read a vector's space-separated text as float32 values; ValueError if not numbers."""
+    words = text.split()
     if not all(_NUMBER.fullmatch(word) for word in words):
         raise ValueError("not a list of numbers")  # as PostgreSQL's vosim_dot: NULL
     return np.array(words, dtype=np.float32).astype(np.float64)
