@@ -179,26 +179,23 @@ class ScoreTables:
 
 
 def _lookup(kinds: list[KindScores]) -> Callable[[object], float | None]:
-    """Return the function of one request's scores: a DID's score, None if it has none."""
-    tables = []
-    for scores in kinds:
-        values = scores.scores.astype(object)
-        values[np.isnan(scores.scores)] = None
-        tables.append((scores.positions, values.tolist()))
+    """Return the function of one request's scores: a DID's score, NULL if it has none.
+
+    A score left out is NaN, which SQLite makes NULL ("a NaN is a NULL").
+    """
+    tables = [(scores.positions, scores.scores.tolist()) for scores in kinds]
     if len(tables) == 1:
         positions, values = tables[0]
 
         def one(did: object) -> float | None:
-            position = positions.get(did) if isinstance(did, str) else None
+            position = positions.get(did)  # type: ignore[call-overload]
             return None if position is None else values[position]
 
         return one
 
     def several(did: object) -> float | None:
-        if not isinstance(did, str):
-            return None
         for positions, values in tables:
-            position = positions.get(did)
+            position = positions.get(did)  # type: ignore[call-overload]
             if position is not None:
                 return values[position]
         return None
