@@ -36,7 +36,7 @@ from functools import lru_cache
 
 from sqlglot import exp
 
-from tap_schema.release import RELEASE_DATE, released_sql
+from tap_schema.release import RELEASE_DATE, released_sql, unreleased_sql
 
 from .backends import SQLITE_TIMESTAMP_FORMAT
 from .catalog import TapTable
@@ -157,6 +157,8 @@ def hidden_images_sql(sql_dialect: str, now: datetime) -> str:
     select = (
         exp.select(exp.column(did, row, quoted=True))
         .from_(exp.Table(this=_quoted(obscore), db=_quoted(schema)).as_(row, quoted=True))
-        .where(exp.Not(this=exp.Paren(this=_released(row))))
+        .where(
+            exp.condition(unreleased_sql(exp.column(RELEASE_DATE, row, quoted=True).sql(), _NOW))
+        )
     )
     return select.sql(dialect=sql_dialect).replace(_NOW, _now_literal(now, sql_dialect))
