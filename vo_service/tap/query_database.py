@@ -154,11 +154,14 @@ class QuerySession:
             # extra_float_digits > 0: floats as their shortest exact text (PostgreSQL 12+),
             # whatever the server's configuration says; see _floats_as_text. No JIT: a
             # plan of per-row subqueries (vosim_similarity) passes jit_above_cost and
-            # compiling it took a quarter of the query's time (benchmarks/README.md)
+            # compiling it took a quarter of the query's time (benchmarks/README.md). A
+            # work_mem of 32 MB: the hash join of a constant-argument vosim_similarity's
+            # scores with ObsCore fits in one batch at 260,000 images (4 MB took two)
             remaining = self._remaining_ms()
             self.connection.exec_driver_sql(
                 f"SELECT set_config('statement_timeout', '{remaining}', true), "
-                "set_config('extra_float_digits', '1', true), set_config('jit', 'off', true)"
+                "set_config('extra_float_digits', '1', true), set_config('jit', 'off', true), "
+                "set_config('work_mem', '32MB', true)"
             )
         else:
             self.connection.exec_driver_sql("SELECT 1")  # opens the transaction (BEGIN)

@@ -74,6 +74,14 @@ class _CopyTemplate:
     def data(self, scores: np.ndarray) -> bytes:
         """Return the COPY rows of the images whose score is not NaN (no header, no trailer)."""
         keep = np.flatnonzero(~np.isnan(scores))
+        values = scores[keep].astype(">f8").view(np.uint8).reshape(-1, _SCORE_BYTES)
+        size = int(self.sizes[0]) if len(self.sizes) else 0
+        if len(self.sizes) and (self.sizes == size).all():
+            # DIDs of one length (the usual case): rows are a table, scores a column of it
+            table = self.rows.reshape(-1, size)[keep]
+            at = int(self.score_at[0])
+            table[:, at : at + _SCORE_BYTES] = values
+            return table.tobytes()
         if keep.size == len(scores):
             body, starts = self.rows.copy(), self.starts
         else:
@@ -82,7 +90,6 @@ class _CopyTemplate:
             gather = np.repeat(self.starts[keep] - starts, sizes) + np.arange(sizes.sum())
             body = self.rows[gather]
         at = (starts + self.score_at[keep])[:, np.newaxis] + np.arange(_SCORE_BYTES)
-        values = scores[keep].astype(">f8").view(np.uint8).reshape(-1, _SCORE_BYTES)
         body[at] = values
         return body.tobytes()
 
