@@ -155,6 +155,7 @@ def run(backend: str, vectors: np.ndarray, queries: list[int]) -> dict[str, list
                         served = [r["obs_publisher_did"] for r in json.loads(body)["results"]]
                 agree.append(len(set(adql) & set(served)) / DEPTH)
     print(f"{backend}: ADQL ranking's top {DEPTH} found in the service's: {min(agree):.3f} (min)")
+    print(f"{backend}: load average after its queries: {Path('/proc/loadavg').read_text().strip()}")
     return times
 
 

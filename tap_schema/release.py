@@ -13,7 +13,7 @@ checks them against each other):
 - `is_released`: one release date in Python;
 - `released`: an SQLAlchemy condition on a release-date column;
 - `released_sql`: the same condition as SQL text, for code that writes SQL
-  itself (the ADQL translation);
+  itself (the ADQL translation), and `unreleased_sql` its negation;
 - `release_array` and `released_mask`: many release dates at once, in numpy.
 
 Release dates are compared with the instant of each request or run, never
@@ -37,6 +37,7 @@ __all__ = [
     "released",
     "released_mask",
     "released_sql",
+    "unreleased_sql",
     "utc_now",
 ]
 
@@ -83,6 +84,15 @@ def released_sql(release_date: str, now: str) -> str:
         the stored text, so ``12:00:00`` would come before ``12:00:00.000000``.
     """
     return f"({release_date} IS NOT NULL AND {release_date} <= {now})"
+
+
+def unreleased_sql(release_date: str, now: str) -> str:
+    """Return the negation of `released_sql`, in the form an index on the column serves.
+
+    "NULL or later than now": the few images not public are found through
+    the release-date index, where ``NOT (…)`` of `released_sql` reads every row.
+    """
+    return f"({release_date} IS NULL OR {release_date} > {now})"
 
 
 def release_array(release_dates: Iterable[datetime | None]) -> np.ndarray:

@@ -106,6 +106,7 @@ def create_app(
         options=index_options,
         embedder=embedder or CurrentModelEmbedder(tap.catalogue),
     )
+    tap.database.set_score_source(similar)  # vosim_similarity with a constant: the index
     routes = [
         Mount(
             "/tap",

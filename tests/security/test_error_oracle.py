@@ -61,6 +61,35 @@ def attack(table: str, error: str, target: str) -> str:
     )
 
 
+# vosim_similarity: how the probed image is named, and a positive whole number made of its score
+SIMILARITY = {
+    "constant": (
+        "vosim_similarity('{target}', t.obs_publisher_did) IS NOT NULL",
+        "CAST(2 + vosim_similarity('{target}', t.obs_publisher_did) AS INTEGER)",
+    ),
+    "row": (
+        "t.obs_publisher_did = '{target}' AND vosim_similarity(t.obs_publisher_did, "
+        f"'{PUBLIC_IMAGE}') IS NOT NULL",
+        f"CAST(2 + vosim_similarity(t.obs_publisher_did, '{PUBLIC_IMAGE}') AS INTEGER)",
+    ),
+    "vector": (
+        "t.obs_publisher_did = '{target}' AND vosim_similarity_vector(t.obs_publisher_did, "
+        "'1 0 0 0 0 0 0 0') IS NOT NULL",
+        "CAST(2 + vosim_similarity_vector(t.obs_publisher_did, '1 0 0 0 0 0 0 0') AS INTEGER)",
+    ),
+}
+
+
+def similarity_attack(form: str, error: str, target: str) -> str:
+    """The error predicates with the image's similarity score as their number, over ObsCore."""
+    named, number = (part.format(target=target) for part in SIMILARITY[form])
+    expression = ERRORS[error].format(row="t.obs_publisher_did", n=number)
+    return (
+        f"SELECT COUNT(*) AS n FROM ivoa.obscore AS t "
+        f"WHERE CASE WHEN {named} THEN {expression} ELSE 0 END = 0"
+    )
+
+
 def value_attack(target: str, threshold: float = 11.5) -> str:
     """The issue's bisection of ``peak_snr``: overflow when the hidden value exceeds 11.5."""
     return (
@@ -115,6 +144,18 @@ def test_sync_attack_on_proprietary_image_answers_as_for_unknown_image(
     assert unknown[0] == 200, unknown
 
 
+@pytest.mark.parametrize("error", sorted(ERRORS))
+@pytest.mark.parametrize("form", sorted(SIMILARITY))
+def test_similarity_function_attacks_answer_as_for_unknown_image(
+    tap_server: RunningServer, form: str, error: str
+) -> None:
+    unknown = _sync(tap_server, similarity_attack(form, error, UNKNOWN))
+    for hidden in small.PROPRIETARY:
+        answer = _sync(tap_server, similarity_attack(form, error, hidden))
+        assert _same(answer, unknown, (hidden, UNKNOWN)), (answer, unknown)
+    assert unknown[0] == 200, unknown
+
+
 @pytest.mark.parametrize("table", sorted(TABLES))
 def test_async_attacks_answer_as_for_unknown_image(tap_server: RunningServer, table: str) -> None:
     for error in ("integer-overflow", "division-by-zero", "cast-of-text", "subquery-rows"):
@@ -143,6 +184,13 @@ def test_the_attacks_are_live_on_a_public_image(tap_server: RunningServer) -> No
         if _sync(tap_server, attack("image", error, PUBLIC_IMAGE))[0] != 200
     }
     assert "integer-overflow" in fired
+    for form, target in (
+        ("constant", PUBLIC_IMAGE),
+        ("row", small.did(3)),
+        ("vector", small.did(3)),
+    ):
+        attacks = [similarity_attack(form, error, target) for error in ERRORS]
+        assert any(_sync(tap_server, query)[0] != 200 for query in attacks), form
     assert _sync(tap_server, value_attack(PUBLIC_IMAGE, threshold=0.0))[0] == 400
     if tap_server.backend == "postgresql":
         assert {"division-by-zero", "cast-of-text", "log-of-zero", "subquery-rows"} <= fired

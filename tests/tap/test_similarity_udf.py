@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from astropy.io.votable import from_table
 from astropy.table import Table
+
+from tap_schema import open_catalogue
 
 from . import catalogue as small
 from .helpers import http, query_status, sync, votable
@@ -113,6 +117,69 @@ def test_combined_with_constraints_top_joins_group_by_and_subqueries(
         "WHERE s.sim > -2",
     )
     assert nested == [(3,)]
+
+
+def test_constant_arguments_in_every_clause_give_the_dot_product(
+    tap_server: RunningServer,
+) -> None:
+    """ON conditions, correlated subqueries, grouped queries and two constants: same scores."""
+    query = small.did(1)
+    scores = {d: float(small.vector(1) @ small.vector(int(d[-3:]))) for d in CONTINUUM}
+    on = _rows(
+        tap_server,
+        "SELECT o.obs_publisher_did FROM ivoa.obscore AS o JOIN similarity.image AS i "
+        "ON i.obs_publisher_did = o.obs_publisher_did "
+        f"AND vosim_similarity(o.obs_publisher_did, '{query}') > {scores[small.did(5)] - 1e-4} "
+        "ORDER BY o.obs_publisher_did",
+    )
+    assert [row[0] for row in on] == sorted(
+        d for d in CONTINUUM if scores[d] > scores[small.did(5)] - 1e-4
+    )
+    for argument in ("o", "i"):  # of the enclosing query, and of the subquery's own table
+        correlated = _rows(
+            tap_server,
+            f"SELECT o.obs_publisher_did, (SELECT vosim_similarity({argument}.obs_publisher_did, "
+            f"'{query}') FROM similarity.image AS i WHERE i.obs_publisher_did = "
+            "o.obs_publisher_did) AS sim FROM ivoa.obscore AS o ORDER BY o.obs_publisher_did",
+        )
+        got = {d: s for d, s in correlated if s is not None and not np.isnan(s)}
+        assert got == pytest.approx(scores, abs=1e-6)
+    grouped = _rows(
+        tap_server,
+        f"SELECT o.obs_publisher_did, vosim_similarity('{query}', o.obs_publisher_did) AS sim, "
+        "COUNT(*) AS n FROM ivoa.obscore AS o GROUP BY o.obs_publisher_did "
+        "ORDER BY o.obs_publisher_did",
+    )
+    got = {d: s for d, s, _ in grouped if s is not None and not np.isnan(s)}
+    assert got == pytest.approx(scores, abs=1e-6)
+    both = _rows(
+        tap_server,
+        f"SELECT TOP 1 vosim_similarity('{small.did(3)}', '{query}') AS a, "
+        f"vosim_similarity('{query}', '{small.did(3)}') AS b FROM ivoa.obscore",
+    )
+    assert both[0] == pytest.approx((scores[small.did(3)], scores[small.did(3)]), abs=1e-6)
+
+
+def test_an_image_no_longer_public_has_no_score_at_once(tap_server: RunningServer) -> None:
+    """A release date moved into the future hides the image before the index reloads."""
+    catalogue = open_catalogue(tap_server.settings)
+    obscore = catalogue.table("ivoa.obscore")
+    moved = small.did(3)
+    where = obscore.c.obs_publisher_did == moved
+    with catalogue.engine.connect() as connection:
+        released = connection.execute(sa.select(obscore.c.obs_release_date).where(where)).scalar()
+    try:
+        with catalogue.begin() as connection:
+            connection.execute(
+                obscore.update().where(where).values(obs_release_date=datetime(2999, 1, 1))
+            )
+        assert _similarity(tap_server, moved, small.did(1)) is None
+        assert _similarity(tap_server, small.did(1), moved) is None
+        assert _similarity(tap_server, small.did(5), small.did(1)) is not None
+    finally:
+        with catalogue.begin() as connection:
+            connection.execute(obscore.update().where(where).values(obs_release_date=released))
+        catalogue.dispose()
 
 
 def test_proprietary_images_answer_as_unknown_ones(tap_server: RunningServer) -> None:

@@ -156,7 +156,11 @@ class FromClauseTranslation:
                     scope.merged[column.name.lower()] = left
         on = join.args.get("on")
         if on is not None:
-            sql.set("on", self.condition(on, scope, "ON"))
+            scope.in_join = True
+            try:
+                sql.set("on", self.condition(on, scope, "ON"))
+            finally:
+                scope.in_join = False
         elif not using and not method and str(kind or "").upper() != "CROSS" and side:
             raise self.error("an OUTER JOIN needs ON or USING", join)
         return sql

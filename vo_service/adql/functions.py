@@ -10,6 +10,7 @@ from sqlglot import exp
 
 from .backends import call, cast
 from .scope import Scope
+from .similarity_scores import ScoreRequest, function_name, lookup_join, scalar_lookup
 from .similarity_udf import FUNCTIONS as SIMILARITY_FUNCTIONS
 from .similarity_udf import embedding_table, similarity_sql
 from .translation_types import (
@@ -116,6 +117,9 @@ class FunctionTranslation:
                 f"values as space-separated text), not {self._kind(other)}",
                 node,
             )
+        constant = self._constant_similarity(node, by_did, did, other, scope)
+        if constant is not None:
+            return constant
         other_sql = other.sql
         if not by_did and other.is_string:
             # one overload of vosim_dot per stored form: say which
@@ -126,6 +130,69 @@ class FunctionTranslation:
             self.schema, self.backend.sql_dialect, self.adql, did.sql, other_sql, by_did
         )
         return Value(sql, computed_meta("double"))
+
+    def _constant_similarity(
+        self, node: exp.Anonymous, by_did: bool, did: Value, other: Value, scope: Scope
+    ) -> Value | None:
+        """Translate a call with a constant DID or vector as a lookup in its scores.
+
+        See `similarity_scores`.
+
+        None when the service has no scores to give (the translation is then
+        the per-row subquery) or neither argument is a constant.
+        """
+        if not self.score_relations:
+            return None
+        first, second = node.expressions
+        if _is_text(second):
+            key, constant = did.sql, second.this
+        elif by_did and _is_text(first):
+            key, constant = other.sql, first.this
+        else:
+            return None
+        request = self._score_request(("did" if by_did else "vector", constant))
+        if self.backend.sql_dialect == "sqlite":
+            return Value(call(function_name(request.slot), key), computed_meta("double"))
+        return Value(self._postgres_lookup(request, key, scope), computed_meta("double"))
+
+    def _score_request(self, constant: tuple[str, str]) -> ScoreRequest:
+        """Return the scores of one constant, shared by every call with it in the query."""
+        request = self.score_requests.get(constant)
+        if request is None:
+            slot = len(self.score_requests) + 1
+            kind, value = constant
+            request = ScoreRequest(slot, **{kind: value})
+            self.score_requests[constant] = request
+        return request
+
+    def _postgres_lookup(self, request: ScoreRequest, key: exp.Expr, scope: Scope) -> exp.Expr:
+        """Return a column of a LEFT JOIN added to the query, or a scalar subquery if not."""
+        own = {source.sql_alias for source in scope.sources}
+        joinable = (
+            not scope.grouped
+            and not scope.in_join
+            and key.find(exp.Subquery, exp.Select) is None
+            and all(column.table in own for column in key.find_all(exp.Column))
+        )
+        alias = self._lookup_alias()
+        if not joinable:
+            self.indexed_slots.add(request.slot)
+            return scalar_lookup(request.slot, key, alias)
+        text = key.sql(dialect="postgres")
+        joined = scope.lookup_aliases.get((request.slot, text))
+        if joined is None:
+            joined = scope.lookup_aliases[(request.slot, text)] = alias
+            scope.lookups.append(lookup_join(request.slot, key.copy(), alias))
+        return exp.column("score", joined, quoted=True)
+
+    def _lookup_alias(self) -> str:
+        self.lookup_count += 1
+        base = f"vosim_score_{self.lookup_count}"
+        name, counter = base, 0
+        while name.lower() in self.adql.lower():
+            counter += 1
+            name = f"{base}_{counter}"
+        return name
 
     def _arity(self, node: exp.Anonymous, name: str, low: int, high: int) -> None:
         count = len(node.expressions)
@@ -161,3 +228,8 @@ class FunctionTranslation:
         if name == "DEGREES":
             unit = "deg"
         return Value(sql, computed_meta("double", unit=unit))
+
+
+def _is_text(node: exp.Expr) -> bool:
+    """Whether an argument, as written in ADQL, is a string constant."""
+    return isinstance(node, exp.Literal) and node.is_string

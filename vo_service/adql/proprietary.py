@@ -36,13 +36,14 @@ from functools import lru_cache
 
 from sqlglot import exp
 
-from tap_schema.release import RELEASE_DATE, released_sql
+from tap_schema.release import RELEASE_DATE, released_sql, unreleased_sql
 
 from .backends import SQLITE_TIMESTAMP_FORMAT
 from .catalog import TapTable
 
 __all__ = [
     "PROPRIETARY_TABLES",
+    "hidden_images_sql",
     "public_rows",
     "public_rows_statements",
     "public_source",
@@ -143,3 +144,21 @@ def public_rows_statements(
     for table in tables:
         statements.append(_statement_template(table, sql_dialect).replace(_NOW, literal))
     return tuple(statements)
+
+
+def hidden_images_sql(sql_dialect: str, now: datetime) -> str:
+    """``SELECT`` the DIDs of the ObsCore images that are not public at ``now`` (naive UTC).
+
+    The scores of constant similarity arguments (`similarity_scores`) leave
+    them out, whatever the service's in-memory release dates say.
+    """
+    schema, obscore, did = _RELEASE
+    row = "vosim_row"
+    select = (
+        exp.select(exp.column(did, row, quoted=True))
+        .from_(exp.Table(this=_quoted(obscore), db=_quoted(schema)).as_(row, quoted=True))
+        .where(
+            exp.condition(unreleased_sql(exp.column(RELEASE_DATE, row, quoted=True).sql(), _NOW))
+        )
+    )
+    return select.sql(dialect=sql_dialect).replace(_NOW, _now_literal(now, sql_dialect))

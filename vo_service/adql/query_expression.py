@@ -210,6 +210,7 @@ class QueryExpressionTranslation:
         if distinct is not None and distinct.args.get("on") is not None:
             raise self.error("DISTINCT ON is not part of ADQL", distinct)
         scope = Scope(parent=parent)
+        scope.grouped = node.args.get("group") is not None or node.args.get("having") is not None
         sql = exp.Select()
         from_ = node.args.get("from_")
         if from_ is None:
@@ -237,6 +238,8 @@ class QueryExpressionTranslation:
             sql.set("order", self._order(order, scope, columns))
         if distinct is not None:
             sql.set("distinct", exp.Distinct())
+        if scope.lookups:  # `similarity_scores`: one row of scores at most per row
+            sql.set("joins", [*(sql.args.get("joins") or []), *scope.lookups])
         self._limits(node, sql, max_rows)
         return sql, columns
 

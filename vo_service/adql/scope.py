@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlglot import exp
+
 from vo_service.votable.columns import ResultColumn
 
 from .catalog import names_match, suggestion
@@ -94,6 +96,14 @@ class Scope:
     sources: list[Source] = field(default_factory=list)
     merged: dict[str, SourceColumn] = field(default_factory=dict)
     """Columns merged by JOIN … USING or NATURAL JOIN, by lower-case name."""
+    grouped: bool = False
+    """The query has GROUP BY or HAVING (a joined column would have to be grouped)."""
+    in_join: bool = False
+    """An ON condition is being translated (a join added after it cannot be named there)."""
+    lookups: list[exp.Join] = field(default_factory=list)
+    """Joins of constant-argument similarity scores to add to this query's FROM."""
+    lookup_aliases: dict[tuple[int, str], str] = field(default_factory=dict)
+    """Alias of the join of each (scores, key SQL) already added."""
 
     def add(self, source: Source) -> None:
         """Add a source, refusing a second source of the same name."""

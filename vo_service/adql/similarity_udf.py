@@ -3,14 +3,15 @@
 ``vosim_similarity(did_a, did_b)`` is the cosine similarity of the current
 model's vectors of two images (their dot product: the vectors are
 L2-normalised); ``vosim_similarity_vector(did, vector)`` the same against a
-given vector, typically a column of an uploaded table. Each call becomes a
-scalar subquery over the *public rows* of ``similarity.embedding`` (the same
-filter `proprietary` puts on every reference to the table), joined with the
-current model of ``similarity.model``. So a proprietary image has no vector
-to find and gives NULL exactly as an unknown DID does, and two images of
-different kinds give NULL because no model holds both. Subqueries whose
-arguments do not depend on the row (a DID constant) are evaluated once per
-query by both databases; the row's own vector is one primary-key lookup.
+given vector, typically a column of an uploaded table. A call with a
+constant argument is a lookup in scores the service makes once per query
+(`similarity_scores`); any other call becomes a scalar subquery over the
+*public rows* of ``similarity.embedding`` (the same filter `proprietary`
+puts on every reference to the table), joined with the current model of
+``similarity.model``. So a proprietary image has no vector to find and
+gives NULL exactly as an unknown DID does, and two images of different
+kinds give NULL because no model holds both. The row's own vector is one
+primary-key lookup.
 
 The dot product is ``vosim_dot`` (`dot`, registered on SQLite by
 `sqlite_functions.register`, a SQL function installed by
@@ -29,7 +30,7 @@ from .catalog import TapSchema, TapTable
 from .proprietary import public_source
 from .translation_types import quoted
 
-__all__ = ["FUNCTIONS", "dot", "embedding_table", "similarity_sql"]
+__all__ = ["FUNCTIONS", "dot", "embedding_table", "similarity_sql", "vector_from_text"]
 
 FUNCTIONS: dict[str, tuple[str, str]] = {
     "VOSIM_SIMILARITY": (
@@ -75,7 +76,12 @@ _NUMBER = re.compile(r"[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?")
 def _vector(value: bytes | str) -> np.ndarray:
     if isinstance(value, bytes | memoryview):
         return np.frombuffer(bytes(value), dtype="<f4").astype(np.float64)
-    words = str(value).split()
+    return vector_from_text(str(value))
+
+
+def vector_from_text(text: str) -> np.ndarray:
+    """Read a vector's space-separated text as float32 values; ValueError if not numbers."""
+    words = text.split()
     if not all(_NUMBER.fullmatch(word) for word in words):
         raise ValueError("not a list of numbers")  # as PostgreSQL's vosim_dot: NULL
     return np.array(words, dtype=np.float32).astype(np.float64)

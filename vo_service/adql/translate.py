@@ -19,6 +19,7 @@ The `Translator` is assembled here from one part per piece of the grammar:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Literal
@@ -39,6 +40,7 @@ from .geometry import GeometryBackend, GeometryTranslation
 from .proprietary import public_rows_statements
 from .query_expression import QueryExpressionTranslation
 from .scope import Scope
+from .similarity_scores import ScoreRequest
 from .translated import Decoder, TranslatedQuery, UploadedTable
 from .translation_types import BOOLEAN, OutputColumn, Value
 from .value_expression import COMPARISONS, ValueExpressionTranslation
@@ -67,6 +69,9 @@ class Translator(
         The target database.
     uploads
         TAP_UPLOAD tables by lower-case name.
+    score_relations
+        The service scores constant similarity arguments before the query
+        (`similarity_scores`); otherwise every call is a per-row subquery.
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class Translator(
         schema: TapSchema,
         backend: Backend,
         uploads: Mapping[str, UploadedTable],
+        score_relations: bool = False,
     ) -> None:
         self.adql = adql
         self.schema = schema
@@ -83,6 +89,10 @@ class Translator(
         self.uploads = uploads
         self.ctes: list[dict[str, tuple[str, list[OutputColumn]]]] = []
         self.public_tables: dict[tuple[str, str], TapTable] = {}
+        self.score_relations = score_relations
+        self.score_requests: dict[tuple[str, str], ScoreRequest] = {}
+        self.indexed_slots: set[int] = set()
+        self.lookup_count = 0
 
     def error(self, message: str, node: exp.Expr | None = None) -> AdqlError:
         """Build an error at a node's position."""
@@ -173,6 +183,7 @@ def translate_adql(
     uploads: Mapping[str, UploadedTable] | None = None,
     max_rows: int | None = None,
     now: datetime | None = None,
+    score_relations: bool = False,
 ) -> TranslatedQuery:
     """Validate an ADQL query and translate it to SQL of one backend.
 
@@ -194,6 +205,9 @@ def translate_adql(
         current UTC time); rows of ``similarity`` tables that belong to
         images whose release date is later are invisible. Only the query's
         ``setup`` depends on it, so translations are cached whatever its value.
+    score_relations
+        The caller fills the scores of constant similarity arguments that
+        ``scores`` lists (`similarity_scores`) before running the query.
 
     Raises
     ------
@@ -205,7 +219,7 @@ def translate_adql(
     if max_rows is not None and max_rows < 0:
         raise ValueError("max_rows must not be negative")
     upload_key = tuple(sorted((key.lower(), table) for key, table in (uploads or {}).items()))
-    translated = _translate(adql, schema, dialect, upload_key, max_rows)
+    translated = _translate(adql, schema, dialect, upload_key, max_rows, score_relations)
     moment = utc_now() if now is None else naive_utc(now)
     setup = public_rows_statements(translated.public_tables, BACKENDS[dialect].sql_dialect, moment)
     return TranslatedQuery(
@@ -214,6 +228,7 @@ def translate_adql(
         decoders=translated.decoders,
         setup=setup,
         public_tables=translated.public_tables,
+        scores=translated.scores,
     )
 
 
@@ -224,10 +239,11 @@ def _translate(
     dialect: Dialect,
     uploads: tuple[tuple[str, UploadedTable], ...],
     max_rows: int | None,
+    score_relations: bool,
 ) -> TranslatedQuery:
     backend = BACKENDS[dialect]
     tree = parse_adql(adql)
-    translator = Translator(adql, schema, backend, dict(uploads))
+    translator = Translator(adql, schema, backend, dict(uploads), score_relations)
     sql, columns = translator.query(tree, None, output=True, limit=max_rows)
     text = sql.sql(dialect=backend.sql_dialect, comments=False)
     result_columns = tuple(column.meta for column in columns)
@@ -240,6 +256,10 @@ def _translate(
         columns=result_columns,
         decoders=decoders,
         public_tables=tuple(translator.public_tables.values()),
+        scores=tuple(
+            replace(request, indexed=request.slot in translator.indexed_slots)
+            for request in translator.score_requests.values()
+        ),
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from vo_service.votable.columns import ResultColumn
 
 from .catalog import TapTable
+from .similarity_scores import ScoreRequest
 
 __all__ = ["TranslatedQuery", "UploadedTable"]
 
@@ -49,6 +50,9 @@ class TranslatedQuery:
     of the image tables the query reads (`vo_service.adql.proprietary`)."""
     public_tables: tuple[TapTable, ...] = field(default=(), repr=False, compare=False)
     """The image tables the query reads, which `setup` makes."""
+    scores: tuple[ScoreRequest, ...] = ()
+    """The constant similarity arguments whose scores the query reads, which the
+    caller makes before running it (`vo_service.adql.similarity_scores`)."""
 
     def decode(self, rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
         """Turn database rows into the values the VOTable writer needs, on both backends.

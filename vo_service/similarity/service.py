@@ -50,6 +50,7 @@ import numpy as np
 from tap_schema import Catalogue
 from tap_schema.config import environment_overrides
 from tap_schema.release import utc_now
+from vo_service.adql.similarity_scores import KindScores
 from vo_service.product_lookup import Product, ProductArchive
 
 from .embedder import Embedder
@@ -276,6 +277,34 @@ class SimilarityService:
                 metadata.categories, metadata.release_dates, metadata.cutout_centres
             )
         return indexes
+
+    def similarity_scores(
+        self, did: str | None, vector: np.ndarray | None, now: datetime
+    ) -> list[KindScores]:
+        """Score every image against ``did`` (its kind's) or ``vector`` (each kind of its length).
+
+        For ADQL's ``vosim_similarity`` with a constant argument
+        (`vo_service.adql.similarity_scores`): the scores of images not public
+        at ``now`` are NaN, and an image ``did`` that is not public, unknown
+        or without a vector gives no scores at all, as a DID that does not exist.
+        """
+        indexes = list(self._indexes.values())  # one snapshot: reloads swap the dict whole
+        if did is not None:
+            for index in indexes:
+                position = index.positions.get(did)
+                if position is not None:
+                    public = index.public_mask(now)
+                    if not public[position]:
+                        return []
+                    return [_kind_scores(index, index.vectors[position], public)]
+            return []
+        if vector is None:
+            return []
+        return [
+            _kind_scores(index, vector.astype(np.float32), index.public_mask(now))
+            for index in indexes
+            if index.vectors.shape[1] == vector.size
+        ]
 
     def image(self, did: str, now: datetime | None = None) -> Product:
         """Return a public image by DID (the page's tile of a selected image).
@@ -548,6 +577,12 @@ class SimilarityService:
                 continue
             rows.append(RankedImage(offset + len(rows) + 1, product, float(score)))
         return rows
+
+
+def _kind_scores(index: KindIndex, query: np.ndarray, public: np.ndarray) -> KindScores:
+    scores = (index.vectors @ query).astype(np.float64)
+    scores[~public] = np.nan
+    return KindScores(index.image_kind, index.model_id, index.dids, index.positions, scores)
 
 
 def _quick_select(index: KindIndex, ranked: np.ndarray) -> tuple[QuickSelectGroup, ...]:

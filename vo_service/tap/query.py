@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from tap_schema.release import naive_utc, utc_now
 from tap_schema.stored_urls import StoredUrls
 from vo_service.adql import AdqlError, TranslatedQuery, UploadedTable, translate_adql
 from vo_service.cancellation import CancelToken
@@ -189,9 +190,10 @@ def result_chunks(
     TapError
         From the first ``next()``, when the query cannot run.
     """
+    moment = utc_now() if now is None else naive_utc(now)
     with database.session(timeout_s=timeout_s, cancel=cancel) as session:
         uploads = {upload.name.lower(): session.load_upload(upload) for upload in query.uploads}
-        translated = _translate(database, query, uploads, now)
+        translated = _translate(database, query, uploads, moment)
         writer = table_writer(
             query.response.format,
             translated.columns,
@@ -207,7 +209,9 @@ def result_chunks(
             for position, column in enumerate(translated.columns)
             if column_shape(column).kind == "text"
         ]
-        batches = session.rows(translated, limit=query.maxrec + 1, batch_size=_BATCH_ROWS)
+        batches = session.rows(
+            translated, limit=query.maxrec + 1, batch_size=_BATCH_ROWS, now=moment
+        )
         first = next(batches, [])
         written = 0
         overflow = False
@@ -265,6 +269,7 @@ def _translate(
             uploads=uploads,
             max_rows=query.maxrec + 1,
             now=now,
+            score_relations=database.scores is not None,
         )
     except AdqlError as error:
         raise UsageError(str(error)) from error

@@ -23,7 +23,8 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import psycopg
 import sqlalchemy as sa
@@ -31,13 +32,16 @@ from psycopg.types.string import TextLoader
 from sqlalchemy import event
 
 from tap_schema import create_catalogue_engine
+from tap_schema.release import utc_now
 from vo_service.adql import TranslatedQuery, UploadedTable, postgres_setup, sqlite_functions
 from vo_service.adql.catalog import TapSchema
+from vo_service.adql.similarity_scores import ScoreSource
 from vo_service.cancellation import CancelToken
 from vo_service.votable.columns import ResultColumn
 from vo_service.votable.values import column_shape
 
 from .errors import ExecutionError, QueryAbortedError, QueryTimeoutError
+from .score_tables import ScoreTables
 from .table_upload import UploadTable
 
 __all__ = ["QueryDatabase", "QuerySession"]
@@ -70,6 +74,13 @@ class QueryDatabase:
         self._schema: TapSchema | None = None
         self._schema_loaded_at = 0.0
         self._schema_lock = threading.Lock()
+        self.scores: ScoreTables | None = None
+        """Scores constant similarity arguments from the service's in-memory index
+        (`set_score_source`); None: every call is a per-row subquery."""
+
+    def set_score_source(self, source: ScoreSource) -> None:
+        """Score ``vosim_similarity``'s constant arguments with ``source`` (the index)."""
+        self.scores = ScoreTables(source)
 
     def prepare(self) -> None:
         """Install what the translator's SQL needs at start-up (pgsphere on PostgreSQL)."""
@@ -102,7 +113,9 @@ class QueryDatabase:
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self.engine.connect() as connection:
-            session = QuerySession(connection, self.dialect, deadline, cancel or CancelToken())
+            session = QuerySession(
+                connection, self.dialect, deadline, cancel or CancelToken(), self.scores
+            )
             try:
                 session.begin()
                 yield session
@@ -126,7 +139,9 @@ class QuerySession:
     dialect: str
     deadline: float | None
     cancel: CancelToken
+    scores: ScoreTables | None = None
     _read_only: bool = False
+    _functions: list[str] = field(default_factory=list)
 
     @property
     def dbapi(self) -> object:
@@ -139,11 +154,14 @@ class QuerySession:
             # extra_float_digits > 0: floats as their shortest exact text (PostgreSQL 12+),
             # whatever the server's configuration says; see _floats_as_text. No JIT: a
             # plan of per-row subqueries (vosim_similarity) passes jit_above_cost and
-            # compiling it took a quarter of the query's time (benchmarks/README.md)
+            # compiling it took a quarter of the query's time (benchmarks/README.md). A
+            # work_mem of 32 MB: the hash join of a constant-argument vosim_similarity's
+            # scores with ObsCore fits in one batch at 260,000 images (4 MB took two)
             remaining = self._remaining_ms()
             self.connection.exec_driver_sql(
                 f"SELECT set_config('statement_timeout', '{remaining}', true), "
-                "set_config('extra_float_digits', '1', true), set_config('jit', 'off', true)"
+                "set_config('extra_float_digits', '1', true), set_config('jit', 'off', true), "
+                "set_config('work_mem', '32MB', true)"
             )
         else:
             self.connection.exec_driver_sql("SELECT 1")  # opens the transaction (BEGIN)
@@ -173,7 +191,12 @@ class QuerySession:
         return UploadedTable(adql_name=upload.name, sql_name=sql_name, columns=upload.columns)
 
     def rows(
-        self, query: TranslatedQuery, *, limit: int, batch_size: int = 1_000
+        self,
+        query: TranslatedQuery,
+        *,
+        limit: int,
+        batch_size: int = 1_000,
+        now: datetime | None = None,
     ) -> Iterator[Sequence[tuple[object, ...]]]:
         """Execute a translated query read-only and yield its rows in batches.
 
@@ -185,6 +208,10 @@ class QuerySession:
             Stop after this many rows (the service asks MAXREC + 1 to see overflow).
         batch_size
             Rows per batch.
+        now
+            The instant the query was translated for (naive UTC; now by default):
+            the scores of its constant similarity arguments hold the images
+            public then.
 
         Raises
         ------
@@ -192,6 +219,7 @@ class QuerySession:
             When the database stops or refuses the query.
         """
         self._make_public_rows(query)
+        self._make_scores(query, utc_now() if now is None else now)
         self._make_read_only()
         sql, parameters = self._driver_statement(query)
         raw = self.dbapi
@@ -242,6 +270,9 @@ class QuerySession:
             raw = self.dbapi
             raw.set_progress_handler(None, 0)
             raw.set_authorizer(None)
+            for name in self._functions:
+                raw.create_function(name, 1, None)
+            self._functions.clear()
         try:
             self.connection.rollback()
         finally:
@@ -264,6 +295,19 @@ class QuerySession:
         with self._translate_errors():
             for statement in query.setup:
                 self.connection.exec_driver_sql(statement)
+
+    def _make_scores(self, query: TranslatedQuery, now: datetime) -> None:
+        """Make the scores of the query's constant similarity arguments (`score_tables`)."""
+        if not query.scores:
+            return
+        if self.scores is None:
+            raise RuntimeError("the query was translated for scores this database cannot make")
+        with self._translate_errors():
+            found = self.scores.public_scores(self.connection, query.scores, now)
+            if self.dialect == "sqlite":
+                self._functions = self.scores.register_sqlite(self.dbapi, query.scores, found)
+            else:
+                self.scores.fill_postgres(self.dbapi, query.scores, found)
 
     def _make_read_only(self) -> None:
         if self._read_only:

@@ -1,0 +1,210 @@
+"""The scores of a query's constant similarity arguments, made in its transaction before it runs.
+
+`vo_service.adql.similarity_scores` says what a query reads: a SQLite
+function or a PostgreSQL temporary table per constant DID or vector. This
+module makes them from the scores the service's in-memory index gives
+(`ScoreSource`), leaving out, in the query's own snapshot of the
+catalogue, every image ObsCore does not list as public at the query's
+instant (`vo_service.adql.proprietary.hidden_images_sql`), and refusing
+scores of a model that is no longer the current one of its kind.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import psycopg
+import sqlalchemy as sa
+
+from vo_service.adql.proprietary import hidden_images_sql
+from vo_service.adql.similarity_scores import (
+    KindScores,
+    ScoreRequest,
+    ScoreSource,
+    function_name,
+    parse_vector,
+    relation_name,
+)
+
+from .errors import ExecutionError
+
+__all__ = ["ScoreTables"]
+
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
+_COPY_TRAILER = struct.pack("!h", -1)
+_SCORE_BYTES = 8
+
+
+@dataclass(frozen=True)
+class _CopyTemplate:
+    """Binary COPY rows ``(did, score)`` of every image of an index, scores left blank.
+
+    Built once per index: a query then only writes its scores into the
+    blanks (and leaves out the rows it must not hold), with numpy.
+    """
+
+    dids: Sequence[str]
+    rows: np.ndarray
+    """The rows' bytes, uint8."""
+    starts: np.ndarray
+    sizes: np.ndarray
+    score_at: np.ndarray
+    """Offset of each row's score within the row."""
+
+    @classmethod
+    def build(cls, dids: Sequence[str]) -> _CopyTemplate:
+        encoded = [did.encode() for did in dids]
+        lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
+        blank = struct.pack("!i", _SCORE_BYTES) + bytes(_SCORE_BYTES)
+        rows = b"".join(struct.pack("!hi", 2, len(b)) + b + blank for b in encoded)
+        sizes = lengths + 6 + 4 + _SCORE_BYTES
+        return cls(
+            dids,
+            np.frombuffer(rows, dtype=np.uint8),
+            np.cumsum(sizes) - sizes,
+            sizes,
+            lengths + 6 + 4,
+        )
+
+    def data(self, scores: np.ndarray) -> bytes:
+        """Return the COPY rows of the images whose score is not NaN (no header, no trailer)."""
+        keep = np.flatnonzero(~np.isnan(scores))
+        values = scores[keep].astype(">f8").view(np.uint8).reshape(-1, _SCORE_BYTES)
+        size = int(self.sizes[0]) if len(self.sizes) else 0
+        if len(self.sizes) and (self.sizes == size).all():
+            # DIDs of one length (the usual case): rows are a table, scores a column of it
+            table = self.rows.reshape(-1, size)[keep]
+            at = int(self.score_at[0])
+            table[:, at : at + _SCORE_BYTES] = values
+            return table.tobytes()
+        if keep.size == len(scores):
+            body, starts = self.rows.copy(), self.starts
+        else:
+            sizes = self.sizes[keep]
+            starts = np.cumsum(sizes) - sizes
+            gather = np.repeat(self.starts[keep] - starts, sizes) + np.arange(sizes.sum())
+            body = self.rows[gather]
+        at = (starts + self.score_at[keep])[:, np.newaxis] + np.arange(_SCORE_BYTES)
+        body[at] = values
+        return body.tobytes()
+
+
+class ScoreTables:
+    """Makes the scores of queries; keeps the COPY templates of the indexes it has seen.
+
+    Parameters
+    ----------
+    source
+        The service's in-memory index.
+    """
+
+    def __init__(self, source: ScoreSource) -> None:
+        self.source = source
+        self._templates: dict[str, _CopyTemplate] = {}
+
+    def public_scores(
+        self, connection: sa.Connection, requests: Sequence[ScoreRequest], now: datetime
+    ) -> list[list[KindScores]]:
+        """Score each request; only images public in the query's snapshot keep a score."""
+        sql_dialect = "postgres" if connection.dialect.name == "postgresql" else "sqlite"
+        hidden = {row[0] for row in connection.exec_driver_sql(hidden_images_sql(sql_dialect, now))}
+        models = dict(
+            connection.exec_driver_sql(
+                "SELECT image_kind, MAX(model_id) FROM similarity.model WHERE is_current = 1 "
+                "GROUP BY image_kind"
+            ).all()
+        )
+        return [self._scores(request, now, hidden, models) for request in requests]
+
+    def _scores(
+        self, request: ScoreRequest, now: datetime, hidden: set[str], models: dict
+    ) -> list[KindScores]:
+        if request.did is not None and request.did in hidden:
+            return []  # as an unknown DID
+        vector = None
+        if request.vector is not None:
+            vector = parse_vector(request.vector)
+            if vector is None:
+                return []
+        found = self.source.similarity_scores(request.did, vector, now)
+        result = []
+        for scores in found:
+            if models.get(scores.image_kind) != scores.model_id:
+                raise ExecutionError(
+                    f"the similarity vectors of the current {scores.image_kind} model are being "
+                    "loaded; run the query again in a minute"
+                )
+            hide = [scores.positions[did] for did in hidden if did in scores.positions]
+            if hide:
+                values = scores.scores.copy()
+                values[hide] = np.nan
+                scores = KindScores(
+                    scores.image_kind, scores.model_id, scores.dids, scores.positions, values
+                )
+            result.append(scores)
+        return result
+
+    def register_sqlite(
+        self, raw: sqlite3.Connection, requests: Sequence[ScoreRequest], found: list
+    ) -> list[str]:
+        """Register one lookup function per request on the query's connection; return the names."""
+        names = []
+        for request, kinds in zip(requests, found, strict=True):
+            name = function_name(request.slot)
+            raw.create_function(name, 1, _lookup(kinds), deterministic=True)
+            names.append(name)
+        return names
+
+    def fill_postgres(
+        self, raw: psycopg.Connection, requests: Sequence[ScoreRequest], found: list
+    ) -> None:
+        """Create and COPY one temporary table per request, dropped at the transaction's end."""
+        for request, kinds in zip(requests, found, strict=True):
+            name = f'pg_temp."{relation_name(request.slot)}"'
+            raw.execute(
+                f'CREATE TEMPORARY TABLE "{relation_name(request.slot)}" '
+                "(did TEXT NOT NULL, score DOUBLE PRECISION NOT NULL) ON COMMIT DROP"
+            )
+            with raw.cursor().copy(f"COPY {name} (did, score) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(_COPY_HEADER)
+                for scores in kinds:
+                    copy.write(self._template(scores).data(scores.scores))
+                copy.write(_COPY_TRAILER)
+            if request.indexed:
+                raw.execute(f"ALTER TABLE {name} ADD PRIMARY KEY (did)")
+
+    def _template(self, scores: KindScores) -> _CopyTemplate:
+        template = self._templates.get(scores.image_kind)
+        if template is None or template.dids is not scores.dids:
+            template = self._templates[scores.image_kind] = _CopyTemplate.build(scores.dids)
+        return template
+
+
+def _lookup(kinds: list[KindScores]) -> Callable[[object], float | None]:
+    """Return the function of one request's scores: a DID's score, NULL if it has none.
+
+    A score left out is NaN, which SQLite makes NULL ("a NaN is a NULL").
+    """
+    tables = [(scores.positions, scores.scores.tolist()) for scores in kinds]
+    if len(tables) == 1:
+        positions, values = tables[0]
+
+        def one(did: object) -> float | None:
+            position = positions.get(did)  # type: ignore[call-overload]
+            return None if position is None else values[position]
+
+        return one
+
+    def several(did: object) -> float | None:
+        for positions, values in tables:
+            position = positions.get(did)  # type: ignore[call-overload]
+            if position is not None:
+                return values[position]
+        return None
+
+    return several
