@@ -214,6 +214,7 @@ def translate_adql(
         decoders=translated.decoders,
         setup=setup,
         public_tables=translated.public_tables,
+        instant=moment,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from vo_service.votable.columns import ResultColumn
@@ -49,6 +50,10 @@ class TranslatedQuery:
     of the image tables the query reads (`vo_service.adql.proprietary`)."""
     public_tables: tuple[TapTable, ...] = field(default=(), repr=False, compare=False)
     """The image tables the query reads, which `setup` makes."""
+    instant: datetime | None = field(default=None, compare=False)
+    """The moment (naive UTC) at which `setup` takes the public rows: where the
+    SQLite service keeps its copies across queries, it checks they still hold
+    at this moment instead of running `setup`."""
 
     def decode(self, rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
         """Turn database rows into the values the VOTable writer needs, on both backends.
