@@ -205,7 +205,13 @@ def translate_adql(
     if max_rows is not None and max_rows < 0:
         raise ValueError("max_rows must not be negative")
     upload_key = tuple(sorted((key.lower(), table) for key, table in (uploads or {}).items()))
-    translated = _translate(adql, schema, dialect, upload_key, max_rows)
+    try:
+        translated = _translate(adql, schema, dialect, upload_key, max_rows)
+    except RecursionError:  # a limit of `AdqlLimits` too generous for this query's shape
+        raise AdqlError(
+            "the query is nested too deeply for this service to read: write it with fewer "
+            "levels of parentheses and subqueries"
+        ) from None
     moment = utc_now() if now is None else naive_utc(now)
     setup = public_rows_statements(translated.public_tables, BACKENDS[dialect].sql_dialect, moment)
     return TranslatedQuery(
@@ -230,7 +236,7 @@ def _translate(
     tree = parse_adql(adql)
     translator = Translator(adql, schema, backend, dict(uploads))
     sql, columns = translator.query(tree, None, output=True, limit=max_rows)
-    text = sql.sql(dialect=backend.sql_dialect, comments=False)
+    text = _escape_name_colons(sql.sql(dialect=backend.sql_dialect, comments=False))
     result_columns = tuple(column.meta for column in columns)
     decoders = tuple(
         _decoder(column.meta.datatype, column.meta.arraysize, column.meta.xtype, dialect)
@@ -242,6 +248,28 @@ def _translate(
         decoders=decoders,
         public_tables=tuple(translator.public_tables.values()),
     )
+
+
+def _escape_name_colons(sql: str) -> str:
+    """Escape colons in the SQL's delimited names, as they are in its string literals.
+
+    The SQL runs through `sqlalchemy.text`, which takes ``":foo"`` (a name
+    that ADQL allows) for a bind parameter.
+    """
+    if ":" not in sql:
+        return sql
+    pieces = []
+    quote: str | None = None
+    for character in sql:
+        if quote is None:
+            if character in "'\"":
+                quote = character
+        elif character == quote:
+            quote = None  # a doubled quote closes and reopens: the same in the end
+        elif character == ":" and quote == '"':
+            character = "\\:"
+        pieces.append(character)
+    return "".join(pieces)
 
 
 def _decoder(
