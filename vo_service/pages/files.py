@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from tap_schema.release import utc_now
-from vo_service.product_lookup import Product
+from vo_service.product_lookup import Product, not_found_message
 
 __all__ = ["fits_file", "preview"]
 
@@ -41,7 +41,7 @@ async def preview(request: Request) -> Response:
     key = request.path_params["key"]
     product = await _public_product(request, key)
     if product is None:
-        return _not_found(f"there is no public preview {key}.png in this archive")
+        return _not_found(f"the preview {key}.png")
     path = request.app.state.tap.settings.preview_dir / f"{key}.png"
     if not _has_content(path):  # deleted, or an empty file left by a full disk
         return _missing(f"the preview of {key}", path)
@@ -53,7 +53,7 @@ async def fits_file(request: Request) -> Response:
     key = request.path_params["key"]
     product = await _public_product(request, key)
     if product is None or product.file_path is None:
-        return _not_found(f"there is no public FITS file {key}.fits in this archive")
+        return _not_found(f"the FITS file {key}.fits")
     path = Path(product.file_path)
     if not _has_content(path):
         return _missing(f"the file of {key}", path)
@@ -84,10 +84,8 @@ def _missing(what: str, path: Path) -> Response:
     )
 
 
-def _not_found(message: str) -> Response:
-    return PlainTextResponse(
-        message + " (unknown, or not public before its release date)", status_code=404
-    )
+def _not_found(name: str) -> Response:
+    return PlainTextResponse(not_found_message(name), status_code=404)
 
 
 def _file(
