@@ -56,6 +56,7 @@ from vo_service.dali import (
     RequestTooLargeError,
     error_document,
     read_dali_parameters,
+    unread_body_response,
 )
 from vo_service.product_lookup import Product, ProductArchive, not_found_message
 from vo_service.similarity.responses import SIMILARITY_DESCRIPTOR_ID, similarity_service
@@ -176,7 +177,7 @@ async def links(request: Request) -> Response:
     try:
         params = await read_dali_parameters(request, max_body_bytes=_MAX_BODY_BYTES)
     except RequestTooLargeError as error:
-        return _error(f"UsageFault: {error}", 413)
+        return unread_body_response(_error(f"UsageFault: {error}", 413))
     except HTTPException as error:
         return _error(f"UsageFault: the request body could not be read: {error.detail}", 400)
     try:

@@ -25,6 +25,7 @@ from vo_service.dali import (
     RequestTooLargeError,
     error_document,
     read_dali_parameters,
+    unread_body_response,
 )
 from vo_service.templating import xml_datetime, xml_response
 from vo_service.urls import ServiceUrls
@@ -62,7 +63,8 @@ def _uws_errors(handler: Handler) -> Handler:
         except InvalidPhaseError as error:
             return PlainTextResponse(str(error), status_code=403)
         except RequestTooLargeError as error:
-            return PlainTextResponse(str(error), status_code=413)
+            document = error_document(str(error))
+            return unread_body_response(Response(document, 413, media_type=VOTABLE_TYPE))
         except ValueError as error:
             return PlainTextResponse(str(error), status_code=400)
         except HTTPException as error:
