@@ -18,6 +18,7 @@ The `Translator` is assembled here from one part per piece of the grammar:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
@@ -258,18 +259,16 @@ def _escape_name_colons(sql: str) -> str:
     """
     if ":" not in sql:
         return sql
-    pieces = []
-    quote: str | None = None
-    for character in sql:
-        if quote is None:
-            if character in "'\"":
-                quote = character
-        elif character == quote:
-            quote = None  # a doubled quote closes and reopens: the same in the end
-        elif character == ":" and quote == '"':
-            character = "\\:"
-        pieces.append(character)
-    return "".join(pieces)
+    return _QUOTED.sub(_escaped_name, sql)
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+"""A string literal or a delimited name, each as a whole (a doubled quote inside)."""
+
+
+def _escaped_name(match: re.Match[str]) -> str:
+    text = match.group()
+    return text.replace(":", "\\:") if text.startswith('"') else text
 
 
 def _decoder(
