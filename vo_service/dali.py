@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Message, Receive
 
 from vo_service.templating import environment, xml_safe
 
@@ -28,6 +30,7 @@ __all__ = [
     "ServiceError",
     "error_document",
     "read_dali_parameters",
+    "unread_body_response",
 ]
 
 VOTABLE_TYPE = "application/x-votable+xml"
@@ -142,7 +145,9 @@ async def read_dali_parameters(request: Request, *, max_body_bytes: int) -> Dali
         The incoming request; a POST may be urlencoded or multipart.
     max_body_bytes
         Largest body accepted, uploads included; checked against
-        ``Content-Length`` before anything is read, and again per part.
+        ``Content-Length`` before anything is read, and counted as the body
+        arrives, so that a chunked body (no ``Content-Length``) or one
+        longer than it said is refused at the limit, unread beyond it.
 
     Raises
     ------
@@ -158,7 +163,8 @@ async def read_dali_parameters(request: Request, *, max_body_bytes: int) -> Dali
                 f"the request body has {int(declared)} bytes; this service accepts at most "
                 f"{max_body_bytes} bytes (uploads included)"
             )
-        async with request.form(
+        limited = Request(request.scope, _counting(request.receive, max_body_bytes))
+        async with limited.form(
             max_files=64, max_fields=1000, max_part_size=max_body_bytes
         ) as form:
             for name, value in form.multi_items():
@@ -167,6 +173,25 @@ async def read_dali_parameters(request: Request, *, max_body_bytes: int) -> Dali
                 else:
                     pairs.append((name, value))
     return DaliParameters(pairs, inline)
+
+
+def _counting(receive: Receive, max_bytes: int) -> Receive:
+    """Wrap an ASGI ``receive`` so that it raises once more than ``max_bytes`` arrived."""
+    received = 0
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                raise RequestTooLargeError(
+                    f"the request body has more than {max_bytes} bytes, the most this service "
+                    "accepts (uploads included)"
+                )
+        return message
+
+    return counted
 
 
 async def _read_part(name: str, upload: UploadFile, max_bytes: int) -> InlineContent:
@@ -182,6 +207,17 @@ async def _read_part(name: str, upload: UploadFile, max_bytes: int) -> InlineCon
         content_type=upload.content_type,
         filename=upload.filename,
     )
+
+
+def unread_body_response(response: Response) -> Response:
+    """Mark the answer to a body refused unread (`RequestTooLargeError`) as the connection's last.
+
+    The rest of the body is never read, so the connection cannot carry
+    another request: the HTTP server closes it after the answer instead of
+    reading the body's remainder as the next request.
+    """
+    response.headers["connection"] = "close"
+    return response
 
 
 def error_document(message: str) -> bytes:

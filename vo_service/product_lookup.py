@@ -11,6 +11,11 @@ and ``vosim.product``.
 
 Release dates are compared with the current instant at each request, never
 cached: an image becomes public while the server runs.
+
+An identifier that is unknown and one that is not public yet get the same
+answer on every endpoint, status and words (`not_found_message`): an
+endpoint that told them apart would say which unknown-looking identifiers
+the archive holds.
 """
 
 from __future__ import annotations
@@ -24,7 +29,16 @@ import sqlalchemy as sa
 from tap_schema import Catalogue
 from tap_schema.release import is_released
 
-__all__ = ["Product", "ProductArchive"]
+__all__ = ["Product", "ProductArchive", "not_found_message"]
+
+
+def not_found_message(name: str) -> str:
+    """Return the one answer for ``name`` (a DID, a product file) unknown or not public yet."""
+    return (
+        f"{name} is not a public product of this archive: it is unknown here, or not "
+        "public before its release date"
+    )
+
 
 _LOOKUP_BATCH = 1000
 """Identifiers per ``IN (…)`` list (a page of results): far below the backends' parameter limits."""

@@ -197,7 +197,7 @@ def test_the_attacks_are_live_on_a_public_image(tap_server: RunningServer) -> No
 
 
 def test_an_image_enters_tap_at_its_release_date(tap_server: RunningServer) -> None:
-    """The public rows are made per query, at its instant: a release is seen at once."""
+    """The public rows are those of each query's instant and snapshot: a release is seen at once."""
     hidden = small.PROPRIETARY[0]
     obscore = tap_server.catalogue.table("ivoa.obscore")
     query = f"SELECT COUNT(*) AS n FROM similarity.image WHERE obs_publisher_did = '{hidden}'"

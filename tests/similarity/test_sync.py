@@ -113,7 +113,7 @@ def test_maxrec_above_the_hard_limit_is_lowered_and_said(archive_server: Running
     ("params", "status", "words"),
     [
         ({}, 400, "at least one selected image"),
-        ({"ID": "ivo://vosim.test/products?nothing"}, 404, "no image"),
+        ({"ID": "ivo://vosim.test/products?nothing"}, 404, "not a public product"),
         ({"ID": START.did, "MAXREC": "many"}, 400, "MAXREC"),
         ({"ID": START.did, "OFFSET": "-1"}, 400, "negative"),
         ({"ID": START.did, "QUICKSELECT": "perhaps"}, 400, "QUICKSELECT"),
@@ -136,7 +136,7 @@ def test_errors_as_dali_error_documents(archive_server: RunningServer) -> None:
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/x-votable+xml")
     [(status, message)] = query_status(response.content)
-    assert status == "ERROR" and "no image" in message
+    assert status == "ERROR" and "not a public product" in message
     response = sync(archive_server, ID=START.did, RESPONSEFORMAT="text/html")
     assert response.status_code == 400
     assert "RESPONSEFORMAT" in query_status(response.content)[0][1]

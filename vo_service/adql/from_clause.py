@@ -44,9 +44,14 @@ class FromClauseTranslation:
     def _table(self, table: exp.Table, scope: Scope) -> exp.Expr:
         if table.args.get("catalog") is not None or table.args.get("joins"):
             raise self.unsupported(table)
-        name = name_of(table.this)
         if not isinstance(table.this, exp.Identifier):
-            raise self.unsupported(table)
+            raise self.error(
+                f"{self._adql_text(table)!r} is not a table: FROM takes table names "
+                "(schema.table), subqueries (with AS name) and their joins; ADQL has no "
+                "table-valued functions",
+                table,
+            )
+        name = name_of(table.this)
         schema_name = name_of(table.args.get("db"))
         alias_node = table.args.get("alias")
         alias = name_of(alias_node.this) if alias_node is not None else None

@@ -44,9 +44,12 @@ from .catalog import TapTable
 __all__ = [
     "PROPRIETARY_TABLES",
     "hidden_images_sql",
+    "next_release_statement",
+    "public_copy_statements",
     "public_rows",
     "public_rows_statements",
     "public_source",
+    "release_literal",
 ]
 
 PROPRIETARY_TABLES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -122,7 +125,8 @@ def _statement_template(table: TapTable, sql_dialect: str) -> str:
     return head + select.sql(dialect=sql_dialect)
 
 
-def _now_literal(now: datetime, sql_dialect: str) -> str:
+def release_literal(now: datetime, sql_dialect: str) -> str:
+    """Return ``now`` (naive UTC) as the SQL literal the public rows compare release dates with."""
     if sql_dialect == "postgres":
         return f"CAST('{now.isoformat(sep=' ', timespec='microseconds')}' AS TIMESTAMP)"
     return f"'{now.strftime(SQLITE_TIMESTAMP_FORMAT)}'"
@@ -139,7 +143,7 @@ def public_rows_statements(
     the user's text. Built once per table and backend: building with
     sqlglot's builders costs about as much as translating a typical query.
     """
-    literal = _now_literal(now, sql_dialect)
+    literal = release_literal(now, sql_dialect)
     statements = []
     for table in tables:
         statements.append(_statement_template(table, sql_dialect).replace(_NOW, literal))
@@ -161,4 +165,29 @@ def hidden_images_sql(sql_dialect: str, now: datetime) -> str:
             exp.condition(unreleased_sql(exp.column(RELEASE_DATE, row, quoted=True).sql(), _NOW))
         )
     )
-    return select.sql(dialect=sql_dialect).replace(_NOW, _now_literal(now, sql_dialect))
+    return select.sql(dialect=sql_dialect).replace(_NOW, release_literal(now, sql_dialect))
+
+
+def public_copy_statements(table: TapTable, now: datetime) -> tuple[str, str]:
+    """Return the SQLite statements that drop and refill ``table``'s public copy at ``now``.
+
+    For a copy kept on its connection across queries (`vo_service.tap.public_copies`):
+    the copy left by an earlier query, if any, is dropped first.
+    """
+    name = public_source(table, "sqlite").sql(dialect="sqlite")
+    create = _statement_template(table, "sqlite").replace(_NOW, release_literal(now, "sqlite"))
+    return f"DROP TABLE IF EXISTS {name}", create
+
+
+def next_release_statement(now: datetime) -> str:
+    """Return SQLite's ``SELECT`` of the first release date after ``now`` (NULL if none).
+
+    A copy made at ``now`` holds the public rows of every instant up to,
+    not including, that date: release dates are compared as the stored
+    text, as `public_rows` compares them.
+    """
+    schema, obscore, _did = _RELEASE
+    column = exp.column(RELEASE_DATE, quoted=True).sql()
+    table = exp.Table(this=_quoted(obscore), db=_quoted(schema)).sql(dialect="sqlite")
+    literal = release_literal(now, "sqlite")
+    return f"SELECT MIN({column}) FROM {table} WHERE {column} > {literal}"

@@ -18,6 +18,7 @@ The `Translator` is assembled here from one part per piece of the grammar:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -219,7 +220,13 @@ def translate_adql(
     if max_rows is not None and max_rows < 0:
         raise ValueError("max_rows must not be negative")
     upload_key = tuple(sorted((key.lower(), table) for key, table in (uploads or {}).items()))
-    translated = _translate(adql, schema, dialect, upload_key, max_rows, score_relations)
+    try:
+        translated = _translate(adql, schema, dialect, upload_key, max_rows, score_relations)
+    except RecursionError:  # a limit of `AdqlLimits` too generous for this query's shape
+        raise AdqlError(
+            "the query is nested too deeply for this service to read: write it with fewer "
+            "levels of parentheses and subqueries"
+        ) from None
     moment = utc_now() if now is None else naive_utc(now)
     setup = public_rows_statements(translated.public_tables, BACKENDS[dialect].sql_dialect, moment)
     return TranslatedQuery(
@@ -229,6 +236,7 @@ def translate_adql(
         setup=setup,
         public_tables=translated.public_tables,
         scores=translated.scores,
+        instant=moment,
     )
 
 
@@ -245,7 +253,7 @@ def _translate(
     tree = parse_adql(adql)
     translator = Translator(adql, schema, backend, dict(uploads), score_relations)
     sql, columns = translator.query(tree, None, output=True, limit=max_rows)
-    text = sql.sql(dialect=backend.sql_dialect, comments=False)
+    text = _escape_name_colons(sql.sql(dialect=backend.sql_dialect, comments=False))
     result_columns = tuple(column.meta for column in columns)
     decoders = tuple(
         _decoder(column.meta.datatype, column.meta.arraysize, column.meta.xtype, dialect)
@@ -261,6 +269,26 @@ def _translate(
             for request in translator.score_requests.values()
         ),
     )
+
+
+def _escape_name_colons(sql: str) -> str:
+    """Escape colons in the SQL's delimited names, as they are in its string literals.
+
+    The SQL runs through `sqlalchemy.text`, which takes ``":foo"`` (a name
+    that ADQL allows) for a bind parameter.
+    """
+    if ":" not in sql:
+        return sql
+    return _QUOTED.sub(_escaped_name, sql)
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+"""A string literal or a delimited name, each as a whole (a doubled quote inside)."""
+
+
+def _escaped_name(match: re.Match[str]) -> str:
+    text = match.group()
+    return text.replace(":", "\\:") if text.startswith('"') else text
 
 
 def _decoder(

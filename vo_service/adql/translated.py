@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from vo_service.votable.columns import ResultColumn
@@ -53,6 +54,10 @@ class TranslatedQuery:
     scores: tuple[ScoreRequest, ...] = ()
     """The constant similarity arguments whose scores the query reads, which the
     caller makes before running it (`vo_service.adql.similarity_scores`)."""
+    instant: datetime | None = field(default=None, compare=False)
+    """The moment (naive UTC) at which `setup` takes the public rows: where the
+    SQLite service keeps its copies across queries, it checks they still hold
+    at this moment instead of running `setup`."""
 
     def decode(self, rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
         """Turn database rows into the values the VOTable writer needs, on both backends.

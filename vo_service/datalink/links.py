@@ -56,8 +56,9 @@ from vo_service.dali import (
     RequestTooLargeError,
     error_document,
     read_dali_parameters,
+    unread_body_response,
 )
-from vo_service.product_lookup import Product, ProductArchive
+from vo_service.product_lookup import Product, ProductArchive, not_found_message
 from vo_service.similarity.responses import SIMILARITY_DESCRIPTOR_ID, similarity_service
 from vo_service.similarity.service import SimilarityService
 from vo_service.urls import ServiceUrls
@@ -176,7 +177,7 @@ async def links(request: Request) -> Response:
     try:
         params = await read_dali_parameters(request, max_body_bytes=_MAX_BODY_BYTES)
     except RequestTooLargeError as error:
-        return _error(f"UsageFault: {error}", 413)
+        return unread_body_response(_error(f"UsageFault: {error}", 413))
     except HTTPException as error:
         return _error(f"UsageFault: the request body could not be read: {error.detail}", 400)
     try:
@@ -249,19 +250,8 @@ def _product_links(
     urls: ServiceUrls,
     now: datetime,
 ) -> list[Link]:
-    if product is None:
-        return [Link(did, "#this", error_message=f"NotFoundFault: {did} is not in this archive")]
-    if not product.is_public(now):
-        return [
-            Link(
-                did,
-                "#this",
-                error_message=(
-                    f"NotFoundFault: {did} is not public yet; nothing of it is served before "
-                    "its release date"
-                ),
-            )
-        ]
+    if product is None or not product.is_public(now):
+        return [Link(did, "#this", error_message=f"NotFoundFault: {not_found_message(did)}")]
     if product.product_key is None:
         return [
             Link(did, "#this", error_message=f"NotFoundFault: the archive holds no file of {did}")

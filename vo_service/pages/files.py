@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 
 from tap_schema.release import utc_now
-from vo_service.product_lookup import Product
+from vo_service.product_lookup import Product, not_found_message
 
 __all__ = ["fits_file", "preview"]
 
@@ -43,7 +43,7 @@ async def preview(request: Request) -> Response:
     key = request.path_params["key"]
     product = await _public_product(request, key)
     if product is None:
-        return _not_found(f"there is no public preview {key}.png in this archive")
+        return _not_found(f"the preview {key}.png")
     path = request.app.state.tap.settings.preview_dir / f"{key}.png"
     if not _has_content(path):  # deleted, or an empty file left by a full disk
         return _missing(f"the preview of {key}", path)
@@ -55,7 +55,7 @@ async def fits_file(request: Request) -> Response:
     key = request.path_params["key"]
     product = await _public_product(request, key)
     if product is None or product.file_path is None:
-        return _not_found(f"there is no public FITS file {key}.fits in this archive")
+        return _not_found(f"the FITS file {key}.fits")
     if product.remote_file is not None:  # harvested without a copy: the archive serves it
         return RedirectResponse(product.remote_file, status_code=307)
     path = Path(product.file_path)
@@ -88,10 +88,8 @@ def _missing(what: str, path: Path) -> Response:
     )
 
 
-def _not_found(message: str) -> Response:
-    return PlainTextResponse(
-        message + " (unknown, or not public before its release date)", status_code=404
-    )
+def _not_found(name: str) -> Response:
+    return PlainTextResponse(not_found_message(name), status_code=404)
 
 
 def _file(

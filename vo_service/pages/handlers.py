@@ -47,6 +47,8 @@ RESULTS_PER_RANKING = 1000
 """MAXREC of the page's requests: the paper's 1000 most similar images."""
 SAMPLES_PER_KIND = 6
 TARGET_SEARCH_LIMIT = 200
+MAX_TARGET_CHARACTERS = 200
+"""Longest target name searched for (ObsCore names are a few dozen characters at most)."""
 TARGET_SUGGESTIONS = 500
 """Target names the home page's search box suggests (of public images with a vector)."""
 
@@ -92,12 +94,15 @@ def home(request: Request) -> Response:
     catalogue = _catalogue(request)
     urls = ServiceUrls.from_request(request)
     target = (request.query_params.get("target") or "").strip() or None
+    too_long = target is not None and len(target) > MAX_TARGET_CHARACTERS
+    if too_long:
+        target = target[:MAX_TARGET_CHARACTERS] + "…"
     samples = {
         kind: [_card_view(card, urls) for card in cards]
         for kind, cards in sample_images(catalogue, per_kind=SAMPLES_PER_KIND).items()
     }
     found = None
-    if target:
+    if target and not too_long:
         found = [
             _card_view(card, urls)
             for card in find_by_target(catalogue, target, TARGET_SEARCH_LIMIT)
@@ -116,6 +121,7 @@ def home(request: Request) -> Response:
         "pages/home.html",
         {
             "target": target,
+            "target_too_long": MAX_TARGET_CHARACTERS if too_long else None,
             "found": found,
             "limit": TARGET_SEARCH_LIMIT,
             "samples": samples,
@@ -123,6 +129,7 @@ def home(request: Request) -> Response:
             "target_examples": examples,
             "target_names": target_names(catalogue, TARGET_SUGGESTIONS),
         },
+        status_code=400 if too_long else 200,
     )
 
 

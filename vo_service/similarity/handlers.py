@@ -26,7 +26,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vo_service.dali import DaliParameters, RequestTooLargeError, read_dali_parameters
+from vo_service.dali import (
+    DaliParameters,
+    RequestTooLargeError,
+    read_dali_parameters,
+    unread_body_response,
+)
 from vo_service.templating import xml_response
 from vo_service.urls import ServiceUrls
 
@@ -53,7 +58,7 @@ async def similarity_sync(request: Request) -> Response:
             request, max_body_bytes=service.limits.upload_limit_bytes + _FORM_MARGIN_BYTES
         )
     except RequestTooLargeError as error:
-        return error_response(str(error), 413, as_json=as_json)
+        return unread_body_response(error_response(str(error), 413, as_json=as_json))
     except HTTPException as error:
         message = f"the request body could not be read: {error.detail}"
         return error_response(message, 400, as_json=as_json)

@@ -51,7 +51,7 @@ from tap_schema import Catalogue
 from tap_schema.config import environment_overrides
 from tap_schema.release import utc_now
 from vo_service.adql.similarity_scores import KindScores
-from vo_service.product_lookup import Product, ProductArchive
+from vo_service.product_lookup import Product, ProductArchive, not_found_message
 
 from .embedder import Embedder
 from .errors import NotFoundError, ParameterError, UnavailableError, UploadError
@@ -518,13 +518,8 @@ class SimilarityService:
         found = self.archive.find(dids)
         for did in dids:
             product = found.get(did)
-            if product is None:
-                raise NotFoundError(f"there is no image with the identifier {did!r} here")
-            if not product.is_public(now):
-                raise NotFoundError(
-                    f"the image {did!r} is not public yet: nothing of it is served before its "
-                    "release date"
-                )
+            if product is None or not product.is_public(now):
+                raise NotFoundError(not_found_message(did))
         return found
 
     @staticmethod

@@ -39,14 +39,15 @@ class TapJobWork:
     catalogue
         The catalogue, for the base URL its stored URLs were written under.
     default_base_url
-        The service's base URL for a job that does not carry the base URL
-        of its creator's request (`Job.base_url`), e.g. one created before
-        jobs recorded it.
+        The service's own base URL (`Settings.url_base`), under which
+        results are written; a job created by an earlier version records
+        its creator's base instead (`Job.base_url`), and keeps it.
 
     A job's result outlives the request that created it and is written
     without one: its URLs (the DataLink service descriptor, the stored
-    access and preview URLs) are written under the base URL the creator
-    reached the service at, which the job records.
+    access and preview URLs) are written under the service's own base URL,
+    never the creator's ``Host`` (which an attacker chooses), and each
+    reader gets them under their own base (`vo_service.uws.result_files`).
     """
 
     def __init__(

@@ -50,6 +50,11 @@ class TapLimits:
     max_wait_s
         Longest time a UWS ``WAIT`` request blocks (UWS 1.1, section 2.2.1.2
         lets the server return earlier than asked).
+    job_list
+        Whether ``GET /tap/async`` lists the jobs. Jobs have no owner
+        (no authentication), so the list shows everyone's; off, a job is
+        reached only through the URL its creator was given (128 random
+        bits).
     """
 
     default_maxrec: int = 10_000
@@ -64,6 +69,7 @@ class TapLimits:
     upload_url_private: bool = False
     async_workers: int = 2
     max_wait_s: float = 60.0
+    job_list: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TapLimits:

@@ -41,6 +41,7 @@ from vo_service.votable.columns import ResultColumn
 from vo_service.votable.values import column_shape
 
 from .errors import ExecutionError, QueryAbortedError, QueryTimeoutError
+from .public_copies import PublicCopies
 from .score_tables import ScoreTables
 from .table_upload import UploadTable
 
@@ -142,6 +143,8 @@ class QuerySession:
     scores: ScoreTables | None = None
     _read_only: bool = False
     _functions: list[str] = field(default_factory=list)
+    _uploads: list[str] = field(default_factory=list)
+    _copies: PublicCopies | None = None
 
     @property
     def dbapi(self) -> object:
@@ -180,6 +183,7 @@ class QuerySession:
         self.connection.exec_driver_sql(
             f"CREATE TEMPORARY TABLE {_quote(table)} ({definitions}){suffix}"
         )
+        self._uploads.append(sql_name)
         if upload.rows:
             keys = [f"c{index}" for index in range(len(upload.columns))]
             insert = sa.text(
@@ -265,7 +269,12 @@ class QuerySession:
         return compiled.string, values
 
     def close(self) -> None:
-        """Roll everything back (uploads included) and restore the connection."""
+        """Roll everything back (uploads included) and restore the connection.
+
+        A transaction that made SQLite public copies (`PublicCopies`) drops
+        its uploads and commits instead, so that the copies stay for the
+        next queries; nothing else in it can have changed (it was read-only).
+        """
         if self.dialect == "sqlite":
             raw = self.dbapi
             raw.set_progress_handler(None, 0)
@@ -273,11 +282,19 @@ class QuerySession:
             for name in self._functions:
                 raw.create_function(name, 1, None)
             self._functions.clear()
-        try:
-            self.connection.rollback()
-        finally:
-            if self.dialect == "sqlite" and self._read_only:
-                self.dbapi.execute("PRAGMA query_only = 0")
+            if self._read_only:
+                raw.execute("PRAGMA query_only = 0")
+        if self._copies is not None and self._copies.made_any:
+            try:
+                for upload in self._uploads:
+                    self.connection.exec_driver_sql(f"DROP TABLE {upload}")
+                self.connection.commit()
+            except (sa.exc.DBAPIError, sqlite3.Error):
+                self.connection.rollback()
+            else:
+                self._copies.committed()
+                return
+        self.connection.rollback()
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -293,6 +310,10 @@ class QuerySession:
         if self.dialect == "sqlite":
             self.dbapi.set_progress_handler(self._sqlite_progress, _PROGRESS_STEPS)
         with self._translate_errors():
+            if self.dialect == "sqlite" and query.instant is not None:
+                self._copies = self._copies or PublicCopies(self.connection)
+                self._copies.prepare(query.public_tables, query.instant)
+                return
             for statement in query.setup:
                 self.connection.exec_driver_sql(statement)
 

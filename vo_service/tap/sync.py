@@ -17,7 +17,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from vo_service.dali import DaliParameters, RequestTooLargeError, read_dali_parameters
+from vo_service.dali import (
+    DaliParameters,
+    RequestTooLargeError,
+    read_dali_parameters,
+    unread_body_response,
+)
 from vo_service.urls import ServiceUrls
 
 from .errors import TapError
@@ -41,7 +46,7 @@ async def sync_query(request: Request) -> Response:
             request, max_body_bytes=service.limits.upload_limit_bytes + _BODY_MARGIN_BYTES
         )
     except RequestTooLargeError as error:
-        return error_response(str(error), 413)
+        return unread_body_response(error_response(str(error), 413))
     except HTTPException as error:  # a malformed form body
         return error_response(f"the request body could not be read: {error.detail}", 400)
     try:

@@ -11,13 +11,22 @@ URL; the job service is the one in ``request.app.state.tap.jobs``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 from functools import wraps
+from pathlib import Path
 
 from anyio import to_thread
+from starlette.concurrency import iterate_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 
 from vo_service.dali import (
     VOTABLE_TYPE,
@@ -25,11 +34,13 @@ from vo_service.dali import (
     RequestTooLargeError,
     error_document,
     read_dali_parameters,
+    unread_body_response,
 )
 from vo_service.templating import xml_datetime, xml_response
 from vo_service.urls import ServiceUrls
 
-from .models import ExecutionPhase, Job
+from .models import ExecutionPhase, Job, JobResult
+from .result_files import REWRITTEN_TYPES_EXCLUDED, rebased_chunks, rebased_size
 from .service import InvalidPhaseError, JobService, UnknownJobError, parse_instant
 
 __all__ = [
@@ -62,7 +73,8 @@ def _uws_errors(handler: Handler) -> Handler:
         except InvalidPhaseError as error:
             return PlainTextResponse(str(error), status_code=403)
         except RequestTooLargeError as error:
-            return PlainTextResponse(str(error), status_code=413)
+            document = error_document(str(error))
+            return unread_body_response(Response(document, 413, media_type=VOTABLE_TYPE))
         except ValueError as error:
             return PlainTextResponse(str(error), status_code=400)
         except HTTPException as error:
@@ -92,8 +104,9 @@ def _see_job_list(request: Request) -> Response:
     return RedirectResponse(ServiceUrls.from_request(request).tap_jobs, status_code=303)
 
 
-def _job_document(request: Request, job: Job) -> Response:
-    return xml_response("uws/job.xml", job=job, job_url=_job_url(request, job.job_id))
+async def _job_document(request: Request, job: Job) -> Response:
+    served = await to_thread.run_sync(_as_served, request, job)
+    return xml_response("uws/job.xml", job=served, job_url=_job_url(request, job.job_id))
 
 
 @_uws_errors
@@ -103,9 +116,15 @@ async def job_list(request: Request) -> Response:
     params = await _params(request)
     if request.method == "POST":
         inline = {name: part.content for name, part in params.inline.items()}
-        base_url = ServiceUrls.from_request(request).base
-        job = await to_thread.run_sync(lambda: jobs.create(list(params), inline, base_url=base_url))
+        # no base_url: the result is written under the service's own (`result_files`)
+        job = await to_thread.run_sync(lambda: jobs.create(list(params), inline))
         return _see_job(request, job.job_id)
+    if not request.app.state.tap.limits.job_list:
+        return PlainTextResponse(
+            "this service does not list its jobs: a job is reached at the URL its creation "
+            "answered (the Location of the 303)",
+            status_code=403,
+        )
     phases = []
     for value in params.getlist("PHASE"):
         try:
@@ -162,7 +181,7 @@ async def job(request: Request) -> Response:
         max_wait = request.app.state.tap.limits.max_wait_s
         timeout = max_wait if seconds < 0 else min(seconds, max_wait)
         found = await jobs.wait(job_id, timeout_s=timeout, phase=params.get("PHASE"))
-    return _job_document(request, found)
+    return await _job_document(request, found)
 
 
 @_uws_errors
@@ -279,7 +298,8 @@ async def job_results(request: Request) -> Response:
     """Answer the result list (UWS 1.1, section 2.2.2.3)."""
     job_id = request.path_params["job_id"]
     found = await to_thread.run_sync(_jobs(request).get, job_id)
-    return xml_response("uws/results.xml", job=found, job_url=_job_url(request, job_id))
+    served = await to_thread.run_sync(_as_served, request, found)
+    return xml_response("uws/results.xml", job=served, job_url=_job_url(request, job_id))
 
 
 @_uws_errors
@@ -290,8 +310,43 @@ async def job_result(request: Request) -> Response:
     found = await to_thread.run_sync(jobs.get, job_id)
     for result in found.results:
         if result.result_id == result_id:
-            return FileResponse(jobs.folder(job_id) / result.file_name, media_type=result.mime_type)
+            return _result_file(request, found, jobs.folder(job_id) / result.file_name, result)
     return PlainTextResponse(f"job {job_id} has no result {result_id!r}", status_code=404)
+
+
+def _bases(request: Request, job: Job, result: JobResult) -> tuple[str, str] | None:
+    """Return the base a result was written under and the reader's; None to send it as is."""
+    stored = job.base_url or request.app.state.tap.settings.url_base
+    public = ServiceUrls.from_request(request).base
+    if stored.rstrip("/") == public.rstrip("/") or result.mime_type in REWRITTEN_TYPES_EXCLUDED:
+        return None
+    return stored, public
+
+
+def _as_served(request: Request, job: Job) -> Job:
+    """Return the job with each result's size as `job_result` sends it to this reader."""
+    results = []
+    for result in job.results:
+        bases = _bases(request, job, result)
+        if bases is not None:
+            path = _jobs(request).folder(job.job_id) / result.file_name
+            size = rebased_size(path, *bases)
+            result = replace(result, size=result.size if size is None else size)
+        results.append(result)
+    return replace(job, results=tuple(results))
+
+
+def _result_file(request: Request, job: Job, path: Path, result: JobResult) -> Response:
+    """Send a result file with its URLs under the reader's base URL (`result_files`)."""
+    bases = _bases(request, job, result)
+    if bases is None:
+        return FileResponse(path, media_type=result.mime_type)
+    stored, public = bases
+    if not path.is_file():
+        raise HTTPException(404, f"the result {result.result_id!r} of job {job.job_id} is gone")
+    return StreamingResponse(
+        iterate_in_threadpool(rebased_chunks(path, stored, public)), media_type=result.mime_type
+    )
 
 
 def _instant(value: datetime | None) -> str:

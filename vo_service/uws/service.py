@@ -146,7 +146,7 @@ class JobService:
         results are written later, without a request to tell it.
         """
         now = utc_now()
-        job_id = secrets.token_hex(8)
+        job_id = secrets.token_hex(16)  # 128 random bits: a job's URL cannot be guessed
         pairs = [(name.upper(), value) for name, value in parameters]
         values = dict(pairs)
         folder = self.folder(job_id)
