@@ -12,6 +12,12 @@ vosim's own writer, since that choice is what the latency goal rests on.
 Run from the repository root::
 
     python benchmarks/tap_latency.py [--requests 200] [--backends sqlite postgresql]
+        [--baseline DIR]
+
+With ``--baseline``, the same catalogue is also served by the code of
+another checkout (e.g. ``git archive main | tar -x -C DIR``), one server
+after the other, and both are printed side by side with the load average
+measured during each.
 
 The reference, GAVO DaCHS 2.7 on this kind of machine (docs/validators.md), took
 80-250 ms per query for the same kinds of query; it is not installed here,
@@ -141,16 +147,20 @@ def queries(public: list[tuple[str, float, float]], rng: random.Random) -> dict[
     }
 
 
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
 @contextmanager
-def server(settings: Settings):
-    """Run ``vosim serve`` on the installation in its own process; yield its base URL."""
+def server(settings: Settings, tree: Path = REPOSITORY):
+    """Run ``vosim serve`` of the code in ``tree`` in its own process; yield its base URL."""
     environ = {
         **os.environ,
         "VOSIM_DATA_DIR": str(settings.data_dir),
         "VOSIM_DB_URL": settings.db_url,
         "VOSIM_TAP_HARD_MAXREC": "100000",
+        "PYTHONPATH": str(tree),
     }
-    with vosim_serve(environ) as served:
+    with vosim_serve(environ, cwd=tree) as served:
         yield served.url
 
 
@@ -264,12 +274,33 @@ def installation(backend: str):
             admin.dispose()
 
 
+def time_trees(
+    settings: Settings, public: list, trees: dict[str, Path], requests: int
+) -> list[tuple[str, str, float, float, float]]:
+    """(tree label, query label, p50, p95, load average) of each tree's server in turn."""
+    results = []
+    for tree_label, tree in trees.items():
+        with server(settings, tree) as url:
+            rng = random.Random(7)
+            for label, make in queries(public, rng).items():
+                times = time_queries(url, make, requests)
+                load = os.getloadavg()[0]
+                results.append(
+                    (tree_label, label, percentile(times, 50), percentile(times, 95), load)
+                )
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="timed requests per query kind")
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--baseline", type=Path, help="a checkout to serve the same catalogue too")
     args = parser.parse_args()
-    results = []
+    trees = {"this tree": REPOSITORY}
+    if args.baseline is not None:
+        trees = {"baseline": args.baseline.resolve(), **trees}
+    results = {}
     writers = {}
     for backend in args.backends:
         with installation(backend) as settings:
@@ -280,26 +311,29 @@ def main() -> None:
             )
             public = build_catalogue(settings)
             writers[backend] = writer_comparison(settings)
-            with server(settings) as url:
-                rng = random.Random(7)
-                for label, make in queries(public, rng).items():
-                    times = time_queries(url, make, args.requests)
-                    results.append((backend, label, percentile(times, 50), percentile(times, 95)))
+            for tree, label, p50, p95, load in time_trees(settings, public, trees, args.requests):
+                results.setdefault((backend, label), {})[tree] = (p50, p95, load)
     cores = os.cpu_count()
     print(
         f"\nSync TAP query latency over HTTP, {args.requests} requests each, {cores} cores "
         f"(reference: GAVO DaCHS 2.7, 80-250 ms per query on this kind of machine; "
-        f"goal p50 <= 20 ms)\n"
+        f"goal p50 <= 20 ms); load: 1-minute load average after each series\n"
     )
-    print(f"| {'backend':10} | {'query':38} | {'p50 ms':>7} | {'p95 ms':>7} |")
-    print(f"|{'-' * 12}|{'-' * 40}|{'-' * 9}|{'-' * 9}|")
-    for backend, label, p50, p95 in results:
-        print(f"| {backend:10} | {label:38} | {p50:7.1f} | {p95:7.1f} |")
+    head = "".join(f" {tree} p50 ms | p95 ms | load |" for tree in trees)
+    print(f"| {'backend':10} | {'query':38} |{head}")
+    print(f"|{'-' * 12}|{'-' * 40}|" + "---|---|---|" * len(trees))
+    for (backend, label), by_tree in results.items():
+        cells = "".join(
+            f" {p50:7.1f} | {p95:7.1f} | {load:4.2f} |"
+            for p50, p95, load in (by_tree[tree] for tree in trees)
+        )
+        print(f"| {backend:10} | {label:38} |{cells}")
     print("\nWriting the 1000-row, 34-column result as VOTable TABLEDATA (median ms, in process)\n")
     print(f"| {'backend':10} | {'astropy.io.votable':>18} | {'vosim writer':>12} |")
     print(f"|{'-' * 12}|{'-' * 20}|{'-' * 14}|")
     for backend, (astropy_ms, ours_ms) in writers.items():
         print(f"| {backend:10} | {astropy_ms:18.1f} | {ours_ms:12.1f} |")
+    print(f"\nload average at the end: {Path('/proc/loadavg').read_text().strip()}")
 
 
 if __name__ == "__main__":
