@@ -107,30 +107,33 @@ def embed_images(
 
         require(cluster)
     catalogue = open_catalogue(settings)
-    torch_device = pick_device(device)
-    budget = ThreadBudget(threads)
-    if model_id is None:
-        with catalogue.begin() as conn:
-            model_ids = [i for kind in IMAGE_KINDS if (i := current_model_id(conn, kind))]
-        if not model_ids:
-            raise ModelNotFoundError("no current model for any image kind: run 'vosim train'")
-    else:
-        model_ids = [model_id]
-    report = EmbedReport({}, {})
-    with client_for(cluster) as client:
-        for mid in model_ids:
-            model = load_model(catalogue, mid, device="cpu" if client else torch_device)
-            report.embedded[mid], report.already_done[mid] = _embed_with(
-                settings,
-                catalogue,
-                model,
-                torch_device,
-                batch_size,
-                progress,
-                budget.choice.count,
-                report.refused,
-                (client, device),
-            )
+    try:
+        torch_device = pick_device(device)
+        budget = ThreadBudget(threads)
+        if model_id is None:
+            with catalogue.begin() as conn:
+                model_ids = [i for kind in IMAGE_KINDS if (i := current_model_id(conn, kind))]
+            if not model_ids:
+                raise ModelNotFoundError("no current model for any image kind: run 'vosim train'")
+        else:
+            model_ids = [model_id]
+        report = EmbedReport({}, {})
+        with client_for(cluster) as client:
+            for mid in model_ids:
+                model = load_model(catalogue, mid, device="cpu" if client else torch_device)
+                report.embedded[mid], report.already_done[mid] = _embed_with(
+                    settings,
+                    catalogue,
+                    model,
+                    torch_device,
+                    batch_size,
+                    progress,
+                    budget.choice.count,
+                    report.refused,
+                    (client, device),
+                )
+    finally:
+        catalogue.dispose()  # its connections: a PostgreSQL backend each
     return report
 
 

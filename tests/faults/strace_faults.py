@@ -8,9 +8,11 @@ power cut or OOM kill inside a multi-file commit hurts.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ __all__ = [
     "STRACE",
     "commit_sync",
     "kill_at_fdatasync",
+    "kill_forked_at",
     "require_strace",
     "sync_calls",
 ]
@@ -66,6 +69,51 @@ def kill_at_fdatasync(
         check=False,
         **run_options,
     )
+
+
+def kill_forked_at(target: Callable[[], object], syscall: str, when: int) -> int | None:
+    """Run ``target`` in a forked child, SIGKILLed on its ``when``-th ``syscall`` call.
+
+    The child is a fork of the calling process, so it starts with every
+    module already imported: a sweep over each call of a short command costs
+    the command's own work, not an interpreter start each time. strace
+    attaches to the child before it starts ``target``.
+
+    Returns
+    -------
+    int or None
+        The signal that ended the child (``signal.SIGKILL`` when the fault
+        was reached), or None when ``target`` returned before it.
+    """
+    strace = require_strace()
+    start_read, start_write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.close(start_write)
+        os.read(start_read, 1)
+        try:
+            target()
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    os.close(start_read)
+    inject = f"inject={syscall}:signal=KILL:when={when}"
+    options = ["-f", "-o", "/dev/null", "-e", f"trace={syscall}", "-e", inject]
+    tracer = subprocess.Popen(
+        [strace, *options, "-p", str(child)], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        attached = tracer.stderr.readline() if tracer.stderr else ""
+        assert "attached" in attached, attached
+    finally:
+        os.write(start_write, b"go")
+        os.close(start_write)
+        _, status = os.waitpid(child, 0)
+        tracer.wait(timeout=60)
+    if os.WIFSIGNALED(status):
+        return os.WTERMSIG(status)
+    assert os.WEXITSTATUS(status) == 0, f"the command failed before its fault (exit {status})"
+    return None
 
 
 def commit_sync(calls: list[tuple[str, str]], name: str, after: int, following: str) -> int:

@@ -55,6 +55,17 @@ class TapLimits:
         (no authentication), so the list shows everyone's; off, a job is
         reached only through the URL its creator was given (128 random
         bits).
+    sync_light_slots, sync_light_per_client
+        Light sync queries (one table read once) running at once, in total
+        and for one client (`vo_service.tap.admission`).
+    sync_heavy_slots, sync_heavy_per_client
+        The same for heavy ones (joins, subqueries, similarity functions).
+    sync_queue_size
+        Sync queries waiting for a slot at most; more are answered 503.
+    sync_queue_wait_s
+        Longest wait for a slot, in seconds; then 503.
+    sync_retry_after_s
+        The ``Retry-After`` of a 503, in seconds.
     """
 
     default_maxrec: int = 10_000
@@ -70,6 +81,13 @@ class TapLimits:
     async_workers: int = 2
     max_wait_s: float = 60.0
     job_list: bool = True
+    sync_light_slots: int = 4
+    sync_light_per_client: int = 2
+    sync_heavy_slots: int = 1
+    sync_heavy_per_client: int = 1
+    sync_queue_size: int = 64
+    sync_queue_wait_s: float = 20.0
+    sync_retry_after_s: int = 10
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TapLimits:

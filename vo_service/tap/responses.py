@@ -2,7 +2,7 @@
 
 Errors are mapped to the protocol's form here and nowhere else:
 a `TapError` becomes a DALI 1.1 error document (section 4.4.2) with the
-error's HTTP status.
+error's HTTP status, and ``Retry-After`` when it says when to come back.
 """
 
 from __future__ import annotations
@@ -25,6 +25,12 @@ def error_response(error: TapError | str, status_code: int | None = None) -> Res
     message = error.message if isinstance(error, TapError) else error
     if status_code is None:
         status_code = error.status_code if isinstance(error, TapError) else 400
-    if status_code >= 500:
+    retry_after = getattr(error, "retry_after_s", None)
+    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+    if retry_after is not None:
+        log.warning("TAP request refused: %s", message)
+    elif status_code >= 500:
         log.error("TAP request failed: %s", message)
-    return Response(error_document(message), status_code=status_code, media_type=VOTABLE_TYPE)
+    return Response(
+        error_document(message), status_code=status_code, media_type=VOTABLE_TYPE, headers=headers
+    )

@@ -1,7 +1,9 @@
 """Everything the TAP endpoints share, opened once per application.
 
 The read-write catalogue (TAP_SCHEMA, the job tables), the read-only query
-database, the limits and the async job service, with their start-up and
+databases (one pool of connections for sync queries, one for async jobs, so
+that neither can take all connections from the other), the admission of sync
+queries, the limits and the async job service, with their start-up and
 shut-down.
 """
 
@@ -17,6 +19,7 @@ from tap_schema.stored_urls import StoredUrlBase
 from vo_service.uws import JobService, JobStore
 from vo_service.uws.service import JobLimits
 
+from .admission import Lane, LaneLimits, SyncAdmission
 from .jobs import TapJobWork
 from .limits import TapLimits
 from .query_database import QueryDatabase
@@ -37,9 +40,13 @@ class TapService:
     catalogue
         The catalogue, read-write: TAP_SCHEMA and the job tables.
     database
-        Where queries run, read-only.
+        Where sync queries run, read-only.
     jobs
         The async job list.
+    job_database
+        Where async jobs run, read-only: connections of their own.
+    admission
+        Slots and queue of the sync queries.
     stored_url_base
         The base of the URLs stored in the catalogue, rewritten in results.
     """
@@ -50,6 +57,8 @@ class TapService:
     database: QueryDatabase
     jobs: JobService
     stored_url_base: StoredUrlBase
+    job_database: QueryDatabase
+    admission: SyncAdmission
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
@@ -66,7 +75,9 @@ class TapService:
             catalogue = open_catalogue(settings)
         else:
             catalogue.metadata["vosim"].create_all(catalogue.engine)
-        database = QueryDatabase(catalogue.engine.url.render_as_string(hide_password=False))
+        url = catalogue.engine.url.render_as_string(hide_password=False)
+        database = QueryDatabase(url, pool_size=limits.sync_light_slots + limits.sync_heavy_slots)
+        job_database = QueryDatabase(url, pool_size=limits.async_workers)
         jobs = JobService(
             JobStore(catalogue),
             job_dir=settings.job_dir,
@@ -77,9 +88,18 @@ class TapService:
                 hard_retention_s=limits.hard_retention_s,
                 workers=limits.async_workers,
             ),
-            work=TapJobWork(database, limits, catalogue, default_base_url=settings.url_base),
+            work=TapJobWork(job_database, limits, catalogue, default_base_url=settings.url_base),
         )
-        return cls(settings, limits, catalogue, database, jobs, StoredUrlBase(catalogue))
+        return cls(
+            settings,
+            limits,
+            catalogue,
+            database,
+            jobs,
+            StoredUrlBase(catalogue),
+            job_database,
+            _admission(limits),
+        )
 
     def start(self) -> None:
         """Prepare the query database and take up the jobs a previous run left."""
@@ -91,6 +111,7 @@ class TapService:
         """Stop the job workers and close the query connections."""
         self.jobs.shutdown()
         self.database.dispose()
+        self.job_database.dispose()
 
     def check_database(self) -> tuple[bool, str]:
         """Whether the catalogue answers, with a note for VOSI availability."""
@@ -100,3 +121,16 @@ class TapService:
         except sa.exc.SQLAlchemyError as error:
             return False, f"the catalogue database does not answer: {error.__class__.__name__}"
         return True, "the service is accepting queries"
+
+
+def _admission(limits: TapLimits) -> SyncAdmission:
+    """Make the sync query slots and queue the limits describe."""
+    return SyncAdmission(
+        {
+            Lane.LIGHT: LaneLimits(limits.sync_light_slots, limits.sync_light_per_client),
+            Lane.HEAVY: LaneLimits(limits.sync_heavy_slots, limits.sync_heavy_per_client),
+        },
+        queue_size=limits.sync_queue_size,
+        max_wait_s=limits.sync_queue_wait_s,
+        retry_after_s=limits.sync_retry_after_s,
+    )

@@ -1,18 +1,22 @@
 """``/tap/sync``: run a query and answer with its result (TAP 1.1 section 2.1, DALI 1.1 2.2).
 
-The query runs in a worker thread. Its first rows are fetched before the
-response starts, so that any error of the query gets a proper HTTP status and
-DALI error document; a small result is then sent in one piece (with a
-Content-Length), a large one is streamed as it is read.
+The query waits for a slot (`vo_service.tap.admission`: light and heavy
+queries apart, each client its share, a bounded queue, 503 beyond), then
+runs in a worker thread, holding its slot until its last byte is sent. Its
+first rows are fetched before the response starts, so that any error of the
+query gets a proper HTTP status and DALI error document; a small result is
+then sent in one piece (with a Content-Length), a large one is streamed as
+it is read.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from itertools import chain
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 
 from anyio import to_thread
+from starlette.concurrency import iterate_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -25,6 +29,7 @@ from vo_service.dali import (
 )
 from vo_service.urls import ServiceUrls
 
+from .admission import Lane, query_lane
 from .errors import TapError
 from .query import TapQuery, parse_tap_query, result_chunks
 from .responses import error_response
@@ -49,18 +54,44 @@ async def sync_query(request: Request) -> Response:
         return unread_body_response(error_response(str(error), 413))
     except HTTPException as error:  # a malformed form body
         return error_response(f"the request body could not be read: {error.detail}", 400)
+    client = request.client.host if request.client else "unknown"
+    slot = AsyncExitStack()
     try:
+        await slot.enter_async_context(service.admission.slot(client, _lane(params)))
         urls = ServiceUrls.from_request(request)
         query, head, rest = await to_thread.run_sync(_start, service, params, urls)
     except TapError as error:
+        await slot.aclose()
         return error_response(error)
     except Exception:
+        await slot.aclose()
         log.exception("sync query failed")
         return error_response("internal error of the service; the query was not run", 500)
     content_type = query.response.content_type
     if rest is None:
+        await slot.aclose()
         return Response(head, media_type=content_type)
-    return StreamingResponse(chain((head,), rest), media_type=content_type)
+    return StreamingResponse(_stream(head, rest, slot), media_type=content_type)
+
+
+def _lane(params: DaliParameters) -> Lane:
+    try:
+        return query_lane(params.get("QUERY") or "")
+    except ValueError:  # a repeated QUERY: refused when the query is read
+        return query_lane("")
+
+
+async def _stream(head: bytes, rest: Iterator[bytes], slot: AsyncExitStack) -> AsyncIterator[bytes]:
+    """Send a large result; its database session and query slot end with it."""
+    try:
+        yield head
+        async for piece in iterate_in_threadpool(rest):
+            yield piece
+    finally:
+        close = getattr(rest, "close", None)
+        if close is not None:
+            await to_thread.run_sync(close)
+        await slot.aclose()
 
 
 def _start(
