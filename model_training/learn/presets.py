@@ -34,9 +34,12 @@ class TrainingConfig:
         τ of NT-Xent.
     crop_size, view_size, scale_min, scale_max, max_shear_deg, max_rotation_deg, flip,
     fill, noise_std, gain_min, gain_max, max_blur, blur_axis_ratio, beam_pixels, max_offset,
-    snr_min, renormalise
+    snr_min, renormalise, scale_target, scale_zoom_max
         The augmentation (`model_training.learn.augment.AffineAugmentation`);
-        ``view_size`` None renders the crop at the cut-out's resolution.
+        ``view_size`` None renders the crop at the cut-out's resolution;
+        a positive ``scale_target`` zooms every view and every embedded
+        cut-out alike so that its source is about that radius in pixels
+        (`model_training.learn.augment.canonical_zoom`).
     normalisation
         Intensity stretch before the network: ``linear`` or ``asinh``.
     batch_size
@@ -84,6 +87,8 @@ class TrainingConfig:
     max_offset: float | None = None
     snr_min: float = 0.0
     renormalise: bool = False
+    scale_target: float = 0.0
+    scale_zoom_max: float = 2.0
     normalisation: str = "linear"
     batch_size: int = 256
     epochs: int = 100
