@@ -28,6 +28,11 @@ class TrainingConfig:
         How the backbone pools its representation (`model_training.learn.backbone.ResNet`):
         grid 1 of the ``last`` stage is the usual global average pooling;
         a larger grid keeps the layout, ``all`` stages the early features.
+    polar_radii
+        0: the network sees the image grid; else a polar grid of this many
+        radii and twice as many angles, pooled over all angles
+        (`model_training.learn.backbone.PolarSampling`): rotation-invariant
+        by construction.
     projector_hidden_dim, projector_output_dim
         Projection head sizes; the output is what NT-Xent compares.
     temperature
@@ -67,6 +72,7 @@ class TrainingConfig:
     width: int = 64
     pooling_grid: int = 1
     pooled_stages: str = "last"
+    polar_radii: int = 0
     projector_hidden_dim: int = 2048
     projector_output_dim: int = 2048
     temperature: float = 0.2

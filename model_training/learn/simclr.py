@@ -141,6 +141,7 @@ def build_method(config: TrainingConfig) -> SimCLR:
             config.width,
             pooling_grid=config.pooling_grid,
             pooled_stages=config.pooled_stages,
+            polar_radii=config.polar_radii,
         ),
         config.projector_hidden_dim,
         config.projector_output_dim,
