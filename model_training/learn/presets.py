@@ -157,18 +157,19 @@ CPU = PAPER.replace(
     width=16,
     pooling_grid=3,
     pooled_stages="all",
+    polar_radii=16,
     projector_hidden_dim=256,
     projector_output_dim=128,
-    view_size=16,
+    view_size=24,
     max_offset=3.0,
     fill="noise",
-    max_blur=2.0,
+    max_blur=1.0,
     blur_axis_ratio=2.0,
     beam_pixels=5.0,
-    snr_min=3.0,
+    snr_min=10.0,
     renormalise=True,
     batch_size=64,
-    epochs=60,
+    epochs=40,
     warmup_epochs=5,
     optimizer="adamw",
     learning_rate=2e-3,
@@ -178,6 +179,23 @@ CPU = PAPER.replace(
     embed_group="d4",
 )
 """Small enough to train both image kinds of the demo archive on two CPU cores in minutes.
+
+Since 2026-12-03 chosen by class retrieval (the morphology objective,
+`model_training.learn.morphology`) on a held-out scoring archive
+(``--sources 100 --seed 2``, never trained on) after training on the demo
+archive (``--sources 300 --seed 1``), both made by the demo generator whose
+observations now mostly resolve their sources (2 to 7 beams in radius).
+Continuum class precision@10 after 30 epochs, the rotation-aligned pixel
+match scoring 0.356: the preset before 0.312; views of 16 → 24 pixels
+0.335; global pooling 0.311; peak S/N redrawn down to 10 instead of 3 and
+beam blur up to 1 pixel 0.327; a canonical zoom to one source radius
+(``scale_target`` 8) 0.293 (earlier archive); a polar grid of 12 radii
+(``polar_radii``) 0.342, of 16 radii at 24-pixel views 0.364, that with
+the S/N and blur change 0.395 (hi-S/N 0.458): the preset, now with 40
+epochs (0.412, hi-S/N 0.488; the README's training section has the full
+table). The polar grid makes the network rotation-invariant by construction
+(averaging over all angles); the D4 averaging stays for the mirror images.
+The text below is the history of the earlier choices.
 
 Chosen by time and by the same-source score (`model_training.evaluate.stage`) on
 the demo archive (``--sources 300 --views 4 --seed 1``, continuum, 707
