@@ -12,8 +12,10 @@ from model_training.learn.augment import (
     affine_matrices,
     apply_affine,
     beam_blur,
+    canonical_zoom,
     gaussian_blur,
     robust_noise,
+    source_radius,
 )
 
 SIZE = 64
@@ -153,16 +155,23 @@ def test_blur_spreads_a_point_by_its_own_sigma() -> None:
         assert float((profile * rows**2).sum()) == pytest.approx(sigma**2, rel=0.02)
 
 
-def test_coarse_identity_view_is_what_the_embedding_stage_feeds_the_network() -> None:
+@pytest.mark.parametrize("scale_target", [0.0, 8.0])
+def test_coarse_identity_view_is_what_the_embedding_stage_feeds_the_network(
+    scale_target: float,
+) -> None:
     # Training views and embedding inputs must be the same kind of image: the
-    # crop averaged down by area, not a sparse sample of the fine pixels.
+    # crop zoomed to the source's canonical size (when asked) and averaged
+    # down by area, not a sparse sample of the fine pixels.
     from model_training.learn.inference import network_input
     from model_training.learn.presets import CPU
 
-    images = torch.randn(4, 1, SIZE, SIZE)
-    identity = _without_geometry(crop_size=48, view_size=16, max_offset=0.0)
+    images = torch.randn(4, 1, SIZE, SIZE) + 10 * _blob(3.0)
+    identity = _without_geometry(
+        crop_size=48, view_size=16, max_offset=0.0, scale_target=scale_target
+    )
     views = identity(images, torch.Generator().manual_seed(0))
-    expected = network_input(images, CPU.replace(crop_size=48, view_size=16), "centre")
+    config = CPU.replace(crop_size=48, view_size=16, scale_target=scale_target)
+    expected = network_input(images, config, "centre")
     assert views.shape == expected.shape == (4, 1, 16, 16)
     assert torch.allclose(views, expected, atol=1e-5)
 
@@ -226,3 +235,34 @@ def test_zoomed_out_view_keeps_the_restoring_beam(scale: float) -> None:
     centre = float((profile * rows).sum())
     width = math.sqrt(float((profile * (rows - centre) ** 2).sum()))
     assert width == pytest.approx(sigma, rel=0.1)
+
+
+def _blob(sigma: float) -> torch.Tensor:
+    """A round Gaussian of unit peak on the cut-out's centre, ``(1, 1, SIZE, SIZE)``."""
+    offsets = torch.arange(SIZE, dtype=torch.float32) - CENTRE
+    return torch.exp(-(offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2 * sigma**2))[None, None]
+
+
+def test_source_radius_is_the_rms_radius_of_the_emission() -> None:
+    # A round Gaussian of sigma s has an rms radius of sqrt(2) s about its centre.
+    blobs = torch.cat([_blob(2.0), _blob(4.0)])
+    assert source_radius(blobs).tolist() == pytest.approx([2 * 2**0.5, 4 * 2**0.5], rel=0.02)
+    assert source_radius(torch.zeros(1, 1, SIZE, SIZE)).tolist() == [0.0]
+
+
+def test_canonical_zoom_brings_sources_to_one_size_within_its_limit() -> None:
+    blobs = torch.cat([_blob(2.0), _blob(4.0), _blob(1.0)])
+    zoomed = canonical_zoom(blobs, target=4 * 2**0.5, zoom_max=2.0)
+    radii = source_radius(zoomed).tolist()
+    assert radii[:2] == pytest.approx([4 * 2**0.5] * 2, rel=0.05)
+    assert radii[2] == pytest.approx(2 * 2**0.5, rel=0.1), "zoomed by at most 2"
+
+
+def test_canonical_zoom_commutes_with_rotations_and_mirrors() -> None:
+    # The dihedral averaging of the embedding stays exact with the zoom before it.
+    images = torch.randn(3, 1, 48, 48, generator=torch.Generator().manual_seed(0))
+    images[:, :, 20:26, 22:30] += 8.0
+    zoomed = canonical_zoom(images, 8.0, 2.0)
+    for transform in (lambda x: torch.rot90(x, 1, (-2, -1)), lambda x: torch.flip(x, (-1,))):
+        again = canonical_zoom(transform(images), 8.0, 2.0)
+        assert torch.allclose(again, transform(zoomed), atol=1e-4)

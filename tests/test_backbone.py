@@ -46,3 +46,22 @@ def test_pooled_layout_tells_apart_what_global_pooling_cannot() -> None:
 def test_unknown_pooled_stages_is_an_error() -> None:
     with pytest.raises(ValueError, match="pooled_stages"):
         build_backbone("resnet10", width=4, pooled_stages="first")
+
+
+def test_polar_network_ignores_rotations_by_its_angle_step() -> None:
+    # 32 angles: a quarter turn is a cyclic shift by 8 columns, which every stride-2
+    # stage (32, 16, 8, 4 columns) follows exactly, and the pooling over all
+    # angles forgets; no dihedral averaging is needed for it.
+    torch.manual_seed(0)
+    net = build_backbone("resnet10", width=8, pooling_grid=2, pooled_stages="all", polar_radii=16)
+    net.eval()
+    for module in net.modules():  # non-zero residual branches, so every stage counts
+        if isinstance(module, torch.nn.BatchNorm2d):
+            torch.nn.init.uniform_(module.weight, 0.5, 1.5)
+    images = torch.randn(3, 1, 32, 32)
+    turned = torch.rot90(images, 1, dims=(-2, -1))
+    with torch.no_grad():
+        original, rotated = net(images), net(turned)
+    assert net.representation_dim == (8 + 16 + 32 + 64) * 2
+    assert torch.allclose(original, rotated, atol=1e-4)
+    assert not torch.allclose(original[0], original[1], atol=1e-2)

@@ -74,6 +74,7 @@ def test_train_embed_evaluate(toy_install, tmp_path: Path, capsys) -> None:
     assert any(name.startswith("PCA") for name in names)
     assert "untrained network" in names
     assert "rotation-aligned pixels (D4)" in names
+    assert "polar Fourier descriptor" in names
     morphology = evaluations[0]["rows"][0]["morphology"]
     assert set(morphology["classes"]["per_class"]) == {"point", "disc", "ring", "double"}
     assert 0 <= morphology["rotated"]["recall_at_10"] <= 1

@@ -242,15 +242,31 @@ def band_of(frequency: float) -> int:
     raise ValueError(f"{frequency / 1e9:.3f} GHz is outside every ALMA band")
 
 
-def draw_restoring_beam(rng: np.random.Generator, extent: float) -> RestoringBeam:
-    """Draw a restoring beam, from well resolving the source to barely resolving it.
+RESOLVED_FRACTION = 0.8
+"""Share of observations that resolve their source over several beams."""
 
-    Its major axis is 0.2 to 1.2 times the source's extent (log-uniform) but
-    no coarser than the 12-m array's compact configurations give, its axis
-    ratio 1 to 2 (most near 1.3, as ALMA's beams at moderate elevation), and
-    its position angle random.
+RESOLVED_BEAMS = (0.15, 0.5)
+"""Beam major axis over source extent for a resolved observation: 2 to 7 beams in radius."""
+
+BARELY_RESOLVED_BEAMS = (0.5, 1.2)
+"""The same for the others, from about two beams across to one."""
+
+
+def draw_restoring_beam(rng: np.random.Generator, extent: float) -> RestoringBeam:
+    """Draw a restoring beam; most observations resolve the source over several beams.
+
+    The images astronomers search for by morphology (outflows, discs with
+    rings, spirals, lensed arcs) are many beams across: ALMA observes a
+    source at the resolution its science needs. So 80 % of the major axes
+    are 0.15 to 0.5 times the source's extent and the others 0.5 to 1.2
+    (log-uniform both), no coarser than the 12-m array's compact
+    configurations give; the axis ratio is 1 to 2 (most near 1.3, as ALMA's
+    beams at moderate elevation), the position angle random. The size of a
+    source in pixels (five per beam) then follows the ratio alone, whatever
+    its class.
     """
-    major = extent * math.exp(rng.uniform(math.log(0.2), math.log(1.2)))
+    low, high = RESOLVED_BEAMS if rng.random() < RESOLVED_FRACTION else BARELY_RESOLVED_BEAMS
+    major = extent * math.exp(rng.uniform(math.log(low), math.log(high)))
     major = min(major, COARSEST_BEAM * rng.uniform(0.6, 1.0))
     axis_ratio = 1.0 + rng.beta(1.5, 3.0)
     return RestoringBeam(major, major / axis_ratio, rng.uniform(-90.0, 90.0))

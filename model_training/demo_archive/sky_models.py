@@ -142,8 +142,8 @@ def _self_similar_disc(radius: np.ndarray, critical_radius: float, gamma: float)
 
 def point_source(rng: np.random.Generator) -> SkyModel:
     """Draw an unresolved source: a quasar, a distant galaxy, a compact protostar."""
-    extent = _log_uniform(rng, 0.5, 3.0)
-    size = 0.03 * extent
+    extent = _log_uniform(rng, 1.0, 6.0)
+    size = 0.015 * extent
 
     def emission(x: np.ndarray, y: np.ndarray, pixel_scale: float) -> list[Component]:
         return [Component(_gaussian(np.hypot(x, y), size, pixel_scale))]
@@ -153,11 +153,11 @@ def point_source(rng: np.random.Generator) -> SkyModel:
 
 def inclined_disc(rng: np.random.Generator) -> SkyModel:
     """Draw a smooth protoplanetary disc, clearly inclined, in Keplerian rotation."""
-    extent = _log_uniform(rng, 1.0, 4.0)
+    extent = _log_uniform(rng, 2.0, 6.0)
     critical_radius = extent * rng.uniform(0.25, 0.45)
     gamma = rng.uniform(0.5, 1.0)
     position_angle = rng.uniform(0.0, 2.0 * np.pi)
-    inclination = _inclination(rng, 0.15, 0.8)
+    inclination = _inclination(rng, 0.1, 0.8)
     speed = rng.uniform(3.0, 12.0)
     inner_radius = 0.1 * extent
 
@@ -177,21 +177,21 @@ def ring_gap_disc(rng: np.random.Generator) -> SkyModel:
 
     Some of them are transition discs with an inner dust cavity.
     """
-    extent = _log_uniform(rng, 1.0, 3.0)
+    extent = _log_uniform(rng, 2.0, 5.0)
     critical_radius = extent * rng.uniform(0.3, 0.5)
     gamma = rng.uniform(0.3, 0.9)
     position_angle = rng.uniform(0.0, 2.0 * np.pi)
     inclination = _inclination(rng, 0.35, 1.0)
     speed = rng.uniform(3.0, 12.0)
     inner_radius = 0.1 * extent
-    n_rings = int(rng.integers(1, 4))
+    n_rings = int(rng.integers(1, 5))
     ring_radii = np.sort(rng.uniform(0.3, 0.9, n_rings)) * extent
-    ring_widths = rng.uniform(0.03, 0.07, n_rings) * extent
-    ring_contrasts = rng.uniform(1.0, 4.0, n_rings)
-    gap_radii = ring_radii - rng.uniform(0.08, 0.15, n_rings) * extent
-    gap_widths = rng.uniform(0.02, 0.05, n_rings) * extent
+    ring_widths = rng.uniform(0.03, 0.1, n_rings) * extent
+    ring_contrasts = rng.uniform(1.0, 5.0, n_rings)
+    gap_radii = ring_radii - rng.uniform(0.08, 0.2, n_rings) * extent
+    gap_widths = rng.uniform(0.02, 0.08, n_rings) * extent
     gap_depths = rng.uniform(0.6, 0.98, n_rings)
-    cavity_radius = rng.uniform(0.1, 0.25) * extent if rng.random() < 0.3 else 0.0
+    cavity_radius = rng.uniform(0.1, 0.35) * extent if rng.random() < 0.4 else 0.0
 
     def emission(x: np.ndarray, y: np.ndarray, pixel_scale: float) -> list[Component]:
         radius, azimuth = _disc_plane(x, y, position_angle, inclination)
@@ -220,15 +220,15 @@ def spiral(rng: np.random.Generator) -> SkyModel:
     """Draw a nearby spiral galaxy: exponential disc, log arms, bulge, flat rotation curve."""
     extent = _log_uniform(rng, 3.0, 10.0)
     scale_length = extent * rng.uniform(0.25, 0.4)
-    n_arms = int(rng.choice([2, 2, 2, 3]))
-    pitch_angle = np.radians(rng.uniform(10.0, 30.0))
+    n_arms = int(rng.choice([2, 2, 2, 3, 4]))
+    pitch_angle = np.radians(rng.uniform(10.0, 35.0))
     arm_phase = rng.uniform(0.0, 2.0 * np.pi)
     arm_contrast = rng.uniform(1.5, 5.0)
     arm_sharpness = rng.uniform(2.0, 6.0)
     bulge_radius = extent * rng.uniform(0.04, 0.1)
     bulge_weight = rng.uniform(0.3, 2.0)
     position_angle = rng.uniform(0.0, 2.0 * np.pi)
-    inclination = _inclination(rng, 0.45, 1.0)
+    inclination = _inclination(rng, 0.4, 1.0)
     speed = rng.uniform(100.0, 300.0)
     turnover_radius = extent * rng.uniform(0.08, 0.2)
 
@@ -259,12 +259,12 @@ def bipolar_outflow(rng: np.random.Generator) -> SkyModel:
     position_angle = rng.uniform(0.0, 2.0 * np.pi)
     cos_inclination = rng.uniform(0.05, 0.85)
     speed = rng.uniform(10.0, 60.0)
-    opening = rng.uniform(0.15, 0.35)
-    wall_width = extent * rng.uniform(0.04, 0.08)
-    fill = rng.uniform(0.1, 0.5)
-    red_to_blue = _log_uniform(rng, 0.5, 2.0)
+    opening = rng.uniform(0.1, 0.45)
+    wall_width = extent * rng.uniform(0.04, 0.1)
+    fill = rng.uniform(0.1, 0.6)
+    red_to_blue = _log_uniform(rng, 0.33, 3.0)
     core_size = extent * rng.uniform(0.02, 0.06)
-    n_knots = int(rng.integers(0, 5))
+    n_knots = int(rng.integers(0, 7))
     knot_positions = rng.uniform(0.2, 0.9, n_knots) * extent * rng.choice([-1.0, 1.0], n_knots)
     knot_size = extent * 0.03
     knot_weights = rng.uniform(0.3, 1.0, n_knots)
@@ -303,8 +303,8 @@ def lensed(rng: np.random.Generator) -> SkyModel:
     the configuration, drawn per source: nearly centred gives a ring, further
     out arcs, and far out two or four separate images.
     """
-    extent = _log_uniform(rng, 0.8, 3.0)
-    einstein_radius = extent * rng.uniform(0.5, 0.7)
+    extent = _log_uniform(rng, 1.5, 5.0)
+    einstein_radius = extent * rng.uniform(0.4, 0.75)
     configuration = rng.choice(["ring", "arc", "multiple"])
     offset_range, size_range = {
         "ring": ((0.0, 0.08), (0.12, 0.25)),
@@ -317,7 +317,7 @@ def lensed(rng: np.random.Generator) -> SkyModel:
     source_size = einstein_radius * rng.uniform(*size_range)
     source_axis_ratio = rng.uniform(0.4, 1.0)
     source_position_angle = rng.uniform(0.0, 2.0 * np.pi)
-    shear = rng.uniform(0.0, 0.12)
+    shear = rng.uniform(0.0, 0.2)
     shear_angle = rng.uniform(0.0, np.pi)
     gamma_1, gamma_2 = shear * np.cos(2.0 * shear_angle), shear * np.sin(2.0 * shear_angle)
     speed = rng.uniform(100.0, 400.0)
@@ -338,8 +338,9 @@ def lensed(rng: np.random.Generator) -> SkyModel:
 def clumpy_multiple(rng: np.random.Generator) -> SkyModel:
     """Several compact sources: a protostellar multiple, a protocluster, a merger."""
     extent = _log_uniform(rng, 2.0, 8.0)
-    n_clumps = int(rng.integers(2, 8))
-    positions = rng.normal(0.0, 0.4 * extent, (n_clumps, 2)).clip(-0.9 * extent, 0.9 * extent)
+    n_clumps = int(rng.integers(2, 10))
+    spread = rng.uniform(0.25, 0.5) * extent
+    positions = rng.normal(0.0, spread, (n_clumps, 2)).clip(-0.9 * extent, 0.9 * extent)
     sizes = extent * np.exp(rng.uniform(np.log(0.05), np.log(0.2), n_clumps))
     weights = np.exp(rng.uniform(0.0, np.log(10.0), n_clumps))
     velocity_scale = _log_uniform(rng, 1.0, 200.0)
@@ -367,10 +368,10 @@ def filament(rng: np.random.Generator) -> SkyModel:
     """Draw a curved molecular filament with dense cores and a velocity gradient."""
     extent = _log_uniform(rng, 3.0, 10.0)
     position_angle = rng.uniform(0.0, 2.0 * np.pi)
-    curvature = rng.uniform(-0.3, 0.3)
-    twist = rng.uniform(-0.2, 0.2)
-    width = extent * rng.uniform(0.04, 0.1)
-    n_cores = int(rng.integers(1, 6))
+    curvature = rng.uniform(-0.5, 0.5)
+    twist = rng.uniform(-0.3, 0.3)
+    width = extent * rng.uniform(0.03, 0.12)
+    n_cores = int(rng.integers(0, 8))
     core_positions = rng.uniform(-0.8, 0.8, n_cores) * extent
     core_weights = rng.uniform(1.0, 4.0, n_cores)
     gradient = rng.uniform(0.5, 3.0)

@@ -14,7 +14,10 @@ three baselines on the very same images, so that the number means something:
 - untrained network: the model's architecture with its initial weights;
 - rotation-aligned pixels: the raw-pixel cosine, maximised over the 8
   right-angle rotations and mirror images of the query (the dihedral group
-  D4), what a pixel match can do about orientation without learning.
+  D4), what a pixel match can do about orientation without learning;
+- polar Fourier descriptor (`model_training.learn.descriptor`): amplitudes
+  of the angular harmonics on circles about the centre, invariant to
+  rotation and mirroring by construction, with no training.
 
 Where morphology classes are known, every row also gets the morphology
 scores of `model_training.learn.morphology`: class precision@10 and mAP
@@ -48,6 +51,7 @@ from torch import Tensor
 
 from model_training.learn.augment import AffineAugmentation
 from model_training.learn.checkpoints import TrainedModel, load_model, load_network
+from model_training.learn.descriptor import PolarFourierDescriptor
 from model_training.learn.image_set import ImageSet, SourceLabels, load_image_set, source_labels
 from model_training.learn.inference import centre_crop, compute_vectors, pick_device
 from model_training.learn.morphology import dihedral_views, score_morphology
@@ -159,6 +163,8 @@ def evaluate_network(
         crop = config.crop_size
         pca = PCA(n_components=min(128, len(images) - 1), random_state=seed)
         pca.fit(centre_crop(images, crop).flatten(1).numpy())
+        descriptor = PolarFourierDescriptor()
+        descriptor.fit(images)
         torch.manual_seed(config.seed)
         untrained = build_method(config)
         candidates += [
@@ -173,6 +179,11 @@ def evaluate_network(
                 lambda b: torch.from_numpy(pca.transform(centre_crop(b, crop).flatten(1).numpy())),
             ),
             ("untrained network", "baseline", network(untrained, *served)),
+            (
+                "polar Fourier descriptor",
+                "baseline",
+                lambda b: descriptor(b.unsqueeze(1)),
+            ),
             (
                 "rotation-aligned pixels (D4)",
                 "baseline",

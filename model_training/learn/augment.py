@@ -52,8 +52,10 @@ __all__ = [
     "affine_matrices",
     "apply_affine",
     "beam_blur",
+    "canonical_zoom",
     "normalise_views",
     "robust_noise",
+    "source_radius",
 ]
 
 FILL_MODES = ("zero", "noise")
@@ -131,6 +133,12 @@ class AffineAugmentation:
         quadrature with ``max_blur``'s draw) to restore it. Repeated
         observations differ in pixel scale by up to six times, and without
         this the network never sees a small source at the beam it has.
+    scale_target, scale_zoom_max
+        When ``scale_target`` is positive, each finished view is zoomed
+        (`canonical_zoom`) so that its source's radius becomes about
+        ``scale_target`` crop pixels, by at most ``scale_zoom_max`` either
+        way: the embedding does the same to every cut-out, so that a
+        source's size in pixels matters less than its shape.
     view_size
         Side of the view in pixels; None for ``crop_size``. A smaller value
         renders the same crop at a coarser resolution (48 → 24 halves it),
@@ -158,6 +166,8 @@ class AffineAugmentation:
     renormalise: bool = False
     view_size: int | None = None
     beam_pixels: float = 0.0
+    scale_target: float = 0.0
+    scale_zoom_max: float = 2.0
 
     def __post_init__(self) -> None:
         low, high = self.scale_range
@@ -242,6 +252,8 @@ class AffineAugmentation:
             level = torch.rand(n, 1, 1, 1, generator=generator, device=device)
             noise = torch.randn(views.shape, generator=generator, device=device)
             views = views + self.noise_std * level * sigma * noise
+        if self.scale_target > 0:
+            views = canonical_zoom(views, self.scale_target, self.scale_zoom_max)
         if self.gain_range != (1.0, 1.0):
             log_gain = torch.rand(n, 1, 1, 1, generator=generator, device=device)
             low, high = math.log(self.gain_range[0]), math.log(self.gain_range[1])
@@ -427,3 +439,46 @@ def robust_noise(images: Tensor) -> Tensor:
     median = flat.nanmedian(dim=1, keepdim=True).values
     mad = (flat - median).abs().nanmedian(dim=1).values.nan_to_num(1.0)
     return (1.4826 * mad).clamp_min(1e-6).view(-1, 1, 1, 1)
+
+
+def source_radius(images: Tensor, threshold: float = 3.0) -> Tensor:
+    """Flux-weighted rms radius (pixels) of each image's emission about its centroid.
+
+    Only what rises above ``threshold`` times the image's `robust_noise`
+    counts, weighted by the excess, so that noise adds little; an image with
+    nothing above it gets radius 0. ``images`` is ``(N, 1, H, W)``; returns ``(N,)``.
+    """
+    height, width = images.shape[-2:]
+    weight = (images - threshold * robust_noise(images)).clamp_min(0).flatten(1)
+    y = torch.arange(height, dtype=images.dtype, device=images.device)
+    x = torch.arange(width, dtype=images.dtype, device=images.device)
+    yy, xx = torch.meshgrid(y, x, indexing="ij")
+    yy, xx = yy.flatten(), xx.flatten()
+    total = weight.sum(1).clamp_min(1e-12)
+    mean_y, mean_x = (weight @ yy) / total, (weight @ xx) / total
+    spread = (weight @ (yy**2 + xx**2)) / total - mean_y**2 - mean_x**2
+    return torch.where(weight.sum(1) > 0, spread.clamp_min(0).sqrt(), torch.zeros_like(total))
+
+
+def canonical_zoom(images: Tensor, target: float, zoom_max: float) -> Tensor:
+    """Zoom each image ``(N, 1, S, S)`` about its centre so its source is ``target`` px in radius.
+
+    The magnification ``target / source_radius`` is clamped to
+    ``[1 / zoom_max, zoom_max]``; zooming out leaves 0 (the median of a
+    normalised cut-out) beyond the image. Repeated observations of a source
+    show it at sizes up to six times apart in pixels, and a zoomed-out copy
+    at half its size: measured and undone here, size stops deciding what
+    is near what, as the dihedral averaging stops orientation deciding.
+    A rotation or mirror image of the input gives the same rotation or
+    mirror image of the output.
+    """
+    radius = source_radius(images)
+    zoom = (target / radius.clamp_min(1e-6)).clamp(1 / zoom_max, zoom_max)
+    zoom = torch.where(radius > 0, zoom, torch.ones_like(zoom))
+    n = images.shape[0]
+    theta = torch.zeros(n, 2, 3, dtype=images.dtype, device=images.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / zoom
+    grid = functional.affine_grid(theta, list(images.shape), align_corners=False)
+    return functional.grid_sample(
+        images, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )

@@ -24,7 +24,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
-__all__ = ["ARCHITECTURES", "POOLED_STAGES", "BasicBlock", "Bottleneck", "ResNet", "build_backbone"]
+__all__ = [
+    "ARCHITECTURES",
+    "POOLED_STAGES",
+    "BasicBlock",
+    "Bottleneck",
+    "PolarSampling",
+    "ResNet",
+    "build_backbone",
+]
 
 POOLED_STAGES = ("last", "all")
 """Which residual stages the representation is pooled from."""
@@ -36,6 +44,45 @@ def _conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
 
 def _conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
+
+
+class PolarSampling(nn.Module):
+    """Resample images ``(N, C, S, S)`` on a polar grid about their centre: ``(N, C, R, 2R)``.
+
+    Rows are ``R`` radii out to the image's half-width, columns ``2R``
+    position angles. A rotation of the image about its centre is a cyclic
+    shift of the columns, which convolutions that wrap around in angle
+    (`_PolarConv2d`) follow, and averaging over all angles at the end
+    forgets: the network is then rotation-invariant by construction (exactly
+    for turns by a multiple of its coarsest angle step, nearly in between),
+    where a network on the image grid has to learn it.
+    """
+
+    def __init__(self, n_radii: int) -> None:
+        super().__init__()
+        radius = (torch.arange(n_radii) + 0.5) / n_radii
+        angle = torch.arange(2 * n_radii) * (torch.pi / n_radii)
+        grid = torch.stack(
+            [radius[:, None] * torch.cos(angle), radius[:, None] * torch.sin(angle)], -1
+        )
+        self.register_buffer("grid", grid[None], persistent=False)
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Sample the images bilinearly at the grid's points."""
+        grid = self.grid.to(images.dtype).expand(len(images), -1, -1, -1)
+        return functional.grid_sample(images, grid, mode="bilinear", align_corners=False)
+
+
+class _PolarConv2d(nn.Conv2d):
+    """A 3x3 convolution on a polar grid: periodic in angle (columns), zero-padded in radius."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Pad (wrapping the angles), then convolve without padding."""
+        x = functional.pad(x, (1, 1, 0, 0), mode="circular")
+        x = functional.pad(x, (0, 0, 1, 1))
+        return functional.conv2d(
+            x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups
+        )
 
 
 class BasicBlock(nn.Module):
@@ -166,6 +213,7 @@ class ResNet(nn.Module):
         in_channels: int = 1,
         pooling_grid: int = 1,
         pooled_stages: str = "last",
+        polar_radii: int = 0,
     ) -> None:
         super().__init__()
         if pooled_stages not in POOLED_STAGES:
@@ -188,11 +236,20 @@ class ResNet(nn.Module):
             stages.append(nn.Sequential(*blocks))
             stage_channels.append(channels_in)
         self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(pooling_grid)
+        self.polar = PolarSampling(polar_radii) if polar_radii else None
+        if self.polar is None:
+            self.pool = nn.AdaptiveAvgPool2d(pooling_grid)
+            cells = pooling_grid**2
+        else:
+            self.pool = nn.AdaptiveAvgPool2d((pooling_grid, 1))
+            cells = pooling_grid
+            for module in self.modules():
+                if isinstance(module, nn.Conv2d) and module.padding == (1, 1):
+                    module.__class__ = _PolarConv2d
         self.pooling_grid = pooling_grid
         self.pooled_stages = pooled_stages
         pooled = stage_channels if pooled_stages == "all" else stage_channels[-1:]
-        self.representation_dim = sum(pooled) * pooling_grid**2
+        self.representation_dim = sum(pooled) * cells
         self._initialise()
 
     def _initialise(self) -> None:
@@ -208,6 +265,8 @@ class ResNet(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         """Map images ``(N, C, H, W)`` of any size to representations ``(N, D)``."""
+        if self.polar is not None:
+            images = self.polar(images)
         features = self.stem(images)
         if self.pooling_grid == 1 and self.pooled_stages == "last":
             return torch.flatten(self.pool(self.stages(features)), 1)
@@ -226,6 +285,7 @@ def build_backbone(
     *,
     pooling_grid: int = 1,
     pooled_stages: str = "last",
+    polar_radii: int = 0,
 ) -> ResNet:
     """Build a named residual network with the stem striding removed.
 
@@ -240,6 +300,9 @@ def build_backbone(
     pooling_grid, pooled_stages
         How the representation is pooled (see `ResNet`); the defaults are
         He et al.'s global average pooling of the last stage.
+    polar_radii
+        0 for the usual image grid; else the network sees the image
+        resampled on a polar grid of this many radii (`PolarSampling`).
 
     Returns
     -------
@@ -258,4 +321,5 @@ def build_backbone(
         in_channels,
         pooling_grid=pooling_grid,
         pooled_stages=pooled_stages,
+        polar_radii=polar_radii,
     )

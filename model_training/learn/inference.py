@@ -15,6 +15,7 @@ from torch import Tensor
 from torch.nn import functional
 from tqdm import tqdm
 
+from .augment import canonical_zoom
 from .morphology import dihedral_views
 from .presets import TrainingConfig
 from .simclr import SimCLR
@@ -46,11 +47,14 @@ def network_input(cutouts: Tensor, config: TrainingConfig, embed_input: str) -> 
 
     ``full`` keeps the whole cut-out, ``centre`` its central crop; either is
     resampled to the resolution of the views when they were rendered at a
-    coarser one (``view_size`` smaller than ``crop_size``).
+    coarser one (``view_size`` smaller than ``crop_size``), after the zoom
+    to the source's canonical size that the views had (``scale_target``).
     """
     side = cutouts.shape[-1]
     if embed_input == "centre":
         cutouts, side = centre_crop(cutouts, config.crop_size), config.crop_size
+    if config.scale_target > 0:
+        cutouts = canonical_zoom(cutouts, config.scale_target, config.scale_zoom_max)
     view = config.view_size or config.crop_size
     if view == config.crop_size:
         return cutouts

@@ -72,9 +72,14 @@ ZOOMED_COPY = AffineAugmentation(
     max_shear_deg=0.0,
     max_rotation_deg=0.0,
     flip=False,
+    fill="noise",
     beam_pixels=5.0,
 )
-"""The source at half its size, smoothed back to the 5-pixel beam of ALMA's pipeline grid."""
+"""The source at half its size, smoothed back to the 5-pixel beam of ALMA's pipeline grid.
+
+Beyond the original field (the outer half of the copy) it has noise of the
+cut-out's level, as a coarser observation of the source would: a flat zero
+border would tell every method that the image is a copy."""
 
 
 def dihedral_views(images: Tensor) -> list[Tensor]:

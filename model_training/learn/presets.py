@@ -28,15 +28,23 @@ class TrainingConfig:
         How the backbone pools its representation (`model_training.learn.backbone.ResNet`):
         grid 1 of the ``last`` stage is the usual global average pooling;
         a larger grid keeps the layout, ``all`` stages the early features.
+    polar_radii
+        0: the network sees the image grid; else a polar grid of this many
+        radii and twice as many angles, pooled over all angles
+        (`model_training.learn.backbone.PolarSampling`): rotation-invariant
+        by construction.
     projector_hidden_dim, projector_output_dim
         Projection head sizes; the output is what NT-Xent compares.
     temperature
         τ of NT-Xent.
     crop_size, view_size, scale_min, scale_max, max_shear_deg, max_rotation_deg, flip,
     fill, noise_std, gain_min, gain_max, max_blur, blur_axis_ratio, beam_pixels, max_offset,
-    snr_min, renormalise
+    snr_min, renormalise, scale_target, scale_zoom_max
         The augmentation (`model_training.learn.augment.AffineAugmentation`);
-        ``view_size`` None renders the crop at the cut-out's resolution.
+        ``view_size`` None renders the crop at the cut-out's resolution;
+        a positive ``scale_target`` zooms every view and every embedded
+        cut-out alike so that its source is about that radius in pixels
+        (`model_training.learn.augment.canonical_zoom`).
     normalisation
         Intensity stretch before the network: ``linear`` or ``asinh``.
     batch_size
@@ -64,6 +72,7 @@ class TrainingConfig:
     width: int = 64
     pooling_grid: int = 1
     pooled_stages: str = "last"
+    polar_radii: int = 0
     projector_hidden_dim: int = 2048
     projector_output_dim: int = 2048
     temperature: float = 0.2
@@ -84,6 +93,8 @@ class TrainingConfig:
     max_offset: float | None = None
     snr_min: float = 0.0
     renormalise: bool = False
+    scale_target: float = 0.0
+    scale_zoom_max: float = 2.0
     normalisation: str = "linear"
     batch_size: int = 256
     epochs: int = 100
@@ -146,18 +157,19 @@ CPU = PAPER.replace(
     width=16,
     pooling_grid=3,
     pooled_stages="all",
+    polar_radii=16,
     projector_hidden_dim=256,
     projector_output_dim=128,
-    view_size=16,
+    view_size=24,
     max_offset=3.0,
     fill="noise",
-    max_blur=2.0,
+    max_blur=1.0,
     blur_axis_ratio=2.0,
     beam_pixels=5.0,
-    snr_min=3.0,
+    snr_min=10.0,
     renormalise=True,
     batch_size=64,
-    epochs=60,
+    epochs=40,
     warmup_epochs=5,
     optimizer="adamw",
     learning_rate=2e-3,
@@ -168,20 +180,21 @@ CPU = PAPER.replace(
 )
 """Small enough to train both image kinds of the demo archive on two CPU cores in minutes.
 
-Chosen by training time and by the same-source and class scores of
-`model_training.evaluate.stage` on the demo archive, whose sources are
-observed as ALMA observes them: about four times each, with a different
-restoring beam, pixel scale, depth and centring, and the same orientation
-on the sky (the measurements: benchmarks/README.md, "Choosing the cpu
-preset"). Each choice and why:
+Chosen by class retrieval (the morphology objective,
+`model_training.learn.morphology`) on a held-out scoring archive made by
+the demo generator from another seed, never trained on, and by training
+time (the measurements: README's training section and benchmarks/README.md,
+"Choosing the cpu preset"). The demo archive observes its sources as ALMA
+does: about four times each, with a different restoring beam, pixel scale,
+depth and centring, most resolved over several beams. Each choice and why:
 
-- ResNet-10 of width 16 on 16-pixel renderings of the 48-pixel crop,
+- A polar grid of 16 radii over 24-pixel views (``polar_radii``): the
+  convolutions wrap around in angle and features are averaged over every
+  angle, so the network ignores rotation by construction; the D4 averaging
+  stays for the mirror images.
+- ResNet-10 of width 16 on 24-pixel renderings of the 48-pixel crop,
   averaged down by area as the embedding stage resamples cut-outs: many
   times the views per second of a ResNet-18 at 48 pixels.
-- Every stage average-pooled to a 3x3 grid, L2-normalised and concatenated
-  (2160-d), not the last stage's global average: the cut-outs are centred
-  on the source, so where a feature lies is what tells sources apart, and
-  the early stages keep the small scales.
 - Rotation by any angle and flips, as the paper: astronomers search by
   morphology, and a disc at any position angle is a disc. The vectors are
   averaged over D4 (``embed_group``) at embed and upload time, so
@@ -189,7 +202,7 @@ preset"). Each choice and why:
   0.4–2.0 and shear 10° because pixel scales differ by up to six times and
   beams are elliptical.
 - Views that differ as two observations differ: an elliptical beam blur at
-  any position angle, the peak S/N redrawn between 3 and its own with
+  any position angle, the peak S/N redrawn between 10 and its own with
   beam-correlated noise, shifts of at most 3 pixels, each view normalised
   as ingest normalises cut-outs. Views that share the noise pattern and
   level let the network match noise instead of sources.
@@ -197,7 +210,7 @@ preset"). Each choice and why:
   coarser observation shows a source smaller at the same pixels per beam,
   not sharper.
 - AdamW at 2e-3 (LARS's trust ratio is for batches of thousands, this one
-  is 64), 5 warm-up epochs then a cosine, 60 epochs, temperature 0.2.
+  is 64), 5 warm-up epochs then a cosine, 40 epochs, temperature 0.2.
 - The vectors are the projection head's 128-d output (SimCLR's choice and
   the paper's) from the central 48 pixels (``embed_input="centre"``).
 """

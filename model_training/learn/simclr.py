@@ -132,6 +132,8 @@ def build_method(config: TrainingConfig) -> SimCLR:
         renormalise=config.renormalise,
         view_size=config.view_size,
         beam_pixels=config.beam_pixels,
+        scale_target=config.scale_target,
+        scale_zoom_max=config.scale_zoom_max,
     )
     return SimCLR(
         build_backbone(
@@ -139,6 +141,7 @@ def build_method(config: TrainingConfig) -> SimCLR:
             config.width,
             pooling_grid=config.pooling_grid,
             pooled_stages=config.pooled_stages,
+            polar_radii=config.polar_radii,
         ),
         config.projector_hidden_dim,
         config.projector_output_dim,
