@@ -62,10 +62,10 @@ def _released_in_the_database(settings: Settings) -> tuple[set[str], set[str], s
         query = query.bindparams(sa.bindparam("now", type_=sa.DateTime))
         sql = set(conn.scalars(query, {"now": NOW}))
         negated = unreleased_sql('"obs_release_date"', ":now")
-        query = sa.text(f"SELECT obs_publisher_did FROM ivoa.obscore WHERE NOT {negated}")
+        query = sa.text(f"SELECT obs_id FROM ivoa.obscore WHERE NOT {negated}")
         query = query.bindparams(sa.bindparam("now", type_=sa.DateTime))
         assert set(conn.scalars(query, {"now": NOW})) == sql
-        hidden = sa.text(f"SELECT obs_publisher_did FROM ivoa.obscore WHERE {negated}")
+        hidden = sa.text(f"SELECT obs_id FROM ivoa.obscore WHERE {negated}")
         hidden = hidden.bindparams(sa.bindparam("now", type_=sa.DateTime))
         assert set(conn.scalars(hidden, {"now": NOW})) == set(DATES) - sql
         flag = sa.case((released(obscore.c.obs_release_date, NOW), True), else_=False)

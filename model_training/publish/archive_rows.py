@@ -1,26 +1,9 @@
 """What the archive itself says of each image: release date, scientific category, image kind.
 
 In plugin mode the archive's own ObsCore table stays the archive's, and it
-is the authority on when an image becomes public (ObsCore 1.1,
-``obs_release_date``) and how it is classified. Archives name and store these
-differently (DaCHS 2.7's ``ivoa.obscore`` has no release date at all; ALMA
-keeps its category in ``scientific_category``, the kind in
-``dataproduct_type``), so a small TOML file says where they are::
-
-    [archive]
-    table = "ivoa.obscore"            # any table or view of the archive
-    publisher_did = "obs_publisher_did"
-    release_date = "obs_release_date" # NULL or in the future: proprietary
-    category = "scientific_category"  # optional
-    kind = "dataproduct_type"         # optional
-
-    [archive.kinds]                   # the archive's kind values, in vosim's words
-    image = "continuum"
-    cube = "peak_flux"
-
-Every key has the default shown (``category`` and ``kind`` default to
-none: not checked). The names are looked up in the database, never pasted
-into SQL.
+is the authority on when an image becomes public and how it is classified;
+where it keeps these is the mapping file of `model_training.archive_mapping`.
+The names are looked up in the database, never pasted into SQL.
 """
 
 from __future__ import annotations
