@@ -2,7 +2,13 @@
 
 The query waits for a slot (`vo_service.tap.admission`: light and heavy
 queries apart, each client its share, a bounded queue, 503 beyond), then
-runs in a worker thread, holding its slot until its last byte is sent. Its
+runs in a worker thread, holding its slot until its last byte is sent.
+A query judged heavy is first tried in the light lane, for a short time
+(``sync_heavy_trial_s``): most joins an archive's users send (an image's
+neighbours joined with ObsCore) end well within it and are answered
+without waiting behind the queries that really are slow; only one that
+runs past it, or whose result is larger than the first megabyte, waits for
+a heavy slot and runs again there with the full time limit. Its
 first rows are fetched before the response starts, so that any error of the
 query gets a proper HTTP status and DALI error document; a small result is
 then sent in one piece (with a Content-Length), a large one is streamed as
@@ -30,7 +36,7 @@ from vo_service.dali import (
 from vo_service.urls import ServiceUrls
 
 from .admission import Lane, query_lane
-from .errors import TapError
+from .errors import QueryTimeoutError, TapError
 from .query import TapQuery, parse_tap_query, result_chunks
 from .responses import error_response
 from .service import TapService
@@ -55,11 +61,19 @@ async def sync_query(request: Request) -> Response:
     except HTTPException as error:  # a malformed form body
         return error_response(f"the request body could not be read: {error.detail}", 400)
     client = request.client.host if request.client else "unknown"
+    urls = ServiceUrls.from_request(request)
+    lane = _lane(params)
     slot = AsyncExitStack()
     try:
-        await slot.enter_async_context(service.admission.slot(client, _lane(params)))
-        urls = ServiceUrls.from_request(request)
-        query, head, rest = await to_thread.run_sync(_start, service, params, urls)
+        if lane is Lane.HEAVY and _may_try_light(service, params):
+            answered = await _try_light(service, client, params, urls)
+            if answered is not None:
+                query, head = answered
+                return Response(head, media_type=query.response.content_type)
+        await slot.enter_async_context(service.admission.slot(client, lane))
+        query, head, rest = await to_thread.run_sync(
+            _start, service, params, urls, service.limits.sync_duration_s
+        )
     except TapError as error:
         await slot.aclose()
         return error_response(error)
@@ -81,6 +95,40 @@ def _lane(params: DaliParameters) -> Lane:
         return query_lane("")
 
 
+def _may_try_light(service: TapService, params: DaliParameters) -> bool:
+    """Whether a heavy query gets a try in the light lane (not with uploads: read once)."""
+    trial_s = service.limits.sync_heavy_trial_s
+    return 0 < trial_s < service.limits.sync_duration_s and "UPLOAD" not in params
+
+
+async def _try_light(
+    service: TapService, client: str, params: DaliParameters, urls: ServiceUrls
+) -> tuple[TapQuery, bytes] | None:
+    """Run a heavy query in the light lane for a short time: its whole answer, or None.
+
+    None when it ran past ``sync_heavy_trial_s`` or its result is larger than
+    the first megabyte (it is then sent from the heavy lane, without the
+    short limit); any other error of the query is its answer (`TapError`).
+    """
+    async with service.admission.slot(client, Lane.LIGHT):
+        try:
+            query, head, rest = await to_thread.run_sync(
+                _start, service, params, urls, service.limits.sync_heavy_trial_s
+            )
+        except QueryTimeoutError:
+            return None
+        if rest is not None:
+            await to_thread.run_sync(_close, rest)
+            return None
+        return query, head
+
+
+def _close(rest: Iterator[bytes]) -> None:
+    close = getattr(rest, "close", None)
+    if close is not None:
+        close()
+
+
 async def _stream(head: bytes, rest: Iterator[bytes], slot: AsyncExitStack) -> AsyncIterator[bytes]:
     """Send a large result; its database session and query slot end with it."""
     try:
@@ -88,16 +136,14 @@ async def _stream(head: bytes, rest: Iterator[bytes], slot: AsyncExitStack) -> A
         async for piece in iterate_in_threadpool(rest):
             yield piece
     finally:
-        close = getattr(rest, "close", None)
-        if close is not None:
-            await to_thread.run_sync(close)
+        await to_thread.run_sync(_close, rest)
         await slot.aclose()
 
 
 def _start(
-    service: TapService, params: DaliParameters, urls: ServiceUrls
+    service: TapService, params: DaliParameters, urls: ServiceUrls, timeout_s: float
 ) -> tuple[TapQuery, bytes, Iterator[bytes] | None]:
-    """Check the query, run it, and read its result up to the first megabyte.
+    """Check the query, run it within ``timeout_s``, and read its result up to the first megabyte.
 
     URLs in the result (the DataLink service descriptor, stored access and
     preview URLs) are under the base URL of this request.
@@ -106,7 +152,7 @@ def _start(
     chunks = result_chunks(
         service.database,
         query,
-        timeout_s=service.limits.sync_duration_s,
+        timeout_s=timeout_s,
         datalink_url=urls.datalink_service,
         stored_urls=service.stored_url_base.rewriting(urls.base),
     )
