@@ -103,7 +103,6 @@ class TapService:
 
     def start(self) -> None:
         """Prepare the query database and take up the jobs a previous run left."""
-        self.settings.job_dir.mkdir(parents=True, exist_ok=True)
         self.database.prepare()
         self.jobs.recover()
 
@@ -114,12 +113,19 @@ class TapService:
         self.job_database.dispose()
 
     def check_database(self) -> tuple[bool, str]:
-        """Whether the catalogue answers, with a note for VOSI availability."""
+        """Whether the catalogue answers, with a note for VOSI availability.
+
+        Sync queries only read: when writes fail the service stays available
+        for them, and the note says that async jobs are refused, and why.
+        """
         try:
             with self.database.engine.connect() as connection:
                 connection.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as error:
             return False, f"the catalogue database does not answer: {error.__class__.__name__}"
+        refused = self.jobs.writes.failure
+        if refused is not None:
+            return True, f"the service is accepting sync queries; async jobs are refused: {refused}"
         return True, "the service is accepting queries"
 
 
