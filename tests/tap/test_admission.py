@@ -18,7 +18,14 @@ import pyvo
 import requests
 from requests.adapters import HTTPAdapter
 
-from vo_service.tap.admission import Lane, LaneLimits, ServiceBusyError, SyncAdmission, query_lane
+from vo_service.tap.admission import (
+    Lane,
+    LaneLimits,
+    RecentHeavyClients,
+    ServiceBusyError,
+    SyncAdmission,
+    query_lane,
+)
 
 from . import catalogue as small
 from .helpers import query_status, votable
@@ -112,6 +119,8 @@ def test_a_quick_join_is_answered_beside_slow_ones(new_server) -> None:
         [table] = votable(response.content).iter_tables()
         assert list(table.array["obs_publisher_did"]) == [small.did(1)]
         assert admission.running(Lane.HEAVY) == 1 and admission.queued == 2  # still waiting
+        recent = server.app.state.tap.recent_heavy  # the slow ones' next go straight there
+        assert "127.0.0.2" in recent and "127.0.0.9" not in recent
 
 
 def test_a_full_queue_answers_503_with_retry_after(new_server) -> None:
@@ -200,6 +209,16 @@ def test_slots_are_shared_round_robin_over_clients() -> None:
         assert order == ["a", "b", "a", "c", "d", "a", "a", "a"]
 
     asyncio.run(scenario())
+
+
+def test_clients_of_heavy_queries_are_remembered_within_bounds() -> None:
+    recent = RecentHeavyClients(size=2)
+    for client_address in ("a", "b", "c"):
+        recent.remember(client_address)
+    assert "a" not in recent and "b" in recent and "c" in recent  # the oldest forgotten
+    forgetful = RecentHeavyClients(memory_s=-1.0)
+    forgetful.remember("a")
+    assert "a" not in forgetful
 
 
 def test_the_queue_is_bounded_in_length_and_time() -> None:

@@ -12,6 +12,12 @@ length and in waiting time: beyond either the request is answered at once
 with 503 and ``Retry-After`` (a DALI error document), rather than letting
 connections and threads pile up until the service stops answering.
 
+A query judged heavy is first tried in the light lane for a short time
+(`vo_service.tap.sync`); a client whose query ran past that try is
+remembered for a while (`RecentHeavyClients`) and its heavy queries go to
+the heavy lane at once, so that a client sending slow queries again and
+again does not spend a light slot and a core on each try.
+
 Async jobs do not pass here: they have their own workers and their own
 database connections (`vo_service.tap.service`).
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,7 +40,14 @@ from vo_service.adql.dialect import parse_adql
 
 from .errors import TapError
 
-__all__ = ["Lane", "LaneLimits", "ServiceBusyError", "SyncAdmission", "query_lane"]
+__all__ = [
+    "Lane",
+    "LaneLimits",
+    "RecentHeavyClients",
+    "ServiceBusyError",
+    "SyncAdmission",
+    "query_lane",
+]
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +264,36 @@ class SyncAdmission:
             "or submit the query as an async job (/tap/async)",
             self.retry_after_s,
         )
+
+
+class RecentHeavyClients:
+    """Clients whose heavy query ran past its try in the light lane, for ``memory_s``.
+
+    Bounded: beyond ``size`` clients the longest remembered is forgotten,
+    so many addresses cannot make it grow without end. Thread-safe.
+    """
+
+    def __init__(self, memory_s: float = 600.0, size: int = 10_000) -> None:
+        self.memory_s = memory_s
+        self.size = size
+        self._lock = threading.Lock()
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def remember(self, client: str) -> None:
+        """Note that a heavy query of ``client`` needed the heavy lane."""
+        with self._lock:
+            self._seen.pop(client, None)
+            self._seen[client] = time.monotonic()
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+
+    def __contains__(self, client: str) -> bool:
+        with self._lock:
+            seen = self._seen.get(client)
+            if seen is not None and time.monotonic() - seen > self.memory_s:
+                del self._seen[client]
+                seen = None
+            return seen is not None
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

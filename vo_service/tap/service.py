@@ -19,7 +19,7 @@ from tap_schema.stored_urls import StoredUrlBase
 from vo_service.uws import JobService, JobStore
 from vo_service.uws.service import JobLimits
 
-from .admission import Lane, LaneLimits, SyncAdmission
+from .admission import Lane, LaneLimits, RecentHeavyClients, SyncAdmission
 from .jobs import TapJobWork
 from .limits import TapLimits
 from .query_database import QueryDatabase
@@ -47,6 +47,8 @@ class TapService:
         Where async jobs run, read-only: connections of their own.
     admission
         Slots and queue of the sync queries.
+    recent_heavy
+        Clients whose heavy query lately ran past its try in the light lane.
     stored_url_base
         The base of the URLs stored in the catalogue, rewritten in results.
     """
@@ -59,6 +61,7 @@ class TapService:
     stored_url_base: StoredUrlBase
     job_database: QueryDatabase
     admission: SyncAdmission
+    recent_heavy: RecentHeavyClients = field(default_factory=RecentHeavyClients)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod

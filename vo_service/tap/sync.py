@@ -8,7 +8,9 @@ A query judged heavy is first tried in the light lane, for a short time
 neighbours joined with ObsCore) end well within it and are answered
 without waiting behind the queries that really are slow; only one that
 runs past it, or whose result is larger than the first megabyte, waits for
-a heavy slot and runs again there with the full time limit. Its
+a heavy slot and runs again there with the full time limit. A client whose
+query ran past its try goes to the heavy lane at once for a while
+(`vo_service.tap.admission.RecentHeavyClients`). Its
 first rows are fetched before the response starts, so that any error of the
 query gets a proper HTTP status and DALI error document; a small result is
 then sent in one piece (with a Content-Length), a large one is streamed as
@@ -65,7 +67,7 @@ async def sync_query(request: Request) -> Response:
     lane = _lane(params)
     slot = AsyncExitStack()
     try:
-        if lane is Lane.HEAVY and _may_try_light(service, params):
+        if lane is Lane.HEAVY and _may_try_light(service, client, params):
             answered = await _try_light(service, client, params, urls)
             if answered is not None:
                 query, head = answered
@@ -95,10 +97,12 @@ def _lane(params: DaliParameters) -> Lane:
         return query_lane("")
 
 
-def _may_try_light(service: TapService, params: DaliParameters) -> bool:
+def _may_try_light(service: TapService, client: str, params: DaliParameters) -> bool:
     """Whether a heavy query gets a try in the light lane (not with uploads: read once)."""
     trial_s = service.limits.sync_heavy_trial_s
-    return 0 < trial_s < service.limits.sync_duration_s and "UPLOAD" not in params
+    if not 0 < trial_s < service.limits.sync_duration_s or "UPLOAD" in params:
+        return False
+    return client not in service.recent_heavy
 
 
 async def _try_light(
@@ -116,6 +120,7 @@ async def _try_light(
                 _start, service, params, urls, service.limits.sync_heavy_trial_s
             )
         except QueryTimeoutError:
+            service.recent_heavy.remember(client)
             return None
         if rest is not None:
             await to_thread.run_sync(_close, rest)
