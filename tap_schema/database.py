@@ -126,9 +126,11 @@ class Catalogue:
         TAP_SCHEMA always describes exactly what the Felis files say.
         """
         with self.engine.begin() as conn:
-            if self.dialect == "postgresql":
+            if self.dialect == "postgresql":  # only the missing: a read-only role opens it
+                present = set(conn.execute(text("SELECT nspname FROM pg_namespace")).scalars())
                 for name in ALL_SCHEMAS:
-                    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{name}"'))
+                    if name not in present:
+                        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{name}"'))
             for metadata in self.metadata.values():
                 metadata.create_all(conn)
                 _add_missing_columns(conn, metadata)

@@ -24,6 +24,7 @@ from tests.tap import catalogue as small
 from tests.tap.helpers import query_status, votable
 from tests.tap.server import RunningServer, running_server
 from vo_service.cli import main
+from vo_service.tap.query_database import QueryDatabase
 
 COUNT = {"LANG": "ADQL", "QUERY": "SELECT COUNT(*) AS n FROM ivoa.obscore", "RESPONSEFORMAT": "csv"}
 JOB = {"LANG": "ADQL", "QUERY": "SELECT TOP 1 obs_id FROM ivoa.obscore"}
@@ -147,3 +148,20 @@ def _read_only_open(*args: object, **kwargs: object) -> None:
     raise sa.exc.OperationalError(
         "ATTACH DATABASE", {}, sqlite3.OperationalError("unable to open database file")
     )
+
+
+def test_a_read_only_postgresql_catalogue_starts(pg_settings: Settings) -> None:
+    """Once installed, a role or replica that may not write opens it and prepares its queries."""
+    open_catalogue(pg_settings).dispose()
+    QueryDatabase(pg_settings.db_url, pool_size=1).prepare()  # the helpers, installed once
+    read_only = (
+        sa.engine.make_url(pg_settings.db_url)
+        .update_query_dict({"options": "-c default_transaction_read_only=on"})
+        .render_as_string(hide_password=False)
+    )
+    open_catalogue(pg_settings.with_changes(db_url=read_only)).dispose()
+    database = QueryDatabase(read_only, pool_size=1)
+    try:
+        database.prepare()
+    finally:
+        database.dispose()
