@@ -2,19 +2,20 @@
 
 The query waits for a slot (`vo_service.tap.admission`: light and heavy
 queries apart, each client its share, a bounded queue, 503 beyond), then
-runs in a worker thread, holding its slot until its last byte is sent.
-A query judged heavy is first tried in the light lane, for a short time
-(``sync_heavy_trial_s``): most joins an archive's users send (an image's
-neighbours joined with ObsCore) end well within it and are answered
-without waiting behind the queries that really are slow; only one that
-runs past it, or whose result is larger than the first megabyte, waits for
-a heavy slot and runs again there with the full time limit. A client whose
-query ran past its try goes to the heavy lane at once for a while
-(`vo_service.tap.admission.RecentHeavyClients`). Its
+runs in a worker thread, holding its slot until its last byte is sent. Its
 first rows are fetched before the response starts, so that any error of the
 query gets a proper HTTP status and DALI error document; a small result is
 then sent in one piece (with a Content-Length), a large one is streamed as
 it is read.
+
+A query judged heavy is first tried in the light lane, for a short time
+(``sync_heavy_trial_s``): most joins an archive's users send (an image's
+neighbours joined with ObsCore) end well within it and are answered
+without waiting behind the queries that really are slow. Only one that
+runs past it, or whose result is larger than the first megabyte, waits for
+a heavy slot and runs again there with the full time limit; its client's
+heavy queries then go to the heavy lane at once for a while
+(`vo_service.tap.admission.RecentHeavyClients`).
 """
 
 from __future__ import annotations
