@@ -110,7 +110,7 @@ def test_a_quick_join_is_answered_beside_slow_ones(new_server) -> None:
         client(9) as http,
     ):
         admission = server.app.state.tap.admission
-        deadline = time.monotonic() + 5  # past their try in the light lane
+        deadline = time.monotonic() + 5  # past their short tries
         while admission.queued < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert admission.running(Lane.HEAVY) == 1 and admission.queued == 2
@@ -120,7 +120,7 @@ def test_a_quick_join_is_answered_beside_slow_ones(new_server) -> None:
         assert list(table.array["obs_publisher_did"]) == [small.did(1)]
         assert admission.running(Lane.HEAVY) == 1 and admission.queued == 2  # still waiting
         recent = server.app.state.tap.recent_heavy  # the slow ones' next go straight there
-        assert "127.0.0.2" in recent and "127.0.0.9" not in recent
+        assert any(f"127.0.0.{n}" in recent for n in (2, 3, 4)) and "127.0.0.9" not in recent
 
 
 def test_a_full_queue_answers_503_with_retry_after(new_server) -> None:
@@ -209,6 +209,15 @@ def test_slots_are_shared_round_robin_over_clients() -> None:
         assert order == ["a", "b", "a", "c", "d", "a", "a", "a"]
 
     asyncio.run(scenario())
+
+
+def test_a_slot_grabbed_is_free_now_or_not_at_all() -> None:
+    admission = _admission()  # light: 2 slots, 1 per client
+    assert admission.grab("a", Lane.LIGHT) and not admission.grab("a", Lane.LIGHT)
+    assert admission.grab("b", Lane.LIGHT) and not admission.grab("c", Lane.LIGHT)
+    admission.release("a", Lane.LIGHT)
+    assert admission.grab("c", Lane.LIGHT) and admission.running(Lane.LIGHT) == 2
+    assert admission.queued == 0  # never queued
 
 
 def test_clients_of_heavy_queries_are_remembered_within_bounds() -> None:

@@ -12,11 +12,13 @@ length and in waiting time: beyond either the request is answered at once
 with 503 and ``Retry-After`` (a DALI error document), rather than letting
 connections and threads pile up until the service stops answering.
 
-A query judged heavy is first tried in the light lane for a short time
-(`vo_service.tap.sync`); a client whose query ran past that try is
-remembered for a while (`RecentHeavyClients`) and its heavy queries go to
-the heavy lane at once, so that a client sending slow queries again and
-again does not spend a light slot and a core on each try.
+A query judged heavy is first tried for a short time (`vo_service.tap.sync`)
+in a lane of its own, the trial lane, taken only when one of its slots is
+free at once (`SyncAdmission.grab`: no queue), so tries never hold the
+light slots; a client whose query ran past its try is remembered for a
+while (`RecentHeavyClients`) and its heavy queries go to the heavy lane at
+once, so that a client sending slow queries again and again does not spend
+a slot and a core on each try.
 
 Async jobs do not pass here: they have their own workers and their own
 database connections (`vo_service.tap.service`).
@@ -60,6 +62,7 @@ class Lane(Enum):
 
     LIGHT = "light"
     HEAVY = "heavy"
+    TRIAL = "trial"
 
 
 class ServiceBusyError(TapError):
@@ -166,6 +169,23 @@ class SyncAdmission:
         finally:
             self._leave(client, lane)
 
+    def grab(self, client: str, lane: Lane) -> bool:
+        """Take a slot of ``lane`` for ``client`` if one is free now, without queueing.
+
+        Give it back with `release`.
+        """
+        state = self._lanes[lane]
+        with self._lock:
+            if not self._may_run(state, client):
+                return False
+            state.running += 1
+            state.by_client[client] = state.by_client.get(client, 0) + 1
+            return True
+
+    def release(self, client: str, lane: Lane) -> None:
+        """Give back a slot taken with `grab`."""
+        self._leave(client, lane)
+
     def running(self, lane: Lane) -> int:
         """Count the queries holding a slot of ``lane`` now."""
         return self._lanes[lane].running
@@ -267,7 +287,7 @@ class SyncAdmission:
 
 
 class RecentHeavyClients:
-    """Clients whose heavy query ran past its try in the light lane, for ``memory_s``.
+    """Clients whose heavy query ran past its short try, for ``memory_s``.
 
     Bounded: beyond ``size`` clients the longest remembered is forgotten,
     so many addresses cannot make it grow without end. Thread-safe.

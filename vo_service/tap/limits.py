@@ -61,8 +61,11 @@ class TapLimits:
     sync_heavy_slots, sync_heavy_per_client
         The same for heavy ones (joins, subqueries, similarity functions).
     sync_heavy_trial_s
-        How long a heavy sync query first runs in the light lane (`vo_service.tap.sync`):
-        one answered within it never waits behind slow queries; 0: no try.
+        How long a heavy sync query is first tried (`vo_service.tap.sync`): one
+        answered within it never waits behind slow queries; 0: no try.
+    sync_trial_slots
+        Tries running at once, one per client; a heavy query finding none free
+        goes to the heavy lane.
     sync_queue_size
         Sync queries waiting for a slot at most; more are answered 503.
     sync_queue_wait_s
@@ -89,6 +92,7 @@ class TapLimits:
     sync_heavy_slots: int = 1
     sync_heavy_per_client: int = 1
     sync_heavy_trial_s: float = 1.0
+    sync_trial_slots: int = 2
     sync_queue_size: int = 64
     sync_queue_wait_s: float = 20.0
     sync_retry_after_s: int = 10

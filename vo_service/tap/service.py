@@ -48,7 +48,7 @@ class TapService:
     admission
         Slots and queue of the sync queries.
     recent_heavy
-        Clients whose heavy query lately ran past its try in the light lane.
+        Clients whose heavy query lately ran past its short try.
     stored_url_base
         The base of the URLs stored in the catalogue, rewritten in results.
     """
@@ -79,7 +79,8 @@ class TapService:
         else:
             catalogue.metadata["vosim"].create_all(catalogue.engine)
         url = catalogue.engine.url.render_as_string(hide_password=False)
-        database = QueryDatabase(url, pool_size=limits.sync_light_slots + limits.sync_heavy_slots)
+        slots = limits.sync_light_slots + limits.sync_heavy_slots + limits.sync_trial_slots
+        database = QueryDatabase(url, pool_size=slots)
         job_database = QueryDatabase(url, pool_size=limits.async_workers)
         jobs = JobService(
             JobStore(catalogue),
@@ -138,6 +139,7 @@ def _admission(limits: TapLimits) -> SyncAdmission:
         {
             Lane.LIGHT: LaneLimits(limits.sync_light_slots, limits.sync_light_per_client),
             Lane.HEAVY: LaneLimits(limits.sync_heavy_slots, limits.sync_heavy_per_client),
+            Lane.TRIAL: LaneLimits(limits.sync_trial_slots, 1),
         },
         queue_size=limits.sync_queue_size,
         max_wait_s=limits.sync_queue_wait_s,

@@ -8,8 +8,8 @@ query gets a proper HTTP status and DALI error document; a small result is
 then sent in one piece (with a Content-Length), a large one is streamed as
 it is read.
 
-A query judged heavy is first tried in the light lane, for a short time
-(``sync_heavy_trial_s``): most joins an archive's users send (an image's
+A query judged heavy is first tried for a short time (``sync_heavy_trial_s``),
+in a slot of the trial lane when one is free at once: most joins an archive's users send (an image's
 neighbours joined with ObsCore) end well within it and are answered
 without waiting behind the queries that really are slow. Only one that
 runs past it, or whose result is larger than the first megabyte, waits for
@@ -99,7 +99,7 @@ def _lane(params: DaliParameters) -> Lane:
 
 
 def _may_try_light(service: TapService, client: str, params: DaliParameters) -> bool:
-    """Whether a heavy query gets a try in the light lane (not with uploads: read once)."""
+    """Whether a heavy query gets a short try (not with uploads: they are read once)."""
     trial_s = service.limits.sync_heavy_trial_s
     if not 0 < trial_s < service.limits.sync_duration_s or "UPLOAD" in params:
         return False
@@ -109,24 +109,28 @@ def _may_try_light(service: TapService, client: str, params: DaliParameters) -> 
 async def _try_light(
     service: TapService, client: str, params: DaliParameters, urls: ServiceUrls
 ) -> tuple[TapQuery, bytes] | None:
-    """Run a heavy query in the light lane for a short time: its whole answer, or None.
+    """Run a heavy query in a trial slot for a short time: its whole answer, or None.
 
-    None when it ran past ``sync_heavy_trial_s`` or its result is larger than
-    the first megabyte (it is then sent from the heavy lane, without the
-    short limit); any other error of the query is its answer (`TapError`).
+    None when no trial slot is free now, when it ran past
+    ``sync_heavy_trial_s``, or when its result is larger than the first
+    megabyte (it is then sent from the heavy lane, without the short limit);
+    any other error of the query is its answer (`TapError`).
     """
-    async with service.admission.slot(client, Lane.LIGHT):
-        try:
-            query, head, rest = await to_thread.run_sync(
-                _start, service, params, urls, service.limits.sync_heavy_trial_s
-            )
-        except QueryTimeoutError:
-            service.recent_heavy.remember(client)
-            return None
-        if rest is not None:
-            await to_thread.run_sync(_close, rest)
-            return None
-        return query, head
+    if not service.admission.grab(client, Lane.TRIAL):
+        return None
+    try:
+        query, head, rest = await to_thread.run_sync(
+            _start, service, params, urls, service.limits.sync_heavy_trial_s
+        )
+    except QueryTimeoutError:
+        service.recent_heavy.remember(client)
+        return None
+    finally:
+        service.admission.release(client, Lane.TRIAL)
+    if rest is not None:
+        await to_thread.run_sync(_close, rest)
+        return None
+    return query, head
 
 
 def _close(rest: Iterator[bytes]) -> None:
