@@ -13,12 +13,12 @@ with 503 and ``Retry-After`` (a DALI error document), rather than letting
 connections and threads pile up until the service stops answering.
 
 A query judged heavy is first tried for a short time (`vo_service.tap.sync`)
-in a lane of its own, the trial lane, taken only when one of its slots is
-free at once (`SyncAdmission.grab`: no queue), so tries never hold the
-light slots; a client whose query ran past its try is remembered for a
-while (`RecentHeavyClients`) and its heavy queries go to the heavy lane at
-once, so that a client sending slow queries again and again does not spend
-a slot and a core on each try.
+in a lane of its own, the trial lane, waiting for one of its slots no
+longer than the try itself lasts, so tries never hold the light slots; a
+client whose query ran past its try is remembered for a while
+(`RecentHeavyClients`) and its heavy queries go to the heavy lane at once,
+so that a client sending slow queries again and again does not spend a
+slot and a core on each try.
 
 Async jobs do not pass here: they have their own workers and their own
 database connections (`vo_service.tap.service`).
@@ -153,8 +153,12 @@ class SyncAdmission:
         self._queued = 0
 
     @asynccontextmanager
-    async def slot(self, client: str, lane: Lane) -> AsyncIterator[None]:
+    async def slot(
+        self, client: str, lane: Lane, *, max_wait_s: float | None = None
+    ) -> AsyncIterator[None]:
         """Hold a slot of ``lane`` for ``client`` while the block runs.
+
+        ``max_wait_s`` shortens the wait for this request (the trial lane's).
 
         Raises
         ------
@@ -163,7 +167,7 @@ class SyncAdmission:
         """
         waiter = self._enter(client, lane)
         if not waiter.granted:
-            await self._wait(waiter, lane)
+            await self._wait(waiter, lane, self.max_wait_s if max_wait_s is None else max_wait_s)
         try:
             yield
         finally:
@@ -207,24 +211,23 @@ class SyncAdmission:
             self._dispatch(state)
         return waiter
 
-    async def _wait(self, waiter: _Waiter, lane: Lane) -> None:
+    async def _wait(self, waiter: _Waiter, lane: Lane, max_wait_s: float) -> None:
         try:
-            await asyncio.wait_for(asyncio.shield(waiter.future), self.max_wait_s)
+            await asyncio.wait_for(asyncio.shield(waiter.future), max_wait_s)
         except (TimeoutError, asyncio.CancelledError) as stopped:
             with self._lock:
                 if not waiter.granted:
                     self._withdraw(self._lanes[lane], waiter)
                     if isinstance(stopped, asyncio.CancelledError):
                         raise
-                    log.warning(
+                    log.log(
+                        logging.DEBUG if lane is Lane.TRIAL else logging.WARNING,
                         "sync query of %s refused after %.0f s in the %s queue",
                         waiter.client,
-                        self.max_wait_s,
+                        max_wait_s,
                         lane.value,
                     )
-                    raise self._busy(
-                        f"no query slot came free within {self.max_wait_s:.0f} s"
-                    ) from None
+                    raise self._busy(f"no query slot came free within {max_wait_s:.0f} s") from None
             if isinstance(stopped, asyncio.CancelledError):  # granted meanwhile: give it back
                 self._leave(waiter.client, lane)
                 raise

@@ -9,8 +9,9 @@ then sent in one piece (with a Content-Length), a large one is streamed as
 it is read.
 
 A query judged heavy is first tried for a short time (``sync_heavy_trial_s``),
-in a slot of the trial lane when one is free at once: most joins an archive's users send (an image's
-neighbours joined with ObsCore) end well within it and are answered
+in a slot of the trial lane (waiting for one no longer than that): most
+joins an archive's users send (an image's neighbours joined with ObsCore)
+end well within it and are answered
 without waiting behind the queries that really are slow. Only one that
 runs past it, or whose result is larger than the first megabyte, waits for
 a heavy slot and runs again there with the full time limit; its client's
@@ -38,7 +39,7 @@ from vo_service.dali import (
 )
 from vo_service.urls import ServiceUrls
 
-from .admission import Lane, query_lane
+from .admission import Lane, ServiceBusyError, query_lane
 from .errors import QueryTimeoutError, TapError
 from .query import TapQuery, parse_tap_query, result_chunks
 from .responses import error_response
@@ -111,26 +112,25 @@ async def _try_light(
 ) -> tuple[TapQuery, bytes] | None:
     """Run a heavy query in a trial slot for a short time: its whole answer, or None.
 
-    None when no trial slot is free now, when it ran past
-    ``sync_heavy_trial_s``, or when its result is larger than the first
-    megabyte (it is then sent from the heavy lane, without the short limit);
-    any other error of the query is its answer (`TapError`).
+    None when no trial slot came free within ``sync_heavy_trial_s``, when it
+    ran past that, or when its result is larger than the first megabyte (it
+    is then sent from the heavy lane, without the short limit); any other
+    error of the query is its answer (`TapError`).
     """
-    if not service.admission.grab(client, Lane.TRIAL):
-        return None
+    trial_s = service.limits.sync_heavy_trial_s
     try:
-        query, head, rest = await to_thread.run_sync(
-            _start, service, params, urls, service.limits.sync_heavy_trial_s
-        )
-    except QueryTimeoutError:
-        service.recent_heavy.remember(client)
+        async with service.admission.slot(client, Lane.TRIAL, max_wait_s=trial_s):
+            try:
+                query, head, rest = await to_thread.run_sync(_start, service, params, urls, trial_s)
+            except QueryTimeoutError:
+                service.recent_heavy.remember(client)
+                return None
+            if rest is not None:
+                await to_thread.run_sync(_close, rest)
+                return None
+            return query, head
+    except ServiceBusyError:  # no trial slot within the try's own time
         return None
-    finally:
-        service.admission.release(client, Lane.TRIAL)
-    if rest is not None:
-        await to_thread.run_sync(_close, rest)
-        return None
-    return query, head
 
 
 def _close(rest: Iterator[bytes]) -> None:
