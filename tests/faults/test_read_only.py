@@ -9,6 +9,7 @@ disk is the error SQLite or the system raises at the write, injected.
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,7 +96,7 @@ def _disk_full(*args: object) -> None:
 
 
 def _no_space(*args: object) -> None:
-    raise OSError(errno.ENOSPC, "No space left on device")
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 @pytest.mark.parametrize("refuse", [_disk_full, _no_space], ids=["sqlite", "system"])
