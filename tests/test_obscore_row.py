@@ -159,7 +159,9 @@ def test_no_date_obs_means_unknown_times(tmp_path: Path) -> None:
 
 def test_bad_date_obs_is_a_clear_error(tmp_path: Path) -> None:
     path = write_image(tmp_path / "a.fits", source_image(32, 32), date_obs="yesterday")
-    with pytest.raises(ValueError, match="DATE-OBS 'yesterday' is not a FITS date"):
+    with pytest.raises(
+        ValueError, match="DATE-OBS 'yesterday' is not a date the FITS standard allows"
+    ):
         obscore_row(read_fits_image(path), file_size=1, settings=SETTINGS)
 
 
