@@ -254,3 +254,11 @@ def test_the_paper_rule_alone_picks_the_star_at_the_edge() -> None:
     assert x == 20
     _, x, y, _ = choose_centre(image.flux_map, image.noise, guard_edges=True)
     assert abs(x - 226) < 8 and abs(y - 146) < 8
+
+
+def test_an_uploaded_plate_is_cut_out_as_ingest_cuts_it() -> None:
+    from vo_service.similarity.image_upload import read_uploaded_image
+
+    content = (REAL_FITS / NGC1316).read_bytes()
+    uploaded = read_uploaded_image(content, NGC1316, limit_bytes=10_000_000)
+    assert separation_deg((uploaded.cutout.ra, uploaded.cutout.dec), NGC1316_ICRS) < 0.02
