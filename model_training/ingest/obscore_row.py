@@ -39,6 +39,7 @@ import math
 import re
 import warnings
 from collections.abc import Mapping
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -103,6 +104,7 @@ _MJD_EPOCH = datetime(1858, 11, 17)
 _SECONDS_PER_DAY = 86_400.0
 _UNSAFE_KEY_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 _OLD_FITS_DATE = re.compile(r"(\d\d)/(\d\d)/(\d\d)")
+_ISO_DATE = re.compile(r"\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\d(\.\d{1,6})?)?")
 _TIME_OF_DAY = re.compile(r"(\d\d?):(\d\d):(\d\d(?:\.\d*)?)")
 # FITS 4.0 table 30 time scales, as astropy names them.
 _TIME_SCALES = {
@@ -194,11 +196,21 @@ def parse_date_obs(value: str, time_obs: str | None = None, timesys: str | None 
 
 
 def _fits_datetime(text: str, timesys: str | None) -> datetime:
+    """Read an ISO DATE-OBS: plain UTC dates (ALMA's) directly, others through astropy.time.
+
+    astropy.time would be most of the time an ObsCore row of the fixture
+    archive takes, for the same datetime.
+    """
     scale = _TIME_SCALES.get((timesys or "UTC").strip().upper(), "utc")
+    if scale == "utc" and _ISO_DATE.fullmatch(text):
+        with suppress(ValueError):  # a leap second (23:59:60) is astropy's to read
+            return datetime.fromisoformat(text)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the deprecated '(UTC)' suffix, leap seconds
-            moment = Time(text, format="fits", scale=scale).utc.to_datetime()
+            moment = Time(text, format="fits", scale=scale).utc.to_datetime(
+                leap_second_strict="silent"
+            )
     except ValueError:
         # Not FITS, but what older vosim read: a 'Z' suffix or a space before the time.
         return naive_utc(datetime.fromisoformat(text[:-1] if text.endswith("Z") else text))
