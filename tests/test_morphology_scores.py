@@ -172,3 +172,22 @@ def test_zoom_level_is_the_zoomed_out_copy() -> None:
     inner = slice(22, 42)  # the original field is the central 32 pixels
     assert torch.allclose(level[..., inner, inner], copy[..., inner, inner], atol=1e-4)
     assert zoom_views(images, (1.0,), beam_pixels=5.0)[0] is images
+
+
+def test_renormalised_network_ignores_the_intensity_scale() -> None:
+    # A network trained on views normalised to median 0 / std 1 gets its
+    # embedded inputs normalised the same way: a zoomed-out copy, whose source
+    # fills less of the field, no longer looks faint, and an image scaled in
+    # intensity (another flux calibration) gets the same vector.
+    cutouts, _, _ = toy_cutouts(3, 1, seed=6)
+    config = TINY_CONFIG.replace(embed_input="centre", renormalise=True, embed_zooms=PYRAMID)
+    torch.manual_seed(0)
+    method = build_method(config)
+    for module in method.modules():  # offsets, as training leaves them: not scale-free
+        if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+            module.bias.data.normal_()
+            module.running_mean.normal_()
+    images = torch.from_numpy(cutouts)
+    vectors = compute_vectors(method, images, config)
+    scaled = compute_vectors(method, 0.3 * images, config)
+    assert (scaled * vectors).sum(1).min() >= 0.9999

@@ -15,7 +15,14 @@ from torch import Tensor
 from torch.nn import functional
 from tqdm import tqdm
 
-from .augment import FWHM_PER_SIGMA, apply_affine, canonical_zoom, gaussian_blur, robust_noise
+from .augment import (
+    FWHM_PER_SIGMA,
+    apply_affine,
+    canonical_zoom,
+    gaussian_blur,
+    normalise_views,
+    robust_noise,
+)
 from .morphology import dihedral_views
 from .presets import TrainingConfig
 from .simclr import SimCLR
@@ -55,13 +62,19 @@ def network_input(cutouts: Tensor, config: TrainingConfig, embed_input: str) -> 
     ``full`` keeps the whole cut-out, ``centre`` its central crop; either is
     resampled to the resolution of the views when they were rendered at a
     coarser one (``view_size`` smaller than ``crop_size``), after the zoom
-    to the source's canonical size that the views had (``scale_target``).
+    to the source's canonical size that the views had (``scale_target``)
+    and normalised to median 0 and standard deviation 1 as each view was
+    (``renormalise``): a network that only ever saw views so normalised
+    takes a fainter-looking input (a zoomed-out copy, whose source fills
+    less of the field) for another morphology.
     """
     side = cutouts.shape[-1]
     if embed_input == "centre":
         cutouts, side = centre_crop(cutouts, config.crop_size), config.crop_size
     if config.scale_target > 0:
         cutouts = canonical_zoom(cutouts, config.scale_target, config.scale_zoom_max)
+    if config.renormalise:
+        cutouts = normalise_views(cutouts)
     view = config.view_size or config.crop_size
     if view == config.crop_size:
         return cutouts
