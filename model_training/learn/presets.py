@@ -220,7 +220,9 @@ depth and centring, most resolved over several beams. Each choice and why:
   any position angle, the peak S/N redrawn between 10 and its own with
   beam-correlated noise, shifts of at most 3 pixels, each view normalised
   as ingest normalises cut-outs. Views that share the noise pattern and
-  level let the network match noise instead of sources.
+  level let the network match noise instead of sources. Each embedded
+  crop is normalised the same way (`model_training.learn.inference.network_input`),
+  or a zoomed-out copy, whose source fills less of the field, looks faint.
 - Zoomed-out views keep the 5-pixel restoring beam (``beam_pixels``): a
   coarser observation shows a source smaller at the same pixels per beam,
   not sharper.
