@@ -16,6 +16,7 @@ from model_training.learn.morphology import (
     pairwise_similarity,
     peak_snr,
 )
+from model_training.learn.presets import CPU, TrainingConfig
 from model_training.learn.retrieval import retrieval_scores
 from model_training.learn.simclr import build_method
 from tests.toy_archive import TINY_CONFIG, toy_cutouts
@@ -180,7 +181,9 @@ def test_renormalised_network_ignores_the_intensity_scale() -> None:
     # fills less of the field, no longer looks faint, and an image scaled in
     # intensity (another flux calibration) gets the same vector.
     cutouts, _, _ = toy_cutouts(3, 1, seed=6)
-    config = TINY_CONFIG.replace(embed_input="centre", renormalise=True, embed_zooms=PYRAMID)
+    config = TINY_CONFIG.replace(
+        embed_input="centre", renormalise=True, embed_renormalise=True, embed_zooms=PYRAMID
+    )
     torch.manual_seed(0)
     method = build_method(config)
     for module in method.modules():  # offsets, as training leaves them: not scale-free
@@ -191,3 +194,12 @@ def test_renormalised_network_ignores_the_intensity_scale() -> None:
     vectors = compute_vectors(method, images, config)
     scaled = compute_vectors(method, 0.3 * images, config)
     assert (scaled * vectors).sum(1).min() >= 0.9999
+
+
+def test_a_model_stored_before_the_embedded_normalisation_embeds_as_it_did() -> None:
+    # Its stored vectors were made without the normalisation: an upload's
+    # vector must be made the same way to match them.
+    stored = CPU.to_dict()
+    del stored["embed_renormalise"]
+    assert not TrainingConfig.from_dict(stored).embed_renormalise
+    assert CPU.embed_renormalise

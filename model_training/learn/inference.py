@@ -63,8 +63,8 @@ def network_input(cutouts: Tensor, config: TrainingConfig, embed_input: str) -> 
     resampled to the resolution of the views when they were rendered at a
     coarser one (``view_size`` smaller than ``crop_size``), after the zoom
     to the source's canonical size that the views had (``scale_target``)
-    and normalised to median 0 and standard deviation 1 as each view was
-    (``renormalise``): a network that only ever saw views so normalised
+    and, with ``embed_renormalise``, normalised to median 0 and standard
+    deviation 1 as each view was (``renormalise``): a network that only ever saw views so normalised
     takes a fainter-looking input (a zoomed-out copy, whose source fills
     less of the field) for another morphology.
     """
@@ -73,7 +73,7 @@ def network_input(cutouts: Tensor, config: TrainingConfig, embed_input: str) -> 
         cutouts, side = centre_crop(cutouts, config.crop_size), config.crop_size
     if config.scale_target > 0:
         cutouts = canonical_zoom(cutouts, config.scale_target, config.scale_zoom_max)
-    if config.renormalise:
+    if config.renormalise and config.embed_renormalise:
         cutouts = normalise_views(cutouts)
     view = config.view_size or config.crop_size
     if view == config.crop_size:

@@ -72,6 +72,10 @@ class TrainingConfig:
         upload time alike (`model_training.learn.inference.zoom_views`):
         ``(1.0,)`` for the image alone; a pyramid makes an image and its
         copy zoomed out by one of its steps share most levels.
+    embed_renormalise
+        Whether embedded inputs are normalised as the views were
+        (with ``renormalise``). False for models stored without the key,
+        whose vectors were embedded so: their uploads still match them.
     seed
         Seed of the weights, the data order and the augmentations.
     compile
@@ -118,6 +122,7 @@ class TrainingConfig:
     embed_input: str = "full"
     embed_group: str = "none"
     embed_zooms: tuple[float, ...] = (1.0,)
+    embed_renormalise: bool = False
     seed: int = 0
     compile: bool = False
 
@@ -192,6 +197,7 @@ CPU = PAPER.replace(
     representation="projection",
     embed_input="centre",
     embed_group="d4",
+    embed_renormalise=True,
 )
 """Small enough to train both image kinds of the demo archive on two CPU cores in minutes.
 
