@@ -190,6 +190,10 @@ class ScoreTables:
             )
             if ranked is not None and ranked.slot == request.slot:
                 self.extend_postgres(raw, ranked, 0)
+                # its true size (a few hundred rows), or the planner takes a new table for
+                # ~1,000 and hashes every ObsCore row the query keeps instead of looking
+                # these up in ObsCore's index (benchmarks/README.md)
+                raw.execute(f"ANALYZE {name}")
             else:
                 self._copy(raw, request.slot, [(scores, scores.scores) for scores in kinds])
             if request.indexed:
