@@ -16,7 +16,7 @@ connection, for random query images:
 
 It also checks that the ADQL ranking's top 100 are the service's, and that
 an unconstrained ``TOP 1000`` is the neighbour table's top 1000 (the same
-DIDs in the same order).
+DIDs in the same order, equal scores in the order of their DIDs).
 
 Run from the repository root::
 
@@ -84,12 +84,12 @@ def constrained(query: str) -> str:
     )
 
 
-def ranking(query: str, depth: int = DEPTH) -> str:
+def ranking(query: str, depth: int = DEPTH, ties: str = "") -> str:
     return (
         f"SELECT TOP {depth} o.obs_publisher_did, "
         f"vosim_similarity(o.obs_publisher_did, '{query}') AS sim FROM ivoa.obscore AS o "
         f"WHERE o.obs_publisher_did <> '{query}' "
-        f"AND vosim_similarity(o.obs_publisher_did, '{query}') IS NOT NULL ORDER BY sim DESC"
+        f"AND vosim_similarity(o.obs_publisher_did, '{query}') IS NOT NULL ORDER BY sim DESC{ties}"
     )
 
 
@@ -164,7 +164,8 @@ def run(backend: str, vectors: np.ndarray, queries: list[int]) -> dict[str, list
                         served = [r["obs_publisher_did"] for r in json.loads(body)["results"]]
                 agree.append(len(set(adql) & set(served)) / DEPTH)
             same = sum(
-                top_dids(link, ranking(did(q), CHECK_DEPTH))
+                # equal scores in the DIDs' order, as the neighbour table's stable sort
+                top_dids(link, ranking(did(q), CHECK_DEPTH, ", o.obs_publisher_did"))
                 == top_dids(link, neighbours(did(q), CHECK_DEPTH))
                 for q in queries
             )
