@@ -372,3 +372,21 @@ def test_a_cut_ranking_never_holds_a_proprietary_image(
         )
         == []
     )
+
+
+def test_a_cut_ranking_through_a_join_is_the_full_ranking(
+    tap_server: RunningServer, small_levels: list[bool]
+) -> None:
+    """Ranked by the DIDs of a joined table (SQLite: an IN list, not a join to ObsCore first)."""
+    query = small.did(1)
+    scores = {d: float(small.vector(1) @ small.vector(int(d[-3:]))) for d in CONTINUUM}
+    for top in (1, 2):
+        rows = _rows(
+            tap_server,
+            f"SELECT TOP {top} i.obs_publisher_did, o.band_list, vosim_similarity("
+            f"i.obs_publisher_did, '{query}') AS sim FROM ivoa.obscore AS o "
+            "JOIN similarity.image AS i ON i.obs_publisher_did = o.obs_publisher_did "
+            f"WHERE vosim_similarity(i.obs_publisher_did, '{query}') > -2 ORDER BY sim DESC",
+        )
+        assert [row[0] for row in rows] == sorted(CONTINUUM, key=scores.get, reverse=True)[:top]
+    assert small_levels == [True, True]
