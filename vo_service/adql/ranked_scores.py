@@ -50,7 +50,7 @@ class RankedScores:
     rows: int
     """The query's LIMIT: a cut answer is exact when it has this many rows."""
     cut_sql: str | None = None
-    """SQLite: the query with the rows cut to `RANKED_PARAMETER`'s DIDs."""
+    """SQLite: the query with its rows cut to the DIDs `RANKED_DIDS` stands for."""
 
 
 @dataclass(frozen=True)
