@@ -122,7 +122,11 @@ def _cut(select: exp.Select, key: exp.Column) -> exp.Select:
         cut.where(exp.EQ(this=key.copy(), expression=value), copy=False)
         return cut
     listed = exp.select(exp.column(_VALUE, quoted=True)).from_(dids)
-    cut.where(exp.In(this=key.copy(), query=exp.Subquery(this=listed)), copy=False)
+    listed_only = exp.In(this=key.copy(), query=exp.Subquery(this=listed))
+    # first: SQLite tests the conditions of a row in their order, and the query's own
+    # call the scores for every row
+    where = cut.args["where"].this
+    cut.set("where", exp.Where(this=exp.and_(listed_only, exp.Paren(this=where), copy=False)))
     return cut
 
 
