@@ -276,6 +276,8 @@ class QuerySession:
             if level and self.dialect == "postgresql":
                 self.scores.extend_postgres(self.dbapi, ranked, level)  # type: ignore[union-attr]
             if ranked.is_last(level):
+                if self.dialect == "sqlite":
+                    self.scores.widen_sqlite(self.dbapi, ranked)  # type: ignore[union-attr]
                 return None
             self._check_time()
             statement, values = sql, parameters

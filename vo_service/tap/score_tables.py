@@ -170,6 +170,12 @@ class ScoreTables:
             names.append(name)
         return names
 
+    def widen_sqlite(self, raw: sqlite3.Connection, ranked: RankedLevels) -> None:
+        """Register a ranking's function again for every row, the query being run whole."""
+        raw.create_function(
+            function_name(ranked.slot), 1, _lookup(ranked.kinds), deterministic=True
+        )
+
     def fill_postgres(
         self,
         raw: psycopg.Connection,
