@@ -335,6 +335,7 @@ def _update_model(
     started = time.perf_counter()
     commit_name = f"neighbours of model {model_id}"
     with catalogue.begin_writing(("similarity",)) as conn:
+        # read after the lock: another run of this stage has committed all its files by now
         with catalogue.reading_committed(conn) as committed:
             run = read_run(committed, catalogue, model_id)
             stored = read_members(committed, catalogue, model_id) if run else {}
