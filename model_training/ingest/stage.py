@@ -45,7 +45,7 @@ from tqdm import tqdm
 from tap_schema import Catalogue, Settings, open_catalogue
 from tap_schema.stored_urls import claim_stored_url_base
 
-from .catalogue_writer import KnownProduct, ProductCatalogue
+from .catalogue_writer import WRITTEN_SCHEMAS, KnownProduct, ProductCatalogue
 from .cutout_store import CutoutStore, CutoutStoreError
 from .fits_image import is_fits_name
 from .identifiers import DidError, check_did, key_for_did
@@ -489,7 +489,7 @@ def write_batch(
     for prepared, known in updated:
         store.write(known.cutout_index, prepared.cutout)
     try:
-        with products.catalogue.begin() as conn:
+        with products.catalogue.begin_writing(WRITTEN_SCHEMAS) as conn:
             products.write(conn, zip(new, rows, strict=True), updated)
             if also is not None:
                 also(conn)
