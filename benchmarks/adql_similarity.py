@@ -14,7 +14,9 @@ connection, for random query images:
 - **neighbours**: the same ranking read from ``similarity.neighbour``
   (precomputed here for the query images only).
 
-It also checks that the ADQL ranking's top 100 are the service's.
+It also checks that the ADQL ranking's top 100 are the service's, and that
+an unconstrained ``TOP 1000`` is the neighbour table's top 1000 (the same
+DIDs in the same order, equal scores in the order of their DIDs).
 
 Run from the repository root::
 
@@ -45,6 +47,7 @@ from tap_latency import installation, server
 from tap_schema import open_catalogue
 
 DEPTH = 100
+CHECK_DEPTH = 1000
 
 
 def prepare(settings, vectors: np.ndarray, queries: list[int]) -> None:
@@ -55,7 +58,7 @@ def prepare(settings, vectors: np.ndarray, queries: list[int]) -> None:
     for query in queries:
         scores = vectors @ vectors[query]
         scores[query] = -np.inf
-        for rank, other in enumerate(np.argsort(-scores, kind="stable")[:DEPTH], start=1):
+        for rank, other in enumerate(np.argsort(-scores, kind="stable")[:CHECK_DEPTH], start=1):
             rows.append(
                 {
                     "obs_publisher_did": did(query),
@@ -81,18 +84,18 @@ def constrained(query: str) -> str:
     )
 
 
-def ranking(query: str) -> str:
+def ranking(query: str, depth: int = DEPTH, ties: str = "") -> str:
     return (
-        f"SELECT TOP {DEPTH} o.obs_publisher_did, "
+        f"SELECT TOP {depth} o.obs_publisher_did, "
         f"vosim_similarity(o.obs_publisher_did, '{query}') AS sim FROM ivoa.obscore AS o "
         f"WHERE o.obs_publisher_did <> '{query}' "
-        f"AND vosim_similarity(o.obs_publisher_did, '{query}') IS NOT NULL ORDER BY sim DESC"
+        f"AND vosim_similarity(o.obs_publisher_did, '{query}') IS NOT NULL ORDER BY sim DESC{ties}"
     )
 
 
-def neighbours(query: str) -> str:
+def neighbours(query: str, depth: int = DEPTH) -> str:
     return (
-        f"SELECT TOP {DEPTH} n.neighbour_did, n.cosine_similarity FROM similarity.neighbour AS n "
+        f"SELECT TOP {depth} n.neighbour_did, n.cosine_similarity FROM similarity.neighbour AS n "
         f"WHERE n.obs_publisher_did = '{query}' ORDER BY n.rank"
     )
 
@@ -116,6 +119,12 @@ def get(link: http.client.HTTPConnection, path: str) -> tuple[float, bytes]:
     if response.status != 200 or b'value="ERROR"' in body:
         raise RuntimeError(body.decode()[:800])
     return elapsed, body
+
+
+def top_dids(link: http.client.HTTPConnection, adql: str) -> list[str]:
+    """The first column of a query's CSV result."""
+    _elapsed, body = get(link, tap_path(adql, RESPONSEFORMAT="csv", MAXREC=str(CHECK_DEPTH)))
+    return [line.split(",")[0] for line in body.decode().splitlines()[1:]]
 
 
 def tap_path(adql: str, **extra: str) -> str:
@@ -154,7 +163,16 @@ def run(backend: str, vectors: np.ndarray, queries: list[int]) -> dict[str, list
                     if name == "service":
                         served = [r["obs_publisher_did"] for r in json.loads(body)["results"]]
                 agree.append(len(set(adql) & set(served)) / DEPTH)
+            same = sum(
+                # equal scores in the DIDs' order, as the neighbour table's stable sort
+                top_dids(link, ranking(did(q), CHECK_DEPTH, ", o.obs_publisher_did"))
+                == top_dids(link, neighbours(did(q), CHECK_DEPTH))
+                for q in queries
+            )
     print(f"{backend}: ADQL ranking's top {DEPTH} found in the service's: {min(agree):.3f} (min)")
+    print(
+        f"{backend}: ADQL TOP {CHECK_DEPTH} is the neighbour table's for {same} of {len(queries)}"
+    )
     print(f"{backend}: load average after its queries: {Path('/proc/loadavg').read_text().strip()}")
     return times
 

@@ -15,8 +15,8 @@ products differ from its single-threaded ones in the last bit. Times are
 relative to the first ``one:`` run. On the 2 shared cores of the development
 machine no speed-up is to be expected: the figure is the tasks' overhead.
 
-    flock /tmp/vosim-cpu.lock python benchmarks/neighbours_cluster.py --sizes 50000x128
-    flock /tmp/vosim-cpu.lock python benchmarks/neighbours_cluster.py --sizes 50000x2048 \
+    python benchmarks/neighbours_cluster.py --sizes 50000x128
+    python benchmarks/neighbours_cluster.py --sizes 50000x2048 \
         --runs one:1,local:1,local:2
 """
 

@@ -8,9 +8,9 @@ per core, ``OMP_NUM_THREADS`` unset) and the count `vosim train` chooses
 10 s). The ideal share of one of three runs is a third of the best run
 alone; the goal is to stay within 2x of it.
 
-Usage (from the repository root; hold the machine's CPU lock)::
+Usage (from the repository root, with no other heavy job running)::
 
-    flock /tmp/vosim-cpu.lock python benchmarks/train_contention.py --seconds 45
+    python benchmarks/train_contention.py --seconds 45
 """
 
 from __future__ import annotations

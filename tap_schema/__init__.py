@@ -7,7 +7,13 @@ SQLAlchemy tables built from the Felis files. Imports nothing from
 """
 
 from .config import Settings
-from .database import Catalogue, build_metadata, create_catalogue_engine, open_catalogue
+from .database import (
+    Catalogue,
+    WriteLockTimeoutError,
+    build_metadata,
+    create_catalogue_engine,
+    open_catalogue,
+)
 from .felis_files import INTERNAL_SCHEMAS, PUBLISHED_SCHEMAS, TAP_SCHEMA_NAME, load_schema
 from .sqltypes import FloatArray, decode_float_array, encode_float_array
 
@@ -18,6 +24,7 @@ __all__ = [
     "Catalogue",
     "FloatArray",
     "Settings",
+    "WriteLockTimeoutError",
     "build_metadata",
     "create_catalogue_engine",
     "decode_float_array",

@@ -29,6 +29,7 @@ there; whatever changes the files must restart the service.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
 import uuid
@@ -55,6 +56,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from .config import Settings
@@ -67,16 +69,24 @@ from .felis_files import (
 from .registration import delete_tap_schema_rows
 from .sqltypes import FloatArray
 
-__all__ = ["Catalogue", "CatalogueUpgradeError", "open_catalogue"]
+__all__ = ["Catalogue", "CatalogueUpgradeError", "WriteLockTimeoutError", "open_catalogue"]
 
 ALL_SCHEMAS: tuple[str, ...] = ("ivoa", "similarity", "vosim", TAP_SCHEMA_NAME)
 """Every schema, in the order SQLite attaches (and so commits) them: data, bookkeeping, TAP."""
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WRITE_LOCK_WAITS = 4
+"""Busy timeouts a writer waits in all for a schema file's write lock, each one logged."""
 _TAP_SCHEMA_DIGEST = "tap_schema_digest"
 """``vosim.setting`` row: digest of the TAP_SCHEMA rows last written."""
 _STAMP_TABLE = "vosim_commit_stamp"
 """On SQLite, a table in each schema file (not in any Felis file, so never published)
 holding the last token each stamping commit wrote into that file."""
+
+logger = logging.getLogger(__name__)
+
+
+class WriteLockTimeoutError(SQLAlchemyError):
+    """A schema file stayed locked by another writer for every wait a writer is allowed."""
 
 
 @dataclass
@@ -261,9 +271,85 @@ class Catalogue:
         with self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def begin_writing(self, schemas: Sequence[str]) -> Iterator[Connection]:
+        """Open a transaction that holds the write lock of each of ``schemas`` from its start.
+
+        See `lock_for_writing`: the transaction may then read those files and
+        write them later without ever being refused.
+        """
+        with self.engine.begin() as conn:
+            self.lock_for_writing(conn, schemas)
+            yield conn
+
+    def lock_for_writing(self, conn: Connection, schemas: Sequence[str]) -> None:
+        """Take the write lock of each schema file before the transaction reads it (SQLite).
+
+        In WAL mode a transaction that has read a file and then writes it is
+        refused at once (``SQLITE_BUSY_SNAPSHOT``, no busy timeout) when
+        another connection committed to that file in between, which a busy
+        server (UWS jobs write ``vosim``) does every second. A transaction's
+        first access to a file that is a write instead waits for the other
+        writer (the busy timeout), and this waits up to `_WRITE_LOCK_WAITS`
+        such timeouts, logging each; then `WriteLockTimeoutError`. PostgreSQL
+        locks rows, not files: nothing to do there.
+
+        Parameters
+        ----------
+        conn
+            A connection inside a transaction that has not read these schemas yet.
+        schemas
+            The schemas it will write.
+        """
+        if self.dialect != "sqlite":
+            return
+        for schema in schemas:
+            _take_write_lock(conn, schema)
+
+    @contextmanager
+    def reading_committed(self, conn: Connection) -> Iterator[Connection]:
+        """Yield a connection reading what is committed, for a writer that writes those files later.
+
+        On a SQLite file a second connection, in its own short transaction,
+        so that ``conn`` takes no snapshot of the files it writes after others
+        (see `lock_for_writing`); ``conn`` itself on PostgreSQL and in memory.
+        """
+        if self.dialect != "sqlite" or isinstance(self.engine.pool, StaticPool):
+            yield conn
+            return
+        with self.engine.begin() as other:
+            yield other
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def _take_write_lock(conn: Connection, schema: str) -> None:
+    """Write nothing to a schema file, which takes its write lock; wait boundedly for it."""
+    statement = text(f'DELETE FROM "{schema}".{_STAMP_TABLE} WHERE 0')
+    for wait in range(1, _WRITE_LOCK_WAITS + 1):
+        try:
+            conn.execute(statement)
+            return
+        except OperationalError as error:
+            name = getattr(error.orig, "sqlite_errorname", "")
+            if name != "SQLITE_BUSY":
+                raise  # BUSY_SNAPSHOT: the transaction read the file first; waiting cannot help
+            seconds = wait * _SQLITE_BUSY_TIMEOUT_MS // 1000
+            if wait == _WRITE_LOCK_WAITS:
+                raise WriteLockTimeoutError(
+                    f"schema {schema}: another writer held its database file for {seconds} s;"
+                    " the write was given up"
+                ) from error
+            logger.warning(
+                "schema %s: another writer has held its database file for %d s; waiting again"
+                " (%d of %d)",
+                schema,
+                seconds,
+                wait,
+                _WRITE_LOCK_WAITS - 1,
+            )
 
 
 def _statements_digest(statements: list[Any]) -> str:

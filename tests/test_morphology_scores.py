@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from model_training.learn.inference import compute_vectors, group_views
+from model_training.learn.inference import compute_vectors, group_views, zoom_views
 from model_training.learn.morphology import (
+    ZOOMED_COPY,
     class_scores,
     copy_scores,
     dihedral_views,
@@ -15,6 +16,7 @@ from model_training.learn.morphology import (
     pairwise_similarity,
     peak_snr,
 )
+from model_training.learn.presets import CPU, TrainingConfig
 from model_training.learn.retrieval import retrieval_scores
 from model_training.learn.simclr import build_method
 from tests.toy_archive import TINY_CONFIG, toy_cutouts
@@ -131,3 +133,73 @@ def test_one_cutout_pools_like_a_batch() -> None:
     # A 45-degree turn is nearly free under D8 (the same up to interpolation).
     turned = group_views(torch.from_numpy(cutouts).unsqueeze(1), "d8")[8].squeeze(1)
     assert (compute_vectors(method, turned, config) * stored).sum(1).min() >= 0.99
+
+
+PYRAMID = (2**0.5, 1.0, 2**-0.5)
+
+
+def test_zoom_pyramid_keeps_the_group_exact() -> None:
+    # The fill beyond a zoomed-out field is symmetric under D4, so the
+    # right-angle rotations and mirrors still give the same vector.
+    cutouts, _, _ = toy_cutouts(4, 1, seed=3)
+    config = TINY_CONFIG.replace(embed_group="d4", embed_input="centre", embed_zooms=PYRAMID)
+    torch.manual_seed(0)
+    method = build_method(config)
+    images = torch.from_numpy(cutouts)
+    vectors = compute_vectors(method, images, config)
+    for view in dihedral_views(images)[1:]:
+        assert (compute_vectors(method, view, config) * vectors).sum(1).min() >= 0.9999
+
+
+def test_zoom_pyramid_one_cutout_pools_like_a_batch() -> None:
+    # The fill is fixed, not drawn per batch: an upload gets the stored vector.
+    cutouts, _, _ = toy_cutouts(2, 1, seed=4)
+    config = TINY_CONFIG.replace(embed_group="d4", embed_zooms=PYRAMID, beam_pixels=5.0)
+    torch.manual_seed(0)
+    method = build_method(config)
+    stored = compute_vectors(method, cutouts, config)
+    one = compute_vectors(method, cutouts[1:2], config)
+    assert torch.allclose(stored[1], one[0], atol=1e-5)
+
+
+def test_zoom_level_is_the_zoomed_out_copy() -> None:
+    # Level 0.5 of an image's pyramid is, inside the original field, the copy
+    # zoomed out by 0.5 that the morphology score makes: same resampling,
+    # same beam restored; only the noise beyond the field differs.
+    cutouts, _, _ = toy_cutouts(3, 1, seed=5)
+    images = torch.from_numpy(cutouts).unsqueeze(1)
+    level = zoom_views(images, (0.5,), beam_pixels=5.0)[0]
+    copy = ZOOMED_COPY(images, torch.Generator().manual_seed(0))
+    inner = slice(22, 42)  # the original field is the central 32 pixels
+    assert torch.allclose(level[..., inner, inner], copy[..., inner, inner], atol=1e-4)
+    assert zoom_views(images, (1.0,), beam_pixels=5.0)[0] is images
+
+
+def test_renormalised_network_ignores_the_intensity_scale() -> None:
+    # A network trained on views normalised to median 0 / std 1 gets its
+    # embedded inputs normalised the same way: a zoomed-out copy, whose source
+    # fills less of the field, no longer looks faint, and an image scaled in
+    # intensity (another flux calibration) gets the same vector.
+    cutouts, _, _ = toy_cutouts(3, 1, seed=6)
+    config = TINY_CONFIG.replace(
+        embed_input="centre", renormalise=True, embed_renormalise=True, embed_zooms=PYRAMID
+    )
+    torch.manual_seed(0)
+    method = build_method(config)
+    for module in method.modules():  # offsets, as training leaves them: not scale-free
+        if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+            module.bias.data.normal_()
+            module.running_mean.normal_()
+    images = torch.from_numpy(cutouts)
+    vectors = compute_vectors(method, images, config)
+    scaled = compute_vectors(method, 0.3 * images, config)
+    assert (scaled * vectors).sum(1).min() >= 0.9999
+
+
+def test_a_model_stored_before_the_embedded_normalisation_embeds_as_it_did() -> None:
+    # Its stored vectors were made without the normalisation: an upload's
+    # vector must be made the same way to match them.
+    stored = CPU.to_dict()
+    del stored["embed_renormalise"]
+    assert not TrainingConfig.from_dict(stored).embed_renormalise
+    assert CPU.embed_renormalise

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from astropy.io import fits
 
 from model_training.ingest.cutout import make_cutout
 from model_training.ingest.fits_image import read_fits_image
+from model_training.ingest.header_band import header_band
 from model_training.ingest.obscore_row import (
     DATALINK_FORMAT,
     SPEED_OF_LIGHT,
@@ -18,9 +20,11 @@ from model_training.ingest.obscore_row import (
     alma_bands,
     default_release_date,
     obscore_row,
+    parse_date_obs,
     product_key,
     publisher_did,
     similarity_image_row,
+    unit_ucd,
 )
 from tap_schema import Settings, load_schema
 from tests.fits_factory import DEFAULT_DEC, DEFAULT_RA, source_image, write_cube, write_image
@@ -159,7 +163,9 @@ def test_no_date_obs_means_unknown_times(tmp_path: Path) -> None:
 
 def test_bad_date_obs_is_a_clear_error(tmp_path: Path) -> None:
     path = write_image(tmp_path / "a.fits", source_image(32, 32), date_obs="yesterday")
-    with pytest.raises(ValueError, match="DATE-OBS 'yesterday' is not a FITS date"):
+    with pytest.raises(
+        ValueError, match="DATE-OBS 'yesterday' is not a date the FITS standard allows"
+    ):
         obscore_row(read_fits_image(path), file_size=1, settings=SETTINGS)
 
 
@@ -256,3 +262,57 @@ def test_similarity_image_row(image) -> None:
         "noise_rms": pytest.approx(image.noise.rms),
         "preview_url": "https://archive.example/vosim/preview/k.png",
     }
+
+
+@pytest.mark.parametrize(
+    ("bunit", "ucd"),
+    [
+        ("Jy/beam", "phot.flux.density"),
+        ("JY/BEAM", "phot.flux.density"),
+        ("mJy/pixel", "phot.flux.density"),
+        ("MJy/sr", "phot.flux.density.sb"),
+        ("erg/s/cm2/A", "phot.flux.density"),
+        ("W m-2", "phot.flux"),
+        ("ADU", "phot.count"),
+        ("counts/s", "phot.count"),
+        ("mag", "phot.mag"),
+        ("K", None),
+        (None, None),
+    ],
+)
+def test_o_ucd_follows_bunit(bunit, ucd) -> None:
+    assert unit_ucd(bunit) == ucd
+
+
+@pytest.mark.parametrize(
+    ("cards", "band"),
+    [
+        ({"PHOTPLAM": 5500.0}, (5.5e-7, 5.5e-7)),
+        ({"PHOTPLAM": 5500.0, "PHOTBW": 1000.0}, (5.0e-7, 6.0e-7)),
+        ({"WAVELENG": (2.2, "micron")}, (2.2e-6, 2.2e-6)),
+        ({"WAVELENG": 6.4e-7}, (6.4e-7, 6.4e-7)),
+        ({"WAVELNTH": 171}, (1.71e-8, 1.71e-8)),
+        ({"OBSFREQ": 1.4e9}, (SPEED_OF_LIGHT / 1.4e9,) * 2),
+        ({}, None),
+    ],
+)
+def test_wavelength_keywords_give_the_band(cards, band) -> None:
+    header = fits.Header()
+    header.update(cards)
+    assert header_band(header) == (pytest.approx(band) if band else None)
+
+
+def test_date_obs_in_another_time_scale_is_converted_to_utc() -> None:
+    # TT is 32.184 s plus the 37 leap seconds of 2016 ahead of UTC.
+    assert parse_date_obs("2016-10-01T04:23:11", timesys="TT") == datetime(
+        2016, 10, 1, 4, 22, 2, 816000
+    )
+    assert parse_date_obs("1976-03-11", time_obs="17:38:00.00") == datetime(1976, 3, 11, 17, 38)
+
+
+def test_another_telescope_is_its_own_collection_unless_one_was_configured(tmp_path: Path) -> None:
+    path = write_image(tmp_path / "a.fits", source_image(32, 32), telescope="NOEMA")
+    image = read_fits_image(path)
+    assert obscore_row(image, file_size=1, settings=SETTINGS)["obs_collection"] == "NOEMA"
+    archive = SETTINGS.with_changes(collection="IRAM")
+    assert obscore_row(image, file_size=1, settings=archive)["obs_collection"] == "IRAM"

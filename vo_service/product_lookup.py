@@ -23,13 +23,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from tap_schema import Catalogue
 from tap_schema.release import is_released
 
-__all__ = ["Product", "ProductArchive", "not_found_message"]
+__all__ = ["Product", "ProductArchive", "has_content", "not_found_message"]
+
+
+def has_content(path: Path) -> bool:
+    """Whether a stored file (preview, FITS file) is there and not empty (as a full disk leaves)."""
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def not_found_message(name: str) -> str:

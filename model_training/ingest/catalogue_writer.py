@@ -28,7 +28,7 @@ from tap_schema.release import utc_now
 
 from .prepare import PreparedProduct
 
-__all__ = ["KnownProduct", "ProductCatalogue"]
+__all__ = ["WRITTEN_SCHEMAS", "KnownProduct", "ProductCatalogue"]
 
 OBSCORE = "ivoa.obscore"
 SIMILARITY_IMAGE = "similarity.image"
@@ -37,6 +37,8 @@ EMBEDDING = "similarity.embedding"
 NEIGHBOUR = "similarity.neighbour"
 DEPENDENT = (NEIGHBOUR, EMBEDDING)
 """Tables with rows per image, deleted with an image that a crash left half-written."""
+WRITTEN_SCHEMAS = ("ivoa", "similarity", "vosim")
+"""The schema files a batch's commit writes (their write locks are taken first)."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, WCSSUB_CELESTIAL, FITSFixedWarning, Wcsprm
 from astropy.wcs.utils import wcs_to_celestial_frame
 
+from .header_band import header_band
 from .noise import NoiseEstimate, estimate_noise, radial_noise_profile
 
 __all__ = [
@@ -133,6 +134,15 @@ class FitsImage:
         OBJECT, DATE-OBS, TELESCOP, INSTRUME and BUNIT, or None.
     exptime_s
         EXPTIME when the header has one (ALMA images do not), or None.
+    time_obs
+        Time of day of the observation (TIME-OBS, else UT) when DATE-OBS is a
+        bare date, as older optical headers give it; None otherwise.
+    timesys
+        TIMESYS, the time scale of DATE-OBS (UTC when absent), or None.
+    band_wavelengths_m
+        ``(shortest, longest)`` wavelength in metres that the header's
+        wavelength or observed-frequency keywords give, for an image without a
+        spectral axis (optical plates, survey cut-outs); None without them.
     """
 
     path: Path
@@ -153,6 +163,14 @@ class FitsImage:
     instrument: str | None
     bunit: str | None
     exptime_s: float | None
+    time_obs: str | None = None
+    timesys: str | None = None
+    band_wavelengths_m: tuple[float, float] | None = None
+
+    @property
+    def is_alma(self) -> bool:
+        """Whether TELESCOP names ALMA: the paper's rules were made for its images."""
+        return self.telescope is not None and "ALMA" in self.telescope.upper()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -318,6 +336,9 @@ def _read_hdul(path: Path, hdul: fits.HDUList, max_pixels: int) -> FitsImage:
         instrument=_text(header, "INSTRUME"),
         bunit=_text(header, "BUNIT"),
         exptime_s=_number(header, "EXPTIME"),
+        time_obs=_text(header, "TIME-OBS") or _text(header, "UT"),
+        timesys=_text(header, "TIMESYS"),
+        band_wavelengths_m=None if freq_min is not None else header_band(header),
     )
 
 

@@ -18,35 +18,58 @@ The URL key of ``/preview/{key}.png`` is chosen by ingest
 (`model_training.ingest.identifiers`) and passed in.
 
 Release date: real ALMA headers carry none. When the metadata gives none,
-the release date is the observation date plus 12 months, ALMA's standard
-proprietary period, so that data are never published earlier than the
-archive would; with no observation date either it stays NULL (unknown).
+the operator's rule decides (``--release-default``,
+`model_training.ingest.release_rule`): by default the observation date plus
+12 months, ALMA's standard proprietary period, and NULL (proprietary)
+without an observation date.
+
+Images of other telescopes (optical plates, survey cut-outs) are described
+by their own header: ``facility_name`` and ``instrument_name`` are TELESCOP
+and INSTRUME, ``obs_collection`` is TELESCOP unless it names the configured
+collection (or one other than the default was configured), ``o_ucd``
+follows BUNIT (`unit_ucd`) and ``em_*`` a wavelength keyword
+(`model_training.ingest.header_band`). Where the header says nothing, the
+configured defaults are used and `header_fallbacks` says so, for a line of
+the ingest report.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Mapping
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 import numpy as np
+from astropy import units
+from astropy.time import Time
 
 from tap_schema import Settings
+from tap_schema.config import DEFAULT_COLLECTION
 from tap_schema.release import naive_utc
 
 from .cutout import Cutout
 from .fits_image import PEAK_FLUX, FitsImage, pixel_to_icrs
+from .release_rule import (
+    PROPRIETARY_MONTHS,
+    RELEASE_AFTER_PERIOD,
+    default_release_date,
+    release_by_rule,
+)
 
 __all__ = [
     "ALMA_BANDS_GHZ",
     "DATALINK_FORMAT",
+    "DEFAULT_UCD",
     "PROPRIETARY_MONTHS",
     "access_url",
     "alma_bands",
     "default_release_date",
+    "header_fallbacks",
     "minted_did",
     "obscore_row",
     "parse_date_obs",
@@ -54,13 +77,14 @@ __all__ = [
     "product_key",
     "publisher_did",
     "similarity_image_row",
+    "unit_ucd",
 ]
 
 DATALINK_FORMAT = "application/x-votable+xml;content=datalink"
 """``access_format`` of a DataLink ``{links}`` response (DataLink 1.1, section 3)."""
 
-PROPRIETARY_MONTHS = 12
-"""ALMA's standard proprietary period, the default time from observation to release."""
+DEFAULT_UCD = "phot.flux.density"
+"""``o_ucd`` of an image whose BUNIT is missing or unknown (ALMA's Jy/beam)."""
 
 ALMA_BANDS_GHZ: dict[str, tuple[float, float]] = {
     "1": (35.0, 50.0),
@@ -80,6 +104,24 @@ _MJD_EPOCH = datetime(1858, 11, 17)
 _SECONDS_PER_DAY = 86_400.0
 _UNSAFE_KEY_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 _OLD_FITS_DATE = re.compile(r"(\d\d)/(\d\d)/(\d\d)")
+_ISO_DATE = re.compile(r"\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\d(\.\d{1,6})?)?")
+_TIME_OF_DAY = re.compile(r"(\d\d?):(\d\d):(\d\d(?:\.\d*)?)")
+# FITS 4.0 table 30 time scales, as astropy names them.
+_TIME_SCALES = {
+    "UTC": "utc",
+    "UT": "utc",
+    "GMT": "utc",
+    "TAI": "tai",
+    "IAT": "tai",
+    "TT": "tt",
+    "TDT": "tt",
+    "ET": "tt",
+    "TDB": "tdb",
+    "TCG": "tcg",
+    "TCB": "tcb",
+    "UT1": "ut1",
+}
+_COUNT_UNITS = re.compile(r"^(counts?|cts?|adu|dn|data ?numbers?|electrons?|e-)(/s)?$")
 _FITS_SUFFIX = re.compile(r"\.fits(\.gz)?$", re.IGNORECASE)
 _STOKES_ORDER = ("I", "Q", "U", "V", "RR", "LL", "RL", "LR", "XX", "YY", "XY", "YX")
 
@@ -128,36 +170,88 @@ def alma_bands(freq_min_hz: float | None, freq_max_hz: float | None) -> str | No
     return " ".join(bands) or None
 
 
-def parse_date_obs(value: str) -> datetime:
+def parse_date_obs(value: str, time_obs: str | None = None, timesys: str | None = None) -> datetime:
     """Parse a FITS DATE-OBS into a naive UTC datetime.
 
-    FITS 4.0 (section 9.1.1) allows ISO 8601 dates and date-times, and,
-    written before 2000, ``DD/MM/YY`` for 19YY.
+    FITS 4.0 (section 9.1.1) allows ISO 8601 dates and date-times (read by
+    astropy.time, in the time scale TIMESYS names), and, written before
+    2000, ``DD/MM/YY`` for 19YY. A bare date takes its time of day from
+    ``time_obs`` (TIME-OBS or UT), as headers of that time give it.
 
     Raises
     ------
     ValueError
-        If it is neither.
+        If it is none of these.
     """
     text = value.strip()
     old_form = _OLD_FITS_DATE.fullmatch(text)
     if old_form:
         day, month, year = (int(part) for part in old_form.groups())
-        return datetime(1900 + year, month, day)
-    parsed = datetime.fromisoformat(text[:-1] if text.endswith("Z") else text)
-    return naive_utc(parsed)
+        moment = datetime(1900 + year, month, day)
+    else:
+        moment = _fits_datetime(text, timesys)
+    if "T" not in text and time_obs:
+        moment += _time_of_day(time_obs)
+    return moment
 
 
-def default_release_date(observed: datetime) -> datetime:
-    """Add ALMA's 12-month proprietary period to an observation date (29 Feb → 28 Feb)."""
-    years, months = divmod(observed.month - 1 + PROPRIETARY_MONTHS, 12)
-    year, month = observed.year + years, months + 1
-    day = observed.day
-    while True:
-        try:
-            return observed.replace(year=year, month=month, day=day)
-        except ValueError:
-            day -= 1
+def _fits_datetime(text: str, timesys: str | None) -> datetime:
+    """Read an ISO DATE-OBS: plain UTC dates (ALMA's) directly, others through astropy.time.
+
+    astropy.time would be most of the time an ObsCore row of the fixture
+    archive takes, for the same datetime.
+    """
+    scale = _TIME_SCALES.get((timesys or "UTC").strip().upper(), "utc")
+    if scale == "utc" and _ISO_DATE.fullmatch(text):
+        with suppress(ValueError):  # a leap second (23:59:60) is astropy's to read
+            return datetime.fromisoformat(text)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the deprecated '(UTC)' suffix, leap seconds
+            moment = Time(text, format="fits", scale=scale).utc.to_datetime(
+                leap_second_strict="silent"
+            )
+    except ValueError:
+        # Not FITS, but what older vosim read: a 'Z' suffix or a space before the time.
+        return naive_utc(datetime.fromisoformat(text[:-1] if text.endswith("Z") else text))
+    return moment.replace(tzinfo=None)
+
+
+def _time_of_day(text: str) -> timedelta:
+    match = _TIME_OF_DAY.fullmatch(text.strip())
+    if not match:
+        return timedelta(0)
+    hours, minutes, seconds = match.groups()
+    return timedelta(hours=int(hours), minutes=int(minutes), seconds=float(seconds))
+
+
+def unit_ucd(bunit: str | None) -> str | None:
+    """Return the ObsCore ``o_ucd`` (UCD1+) of a pixel unit, or None when unknown.
+
+    Jy/beam and every other spectral flux density is ``phot.flux.density``
+    (per steradian ``phot.flux.density.sb``), W/m² ``phot.flux``, counts and
+    ADU ``phot.count``, magnitudes ``phot.mag``.
+    """
+    if not bunit:
+        return None
+    text = bunit.strip().lower()
+    if _COUNT_UNITS.match(text.replace(" ", "")):
+        return "phot.count"
+    if "mag" in text:
+        return "phot.mag"
+    unit = _parse_unit(bunit)
+    if unit is None:
+        return None
+    kind = str(unit.physical_type)
+    if "spectral flux density" in kind:
+        return "phot.flux.density"
+    if kind in {"surface brightness", "spectral flux density per steradian"} or (
+        "/ sr" in str(unit) and "Jy" in str(unit)
+    ):
+        return "phot.flux.density.sb"
+    if "energy flux" in kind:
+        return "phot.flux"
+    return None
 
 
 def obscore_row(
@@ -166,6 +260,7 @@ def obscore_row(
     file_size: int,
     settings: Settings,
     metadata: Mapping[str, Any] | None = None,
+    release_default: str = RELEASE_AFTER_PERIOD,
 ) -> dict[str, Any]:
     """Build the ``ivoa.obscore`` row of an image product.
 
@@ -183,6 +278,9 @@ def obscore_row(
         (checked by the metadata reader) replaces the minted DID.
         ``t_exptime`` also sets ``t_max`` and ``t_resolution`` unless those
         are given too; with ``t_min`` given the header's DATE-OBS is not read.
+    release_default
+        The rule for the release date when the metadata gives none
+        (`model_training.ingest.release_rule`).
 
     Returns
     -------
@@ -199,7 +297,7 @@ def obscore_row(
     row: dict[str, Any] = {
         "dataproduct_type": "cube" if image.image_kind == PEAK_FLUX else "image",
         "calib_level": 2,
-        "obs_collection": settings.collection,
+        "obs_collection": _collection(image, settings),
         "obs_id": _FITS_SUFFIX.sub("", image.path.name),
         "obs_publisher_did": did,
         "access_url": access_url(settings, did),
@@ -209,7 +307,7 @@ def obscore_row(
         **_spatial(image),
         **_temporal(image, read_date_obs="t_min" not in metadata),
         **_spectral(image),
-        "o_ucd": "phot.flux.density",
+        "o_ucd": unit_ucd(image.bunit) or DEFAULT_UCD,
         **_polarisation(image),
         "facility_name": image.telescope,
         "instrument_name": image.instrument,
@@ -224,9 +322,40 @@ def obscore_row(
         row["t_max"] = row["t_min"] + (row["t_exptime"] or 0.0) / _SECONDS_PER_DAY
     if "t_resolution" not in metadata:
         row["t_resolution"] = row["t_exptime"]
-    if row["obs_release_date"] is None and row["t_min"] is not None:
-        row["obs_release_date"] = default_release_date(_mjd_to_datetime(row["t_min"]))
+    if "obs_release_date" not in metadata:
+        observed = _mjd_to_datetime(row["t_min"]) if row["t_min"] is not None else None
+        row["obs_release_date"] = release_by_rule(observed, release_default)
     return row
+
+
+def header_fallbacks(
+    image: FitsImage, settings: Settings, metadata: Mapping[str, Any] | None = None
+) -> tuple[str, ...]:
+    """Say which ObsCore values of an image fell back to the defaults, one line each.
+
+    The lines carry no file name or count, so that ingest can report each
+    once with how many images it concerns. Values the metadata gives are no
+    fallback.
+    """
+    given = set(metadata or {})
+    lines = []
+    if image.telescope is None and not {"facility_name", "obs_collection"} <= given:
+        lines.append(
+            "no TELESCOP: facility_name is empty and obs_collection the configured"
+            f" {settings.collection!r}; give facility_name and obs_collection in the metadata file"
+        )
+    if unit_ucd(image.bunit) is None and "o_ucd" not in given:
+        unit = f"BUNIT {image.bunit!r} is not a unit vosim knows" if image.bunit else "no BUNIT"
+        lines.append(
+            f"{unit}: o_ucd is the default {DEFAULT_UCD!r}; give o_ucd in the metadata file"
+        )
+    has_band = image.freq_min_hz is not None or image.band_wavelengths_m is not None
+    if not has_band and not {"em_min", "em_max"} <= given:
+        lines.append(
+            "no spectral axis and no wavelength keyword (WAVELENG, PHOTPLAM, OBSFREQ, ...):"
+            " em_min and em_max are empty; give them in the metadata file"
+        )
+    return tuple(lines)
 
 
 def similarity_image_row(
@@ -275,16 +404,50 @@ def _spatial(image: FitsImage) -> dict[str, Any]:
     }
 
 
+def _parse_unit(bunit: str) -> units.UnitBase | None:
+    """Parse BUNIT as astropy units, without its '/beam' or '/pixel' (Jy/beam is a flux density).
+
+    AIPS and CASA write JY/BEAM in capitals, and optical headers A for
+    Ångström (the unit string's A is otherwise the ampere).
+    """
+    text = re.sub(r"/\s*(beam|pixel|pix)\b", "", bunit.strip(), flags=re.IGNORECASE)
+    text = re.sub(r"\bJY\b", "Jy", text)
+    text = re.sub(r"/A$", "/Angstrom", text)
+    for unit_format in ("fits", "generic"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return units.Unit(text, format=unit_format, parse_strict="raise")
+        except (ValueError, TypeError):
+            continue
+    return None
+
+
+def _collection(image: FitsImage, settings: Settings) -> str:
+    """``obs_collection``: the configured one, or TELESCOP for another telescope's image.
+
+    A collection other than the default was configured for everything
+    ingested; the default ('ALMA') is kept only for images that name it.
+    """
+    telescope = image.telescope
+    if telescope is None or settings.collection != DEFAULT_COLLECTION:
+        return settings.collection
+    return settings.collection if settings.collection.upper() in telescope.upper() else telescope
+
+
 def _temporal(image: FitsImage, *, read_date_obs: bool = True) -> dict[str, Any]:
     t_min = None
     if read_date_obs and image.date_obs is not None:
         try:
-            t_min = _datetime_to_mjd(parse_date_obs(image.date_obs))
+            observed = parse_date_obs(image.date_obs, image.time_obs, image.timesys)
         except ValueError as error:
             raise ValueError(
-                f"DATE-OBS {image.date_obs!r} is not a FITS date: fix the header or give"
-                " t_min and obs_release_date in the metadata file"
+                f"DATE-OBS {image.date_obs!r} is not a date the FITS standard allows"
+                " (YYYY-MM-DD, YYYY-MM-DDThh:mm:ss[.s], or DD/MM/YY before 2000): fix the"
+                " header, or give t_min (MJD or ISO date) and obs_release_date in the"
+                " metadata file"
             ) from error
+        t_min = _datetime_to_mjd(observed)
     return {
         "t_min": t_min,
         "t_max": t_min,
@@ -298,7 +461,8 @@ def _spectral(image: FitsImage) -> dict[str, Any]:
     """Wavelength limits from the frequency edges; resolving power ν / Δν of one channel."""
     low, high, width = image.freq_min_hz, image.freq_max_hz, image.channel_width_hz
     if low is None or high is None:
-        return {"em_min": None, "em_max": None, "em_res_power": None, "em_xel": image.n_channels}
+        shortest, longest = image.band_wavelengths_m or (None, None)
+        return {"em_min": shortest, "em_max": longest, "em_res_power": None, "em_xel": 1}
     return {
         "em_min": SPEED_OF_LIGHT / high,
         "em_max": SPEED_OF_LIGHT / low,

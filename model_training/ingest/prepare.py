@@ -19,8 +19,9 @@ from tap_schema import Settings
 
 from .cutout import make_cutout
 from .fits_image import FitsReadError, read_fits_image
-from .obscore_row import obscore_row, similarity_image_row
+from .obscore_row import header_fallbacks, obscore_row, similarity_image_row
 from .preview import write_preview
+from .release_rule import RELEASE_AFTER_PERIOD
 
 __all__ = [
     "PreparedProduct",
@@ -56,6 +57,9 @@ class ProductTask:
     stored_path
         Where the catalogue says the file is, when not at ``path``: the
         archive's URL of a harvested file that is not kept.
+    release_default
+        The rule for its release date when the metadata gives none
+        (`model_training.ingest.obscore_row.RELEASE_DEFAULTS`).
     """
 
     path: Path
@@ -68,11 +72,16 @@ class ProductTask:
     metadata_digest: str | None
     settings: Settings
     stored_path: str | None = None
+    release_default: str = RELEASE_AFTER_PERIOD
 
 
 @dataclass(frozen=True)
 class PreparedProduct:
-    """A file read and cut out, with its catalogue rows, waiting to be committed."""
+    """A file read and cut out, with its catalogue rows, waiting to be committed.
+
+    ``fallbacks`` are the lines of `header_fallbacks`: ObsCore values that
+    took the configured defaults because the header did not say.
+    """
 
     task: ProductTask
     obscore: dict[str, Any]
@@ -80,6 +89,7 @@ class PreparedProduct:
     cutout: np.ndarray
     cutout_x: int
     cutout_y: int
+    fallbacks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,12 +114,13 @@ def prepare_product(task: ProductTask) -> PreparedProduct | ProductFailure:
     """
     try:
         image = read_fits_image(task.path)
-        cutout = make_cutout(image.flux_map, image.wcs, image.noise)
+        cutout = make_cutout(image.flux_map, image.wcs, image.noise, guard_edges=not image.is_alma)
         obscore = obscore_row(
             image,
             file_size=task.file_size,
             settings=task.settings,
             metadata=task.metadata,
+            release_default=task.release_default,
         )
         write_preview(image.flux_map, task.settings.preview_dir / f"{task.key}.png")
     except FitsReadError as error:
@@ -127,6 +138,7 @@ def prepare_product(task: ProductTask) -> PreparedProduct | ProductFailure:
         cutout=cutout.pixels,
         cutout_x=cutout.x,
         cutout_y=cutout.y,
+        fallbacks=header_fallbacks(image, task.settings, task.metadata),
     )
 
 

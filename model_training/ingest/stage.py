@@ -26,6 +26,7 @@ parent process alone writes the database and the cut-out store.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -44,13 +45,14 @@ from tqdm import tqdm
 from tap_schema import Catalogue, Settings, open_catalogue
 from tap_schema.stored_urls import claim_stored_url_base
 
-from .catalogue_writer import KnownProduct, ProductCatalogue
+from .catalogue_writer import WRITTEN_SCHEMAS, KnownProduct, ProductCatalogue
 from .cutout_store import CutoutStore, CutoutStoreError
 from .fits_image import is_fits_name
 from .identifiers import DidError, check_did, key_for_did
 from .metadata import MetadataFile, MetadataValueError, metadata_digest, read_metadata
 from .obscore_row import minted_did
 from .prepare import PreparedProduct, ProductFailure, ProductTask
+from .release_rule import RELEASE_AFTER_PERIOD, RELEASE_DEFAULTS, RELEASE_PUBLIC
 from .worker_pool import prepare_in_order
 
 __all__ = [
@@ -99,6 +101,9 @@ class IngestReport:
     no_release_date
         Images ingested or updated by this run with no release date (no
         DATE-OBS, no ``obs_release_date``): they stay proprietary.
+    fallbacks
+        For each ObsCore value that took a configured default because the
+        header did not say (a line of `header_fallbacks`), the files concerned.
     warnings
         Problems that stopped no file (unknown metadata columns, metadata rows
         that match no file, cut-outs dropped after an interrupted ingest).
@@ -112,6 +117,7 @@ class IngestReport:
     failed: int = 0
     failures: list[str] = field(default_factory=list)
     no_release_date: int = 0
+    fallbacks: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -151,6 +157,7 @@ def ingest_folder(
     workers: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     reprocess: bool = False,
+    release_default: str = RELEASE_AFTER_PERIOD,
 ) -> IngestReport:
     """Ingest every FITS image under a folder; re-running it changes only what changed.
 
@@ -175,6 +182,10 @@ def ingest_folder(
         Read every file again, also unchanged ones: after an upgrade that
         changes how cut-outs, previews or ObsCore rows are made (they are
         then counted as updated).
+    release_default
+        Release date of images whose metadata gives none: ``obs+12mo``
+        (observation date plus 12 months, proprietary without one),
+        ``proprietary`` or ``public``.
 
     Returns
     -------
@@ -185,7 +196,8 @@ def ingest_folder(
     ------
     IngestError
         If the folder does not exist, another ingest holds the data directory,
-        or the cut-out store lacks rows the catalogue references.
+        the cut-out store lacks rows the catalogue references, or
+        ``release_default`` is not a known rule.
     model_training.ingest.metadata.MetadataError
         If the metadata file cannot be read or has no ``file`` column.
     """
@@ -193,6 +205,10 @@ def ingest_folder(
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():
         raise IngestError(f"{folder}: not a folder; give the folder that holds the FITS files")
+    if release_default not in RELEASE_DEFAULTS:
+        raise IngestError(
+            f"release default {release_default!r} is not one of {', '.join(RELEASE_DEFAULTS)}"
+        )
     metadata = read_metadata(metadata_csv) if metadata_csv is not None else None
     report = IngestReport(warnings=list(metadata.warnings) if metadata else [])
     own_catalogue = catalogue is None
@@ -202,6 +218,7 @@ def ingest_folder(
             tasks, previous = _plan(
                 folder, settings, metadata, products.known_products(), report, reprocess
             )
+            tasks = [dataclasses.replace(t, release_default=release_default) for t in tasks]
             _ingest(tasks, previous, products, store, report, progress, workers, batch_size)
             if metadata is not None and metadata.unused_rows():
                 unused = metadata.unused_rows()
@@ -212,15 +229,22 @@ def ingest_folder(
     finally:
         if own_catalogue:
             catalogue.dispose()
+    report.warnings += _fallback_lines(report.fallbacks)
     if report.no_release_date:
         report.warnings.append(
             f"{report.no_release_date} images have no release date and stay proprietary;"
-            " give obs_release_date in the metadata file"
+            " give obs_release_date in the metadata file, or choose"
+            f" --release-default {RELEASE_PUBLIC}"
         )
     for line in report.warnings:
         logger.info("%s", line)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _fallback_lines(fallbacks: dict[str, list[str]]) -> list[str]:
+    """One report line per defaulted value: how many images, which line, an example file."""
+    return [f"{len(paths)} images: {line} (e.g. {paths[0]})" for line, paths in fallbacks.items()]
 
 
 @contextmanager
@@ -465,7 +489,7 @@ def write_batch(
     for prepared, known in updated:
         store.write(known.cutout_index, prepared.cutout)
     try:
-        with products.catalogue.begin() as conn:
+        with products.catalogue.begin_writing(WRITTEN_SCHEMAS) as conn:
             products.write(conn, zip(new, rows, strict=True), updated)
             if also is not None:
                 also(conn)
@@ -480,6 +504,8 @@ def _count(
     for prepared in committed:
         if prepared.obscore["obs_release_date"] is None:
             report.no_release_date += 1
+        for line in prepared.fallbacks:
+            report.fallbacks.setdefault(line, []).append(prepared.task.relative_path)
         if prepared.task.path in previous:
             report.updated += 1
         else:

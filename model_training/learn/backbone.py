@@ -56,11 +56,22 @@ class PolarSampling(nn.Module):
     forgets: the network is then rotation-invariant by construction (exactly
     for turns by a multiple of its coarsest angle step, nearly in between),
     where a network on the image grid has to learn it.
+
+    With ``inner`` > 0 the radii are spaced logarithmically from ``inner``
+    (a fraction of the half-width) to the half-width, a log-polar grid: a
+    zoom about the centre is then a shift along the radii, which the
+    convolutions follow and pooling over all radii forgets (up to the
+    grid's ends and the beam, which does not zoom with the source).
     """
 
-    def __init__(self, n_radii: int) -> None:
+    def __init__(self, n_radii: int, inner: float = 0.0) -> None:
         super().__init__()
-        radius = (torch.arange(n_radii) + 0.5) / n_radii
+        if not 0 <= inner < 1:
+            raise ValueError(f"polar inner radius must be in [0, 1), got {inner}")
+        if inner > 0:
+            radius = inner ** (1 - torch.arange(n_radii) / (n_radii - 1))
+        else:
+            radius = (torch.arange(n_radii) + 0.5) / n_radii
         angle = torch.arange(2 * n_radii) * (torch.pi / n_radii)
         grid = torch.stack(
             [radius[:, None] * torch.cos(angle), radius[:, None] * torch.sin(angle)], -1
@@ -214,6 +225,7 @@ class ResNet(nn.Module):
         pooling_grid: int = 1,
         pooled_stages: str = "last",
         polar_radii: int = 0,
+        polar_inner: float = 0.0,
     ) -> None:
         super().__init__()
         if pooled_stages not in POOLED_STAGES:
@@ -236,7 +248,7 @@ class ResNet(nn.Module):
             stages.append(nn.Sequential(*blocks))
             stage_channels.append(channels_in)
         self.stages = nn.Sequential(*stages)
-        self.polar = PolarSampling(polar_radii) if polar_radii else None
+        self.polar = PolarSampling(polar_radii, polar_inner) if polar_radii else None
         if self.polar is None:
             self.pool = nn.AdaptiveAvgPool2d(pooling_grid)
             cells = pooling_grid**2
@@ -286,6 +298,7 @@ def build_backbone(
     pooling_grid: int = 1,
     pooled_stages: str = "last",
     polar_radii: int = 0,
+    polar_inner: float = 0.0,
 ) -> ResNet:
     """Build a named residual network with the stem striding removed.
 
@@ -303,6 +316,8 @@ def build_backbone(
     polar_radii
         0 for the usual image grid; else the network sees the image
         resampled on a polar grid of this many radii (`PolarSampling`).
+    polar_inner
+        Innermost radius of a logarithmic polar grid, or 0 for even radii.
 
     Returns
     -------
@@ -322,4 +337,5 @@ def build_backbone(
         pooling_grid=pooling_grid,
         pooled_stages=pooled_stages,
         polar_radii=polar_radii,
+        polar_inner=polar_inner,
     )

@@ -193,7 +193,7 @@ def _embed_with(
     vectors = vectors.numpy()
     finite = _finite_rows(model.model_id, todo.obs_publisher_did, cutouts, vectors, refused)
     rows = zip(todo.obs_publisher_did[finite], vectors[finite], strict=True)
-    with catalogue.begin() as conn:
+    with catalogue.begin_writing(("similarity",)) as conn:  # waits for another writer
         _insert_vectors(conn, catalogue, model.model_id, rows)
     return int(finite.sum()), len(done)
 

@@ -15,12 +15,26 @@ from torch import Tensor
 from torch.nn import functional
 from tqdm import tqdm
 
-from .augment import canonical_zoom
+from .augment import (
+    FWHM_PER_SIGMA,
+    apply_affine,
+    canonical_zoom,
+    gaussian_blur,
+    normalise_views,
+    robust_noise,
+)
 from .morphology import dihedral_views
 from .presets import TrainingConfig
 from .simclr import SimCLR
 
-__all__ = ["centre_crop", "compute_vectors", "group_views", "network_input", "pick_device"]
+__all__ = [
+    "centre_crop",
+    "compute_vectors",
+    "group_views",
+    "network_input",
+    "pick_device",
+    "zoom_views",
+]
 
 EMBED_GROUPS = ("none", "d4", "d8")
 """Symmetry groups an embedding can be averaged over (`group_views`)."""
@@ -48,13 +62,19 @@ def network_input(cutouts: Tensor, config: TrainingConfig, embed_input: str) -> 
     ``full`` keeps the whole cut-out, ``centre`` its central crop; either is
     resampled to the resolution of the views when they were rendered at a
     coarser one (``view_size`` smaller than ``crop_size``), after the zoom
-    to the source's canonical size that the views had (``scale_target``).
+    to the source's canonical size that the views had (``scale_target``)
+    and, with ``embed_renormalise``, normalised to median 0 and standard
+    deviation 1 as each view was (``renormalise``): a network that only ever saw views so normalised
+    takes a fainter-looking input (a zoomed-out copy, whose source fills
+    less of the field) for another morphology.
     """
     side = cutouts.shape[-1]
     if embed_input == "centre":
         cutouts, side = centre_crop(cutouts, config.crop_size), config.crop_size
     if config.scale_target > 0:
         cutouts = canonical_zoom(cutouts, config.scale_target, config.scale_zoom_max)
+    if config.renormalise and config.embed_renormalise:
+        cutouts = normalise_views(cutouts)
     view = config.view_size or config.crop_size
     if view == config.crop_size:
         return cutouts
@@ -69,6 +89,49 @@ def _rotated(images: Tensor, angle: float) -> Tensor:
     theta = images.new_tensor([[c, -s, 0.0], [s, c, 0.0]]).expand(len(images), 2, 3)
     grid = functional.affine_grid(theta, list(images.shape), align_corners=False)
     return functional.grid_sample(images, grid, mode="bilinear", align_corners=False)
+
+
+def _fill_pattern(size: int, device: torch.device) -> Tensor:
+    """Return the fixed unit noise ``(1, 1, size, size)`` beyond a zoomed-out field (D4-symmetric).
+
+    Fixed, so that an image gets the same vector in any batch (embedding
+    and uploads); symmetric under the right-angle rotations and mirrors, so
+    that zooming commutes with them and the D4 average stays exact.
+    """
+    white = torch.randn(1, 1, size, size, generator=torch.Generator().manual_seed(0))
+    return (torch.stack(dihedral_views(white)).mean(0) * math.sqrt(8)).to(device)
+
+
+def zoom_views(images: Tensor, zooms: tuple[float, ...], beam_pixels: float) -> list[Tensor]:
+    """Return images ``(N, 1, S, S)`` magnified about their centre by each of ``zooms``.
+
+    A zoom below 1 shows the source smaller, as a coarser observation
+    would: beyond the original field the view gets noise at the image's own
+    level (`_fill_pattern`), and it is smoothed back to the restoring beam
+    of ``beam_pixels`` (FWHM, pixels; 0 for none), as the training views
+    zoomed out are (`model_training.learn.augment.AffineAugmentation`). A
+    zoom above 1 shows the centre larger. Averaging a network's unit vectors
+    over such a pyramid lets a copy of an image zoomed out by one of the
+    pyramid's steps share most levels with the image.
+    """
+    views = []
+    n, _, size, _ = images.shape
+    for zoom in zooms:
+        if zoom == 1:
+            views.append(images)
+            continue
+        theta = images.new_zeros(n, 2, 3)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1 / zoom
+        sampled = apply_affine(images, theta, size, with_coverage=True)
+        view, coverage = sampled[:, :1], sampled[:, 1:]
+        fill = _fill_pattern(size, images.device) * robust_noise(images)
+        view = view + (1 - coverage) * fill
+        if zoom < 1 and beam_pixels > 0:
+            sigma = beam_pixels / FWHM_PER_SIGMA
+            restore = torch.full((n,), sigma * math.sqrt(1 - zoom**2), device=images.device)
+            view = gaussian_blur(view, restore, math.ceil(2.5 * sigma))
+        views.append(view)
+    return views
 
 
 def group_views(images: Tensor, group: str) -> list[Tensor]:
@@ -123,8 +186,9 @@ def compute_vectors(
         compares the alternatives).
     group
         Override ``config.embed_group``: the unit vectors of the cut-out under
-        every transform of the group (`group_views`) are averaged, then
-        normalised again.
+        every transform of the group (`group_views`), each at every zoom of
+        ``config.embed_zooms`` (`zoom_views`), are averaged, then normalised
+        again.
     progress
         A progress bar to advance by each batch.
 
@@ -142,12 +206,17 @@ def compute_vectors(
     method = method.to(device).eval()
     output = method.representation if representation == "backbone" else method.projection
     vectors = []
+    zooms = config.embed_zooms
     # The forward pass sees every view of the group: keep it at batch_size images.
-    step = max(1, batch_size // GROUP_SIZES[group])
+    step = max(1, batch_size // (GROUP_SIZES[group] * len(zooms)))
     for start in range(0, len(cutouts), step):
         batch = torch.as_tensor(np.asarray(cutouts[start : start + step]))
         batch = batch.to(device, torch.float32).unsqueeze(1)
-        views = group_views(batch, group)
+        views = [
+            view
+            for zoomed in zoom_views(batch, zooms, config.beam_pixels)
+            for view in group_views(zoomed, group)
+        ]
         inputs = network_input(torch.cat(views), config, embed_input)
         with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
             unit = functional.normalize(output(inputs).float(), dim=1)

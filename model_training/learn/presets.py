@@ -33,6 +33,11 @@ class TrainingConfig:
         radii and twice as many angles, pooled over all angles
         (`model_training.learn.backbone.PolarSampling`): rotation-invariant
         by construction.
+    polar_inner
+        0: the polar grid's radii are evenly spaced; else they are spaced
+        logarithmically from this fraction of the half-width out to it
+        (`model_training.learn.backbone.PolarSampling`): a zoom is then a
+        shift along the radii, which convolutions follow.
     projector_hidden_dim, projector_output_dim
         Projection head sizes; the output is what NT-Xent compares.
     temperature
@@ -62,6 +67,15 @@ class TrainingConfig:
         Symmetry group the vectors are averaged over, at embed and upload
         time alike (`model_training.learn.inference.group_views`): ``none``,
         ``d4`` (right-angle rotations and mirrors) or ``d8`` (also 45°).
+    embed_zooms
+        Magnifications the vectors are also averaged over, at embed and
+        upload time alike (`model_training.learn.inference.zoom_views`):
+        ``(1.0,)`` for the image alone; a pyramid makes an image and its
+        copy zoomed out by one of its steps share most levels.
+    embed_renormalise
+        Whether embedded inputs are normalised as the views were
+        (with ``renormalise``). False for models stored without the key,
+        whose vectors were embedded so: their uploads still match them.
     seed
         Seed of the weights, the data order and the augmentations.
     compile
@@ -73,6 +87,7 @@ class TrainingConfig:
     pooling_grid: int = 1
     pooled_stages: str = "last"
     polar_radii: int = 0
+    polar_inner: float = 0.0
     projector_hidden_dim: int = 2048
     projector_output_dim: int = 2048
     temperature: float = 0.2
@@ -106,6 +121,8 @@ class TrainingConfig:
     representation: str = "backbone"
     embed_input: str = "full"
     embed_group: str = "none"
+    embed_zooms: tuple[float, ...] = (1.0,)
+    embed_renormalise: bool = False
     seed: int = 0
     compile: bool = False
 
@@ -116,6 +133,9 @@ class TrainingConfig:
             raise ValueError("embed_input must be 'full' or 'centre'")
         if self.embed_group not in ("none", "d4", "d8"):
             raise ValueError("embed_group must be 'none', 'd4' or 'd8'")
+        object.__setattr__(self, "embed_zooms", tuple(float(z) for z in self.embed_zooms))
+        if not self.embed_zooms or min(self.embed_zooms) <= 0:
+            raise ValueError("embed_zooms must be one or more positive magnifications")
         if self.batch_size < 2:
             raise ValueError("NT-Xent needs a batch of at least 2 images")
 
@@ -177,6 +197,7 @@ CPU = PAPER.replace(
     representation="projection",
     embed_input="centre",
     embed_group="d4",
+    embed_renormalise=True,
 )
 """Small enough to train both image kinds of the demo archive on two CPU cores in minutes.
 
@@ -205,7 +226,9 @@ depth and centring, most resolved over several beams. Each choice and why:
   any position angle, the peak S/N redrawn between 10 and its own with
   beam-correlated noise, shifts of at most 3 pixels, each view normalised
   as ingest normalises cut-outs. Views that share the noise pattern and
-  level let the network match noise instead of sources.
+  level let the network match noise instead of sources. Each embedded
+  crop is normalised the same way (`model_training.learn.inference.network_input`),
+  or a zoomed-out copy, whose source fills less of the field, looks faint.
 - Zoomed-out views keep the 5-pixel restoring beam (``beam_pixels``): a
   coarser observation shows a source smaller at the same pixels per beam,
   not sharper.

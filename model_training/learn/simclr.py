@@ -142,6 +142,7 @@ def build_method(config: TrainingConfig) -> SimCLR:
             pooling_grid=config.pooling_grid,
             pooled_stages=config.pooled_stages,
             polar_radii=config.polar_radii,
+            polar_inner=config.polar_inner,
         ),
         config.projector_hidden_dim,
         config.projector_output_dim,

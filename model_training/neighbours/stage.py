@@ -33,6 +33,9 @@ This stage does that for the current model of each kind and writes
   (``similarity``) committed and the bookkeeping (``vosim``) not; the commit
   is stamped in both files, and a run that finds the stamps differ
   recomputes that model's lists in full and says so (``repaired``).
+  Beside a busy server (UWS jobs write ``vosim`` every second) the
+  transaction holds ``similarity`` from its start and writes ``vosim`` only
+  at its end, so it waits for other writers instead of being refused.
 * **Cluster.** With ``cluster`` (``local[:N]`` or a Dask scheduler's
   address) the search runs as Dask tasks (`cluster_search`), which form the
   same products as this process would, so the lists are the same to the
@@ -322,20 +325,28 @@ def _update_model(
     progress: bool,
     search: _Search,
 ) -> NeighbourReport:
-    """Bring one model's lists up to date, in one transaction."""
+    """Bring one model's lists up to date, in one transaction.
+
+    The transaction holds the lists' file from its start and writes the
+    bookkeeping (``vosim``, which UWS jobs write too) only at its end, having
+    read it on another connection: it never reads a file that others write
+    before writing that file itself (`Catalogue.lock_for_writing`).
+    """
     started = time.perf_counter()
-    with catalogue.begin() as conn:
+    commit_name = f"neighbours of model {model_id}"
+    with catalogue.begin_writing(("similarity",)) as conn:
+        # read after the lock: another run of this stage has committed all its files by now
+        with catalogue.reading_committed(conn) as committed:
+            run = read_run(committed, catalogue, model_id)
+            stored = read_members(committed, catalogue, model_id) if run else {}
+            repaired = catalogue.torn_commit(committed, commit_name, _WRITTEN_SCHEMAS)
         images = load_public_vectors(conn, catalogue, model_id, image_kind, now)
         digests = [vector_digest(vector) for vector in images.vectors]
         current = {
             did: Member(category, digest, 0, None)
             for did, category, digest in zip(images.dids, images.categories, digests, strict=True)
         }
-        run = read_run(conn, catalogue, model_id)
-        stored = read_members(conn, catalogue, model_id) if run else {}
         space, order = vector_space(images, compatibility, device)
-        commit_name = f"neighbours of model {model_id}"
-        repaired = catalogue.torn_commit(conn, commit_name, _WRITTEN_SCHEMAS)
         if repaired:
             logger.warning("model %d: the last commit of its lists was torn; recomputing", model_id)
         if full or repaired or run != (k, compatibility.digest()) or backend != "torch":
@@ -344,6 +355,8 @@ def _update_model(
         else:
             job = _IncrementalRun(conn, catalogue, model_id, images, current, k)
             job.run(space, order, stored, block_size, progress, search)
+        catalogue.lock_for_writing(conn, ("vosim",))
+        job.write_members()
         write_run(conn, catalogue, model_id, k, compatibility.digest(), len(images))
         catalogue.stamp_commit(conn, commit_name, _WRITTEN_SCHEMAS)
     return NeighbourReport(
@@ -379,7 +392,19 @@ class _Run:
         self.images, self.current, self.k = images, current, k
         self.writer = NeighbourWriter(conn, catalogue, model_id, images.dids)
         self.members: dict[str, Member] = {}
+        self.gone: list[tuple[int, list[str] | None]] = []
+        """Bookkeeping rows to delete at the end: (model, DIDs or None for all)."""
         self.lists_written = self.n_new = self.n_removed = self.n_researched = 0
+
+    def forget_members(self, model_id: int, dids: list[str] | None = None) -> None:
+        """Note bookkeeping rows to delete (`write_members` deletes them, then writes)."""
+        self.gone.append((model_id, dids))
+
+    def write_members(self) -> None:
+        """Delete the forgotten bookkeeping rows and write those of the lists written."""
+        for model_id, dids in self.gone:
+            delete_members(self.conn, self.catalogue, model_id, dids)
+        write_members(self.conn, self.catalogue, self.model_id, self.members)
 
     def write(self, queries: np.ndarray, values: np.ndarray, keys: np.ndarray) -> None:
         """Write complete lists (query tie keys, best-first similarities and neighbour keys)."""
@@ -424,7 +449,7 @@ class _FullRun(_Run):
         """Delete the old lists (and those of superseded models), write the new ones."""
         delete_models(self.conn, self.catalogue, [self.model_id, *stale])
         for model in [self.model_id, *stale]:
-            delete_members(self.conn, self.catalogue, model)
+            self.forget_members(model)
         n = len(space)
         blocks = _n_blocks(n, block_size, space.device)
         with (
@@ -443,7 +468,6 @@ class _FullRun(_Run):
                 positions = np.arange(len(space))[rows] if isinstance(rows, slice) else rows
                 self.write(order[positions], values, keys)
                 bar.set_postfix(rows=self.writer.rows_written, refresh=False)
-        write_members(self.conn, self.catalogue, self.model_id, self.members)
         self.n_new = len(self.images)
 
 
@@ -491,7 +515,7 @@ class _IncrementalRun(_Run):
             [_floor(stored[dids[order[p]]], self.k) for p in kept.tolist()], dtype=np.float32
         )
         delete_lists(self.conn, self.catalogue, self.model_id, [*changed, *damaged])
-        delete_members(self.conn, self.catalogue, self.model_id, [*changed, *damaged])
+        self.forget_members(self.model_id, [*changed, *damaged])
         self.members = {}
         blocks = _n_blocks(len(space), block_size, space.device)
         rows_blocks = -(-len(recompute) // (block_size or default_block_size(space.device)))
@@ -516,7 +540,6 @@ class _IncrementalRun(_Run):
                 else:
                     self._merge_into_stored(order[positions], values, keys)
                 bar.set_postfix(rows=self.writer.rows_written, refresh=False)
-        write_members(self.conn, self.catalogue, self.model_id, self.members)
 
     def _merge_into_stored(self, queries: np.ndarray, values: np.ndarray, keys: np.ndarray) -> None:
         """Merge new candidates into stored lists and rewrite those lists."""
@@ -534,7 +557,7 @@ class _IncrementalRun(_Run):
             old_keys[i, : len(neighbours)] = [key[n] for n in neighbours]
         merged_values, merged_keys = merge_best(old_values, old_keys, values, keys, self.k)
         delete_lists(self.conn, self.catalogue, self.model_id, query_dids)
-        delete_members(self.conn, self.catalogue, self.model_id, query_dids)
+        self.forget_members(self.model_id, query_dids)
         self.write(queries, merged_values, merged_keys)
 
 

@@ -80,3 +80,41 @@ def test_proprietary_rows_are_invisible(archive: Archive, table: str) -> None:
     assert all(
         "img6" not in str(row) and "img7" not in str(row) and "img9" not in str(row) for row in rows
     )
+
+
+def test_only_a_ranking_by_constant_scores_may_be_cut(archive: Archive) -> None:
+    """A query may run on the best-scored images first only where that cannot change its answer."""
+    sim = f"vosim_similarity(o.obs_publisher_did, '{did(1)}')"
+    base = f"SELECT TOP 5 o.obs_publisher_did, {sim} AS sim FROM ivoa.obscore AS o"
+
+    def ranking(adql: str, max_rows: int = 100) -> object:
+        return translate(archive, adql, score_relations=True, max_rows=max_rows).ranking
+
+    cut = ranking(f"{base} WHERE {sim} IS NOT NULL ORDER BY sim DESC")
+    assert cut is not None and cut.rows == 5
+    assert ranking(f"{base} WHERE {sim} IS NOT NULL ORDER BY sim DESC", max_rows=3).rows == 3
+    assert ranking(f"{base} WHERE o.band_list = '7' AND {sim} > 0.5 ORDER BY 2 DESC") is not None
+    for whole in [
+        f"{base} ORDER BY sim DESC",  # NULL sorts first: every row may be in the answer
+        f"{base} WHERE {sim} IS NOT NULL ORDER BY sim",
+        f"{base} WHERE {sim} IS NOT NULL OR o.band_list = '7' ORDER BY sim DESC",
+        f"{base} WHERE {sim} IS NOT NULL ORDER BY sim DESC OFFSET 2",
+        f"{base} WHERE {sim} IS NOT NULL ORDER BY o.t_min DESC, sim DESC",
+        f"SELECT DISTINCT TOP 5 o.band_list, {sim} AS sim FROM ivoa.obscore AS o "
+        f"WHERE {sim} IS NOT NULL ORDER BY sim DESC",
+        f"SELECT TOP 5 o.band_list, MAX({sim}) AS sim FROM ivoa.obscore AS o "
+        f"WHERE {sim} IS NOT NULL GROUP BY o.band_list ORDER BY sim DESC",
+        f"SELECT TOP 5 s.sim FROM ({base} WHERE {sim} IS NOT NULL) AS s ORDER BY s.sim DESC",
+        f"SELECT TOP 5 vosim_ranked.obs_publisher_did, vosim_similarity("
+        f"vosim_ranked.obs_publisher_did, '{did(1)}') AS sim FROM ivoa.obscore AS vosim_ranked "
+        f"WHERE vosim_similarity(vosim_ranked.obs_publisher_did, '{did(1)}') IS NOT NULL "
+        "ORDER BY sim DESC",
+    ]:
+        assert ranking(whole) is None, whole
+    # the same scores read by a second key: PostgreSQL's one table of them must stay whole
+    two_keys = ranking(
+        f"{base} JOIN similarity.neighbour AS n ON n.neighbour_did = o.obs_publisher_did "
+        f"WHERE {sim} IS NOT NULL AND vosim_similarity(n.obs_publisher_did, '{did(1)}') > 0 "
+        "ORDER BY sim DESC"
+    )
+    assert (two_keys is None) == (archive.dialect == "postgresql")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -78,20 +81,52 @@ def test_unknown_keys_are_not_found(archive_server: RunningServer) -> None:
         assert http.get(f"{archive_server.url}/{path}").status_code == 404
 
 
-def test_a_lost_or_empty_preview_is_410_not_unknown(archive_server: RunningServer) -> None:
-    """The operator lost a public image's preview (deleted, or emptied by a full disk)."""
-    image = archive.PUBLIC[-1]
-    path = archive_server.settings.preview_dir / f"{image.key}.png"
+@contextmanager
+def lost(path: Path) -> Iterator[Callable[[str], None]]:
+    """Empty a stored file, then delete it (as the block asks), restoring it afterwards."""
     kept = path.read_bytes()
     try:
-        path.write_bytes(b"")
-        empty = http.get(f"{archive_server.url}/preview/{image.key}.png")
-        path.unlink()
-        gone = http.get(f"{archive_server.url}/preview/{image.key}.png")
+        yield lambda state: path.unlink() if state == "deleted" else path.write_bytes(b"")
     finally:
         path.write_bytes(kept)
-    for response in (empty, gone):
-        assert response.status_code == 410
+
+
+@pytest.mark.parametrize("kind", ["preview", "files"])
+def test_a_lost_or_empty_file_of_a_public_image_is_a_logged_server_fault(
+    archive_server: RunningServer, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator lost a public image's preview or file (deleted, or emptied by a full disk)."""
+    image = archive.PUBLIC[-1]
+    if kind == "preview":
+        path = archive_server.settings.preview_dir / f"{image.key}.png"
+        url = f"{archive_server.url}/preview/{image.key}.png"
+    else:
+        path = stored_file(archive_server, image)
+        url = f"{archive_server.url}/files/{image.key}.fits"
+    answers = []
+    with caplog.at_level(logging.ERROR), lost(path) as lose:
+        for state in ("empty", "deleted"):
+            lose(state)
+            answers.append(http.get(url))
+    for response in answers:
+        assert response.status_code == 500
         assert "missing from the archive's storage" in response.text
-        assert "release date" not in response.text
-    assert http.get(f"{archive_server.url}/preview/{image.key}.png").status_code == 200
+        assert "release date" not in response.text and "not public" not in response.text
+        assert b"PNG" not in response.content and b"SIMPLE" not in response.content
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR and str(path) in r.message]
+    assert len(logged) == 2, caplog.text
+    assert http.get(url).status_code == 200
+
+
+def test_a_lost_preview_of_a_proprietary_image_still_answers_as_unknown(
+    archive_server: RunningServer,
+) -> None:
+    """Nothing tells an attacker that a lost file belongs to a proprietary image."""
+    image = archive.PROPRIETARY[0]
+    path = archive_server.settings.preview_dir / f"{image.key}.png"
+    unknown = http.get(f"{archive_server.url}/preview/nothing.png")
+    with lost(path) as lose:
+        lose("deleted")
+        hidden = http.get(f"{archive_server.url}/preview/{image.key}.png")
+    assert hidden.status_code == unknown.status_code == 404
+    assert hidden.text.replace(image.key, "nothing") == unknown.text

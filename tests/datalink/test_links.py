@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -201,3 +202,25 @@ def test_too_many_ids_are_answered_in_part(
     rows = votable(response.content).get_first_table().to_table()
     assert set(rows["ID"]) == {PUBLIC.did, UNKNOWN}
     assert query_status(response.content)[-1][0] == "OVERFLOW"
+
+
+def test_a_lost_or_empty_preview_is_a_fatal_fault_row_and_logged(
+    archive_server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = archive_server.settings.preview_dir / f"{PUBLIC.key}.png"
+    kept = path.read_bytes()
+    try:
+        with caplog.at_level(logging.ERROR):
+            path.write_bytes(b"")
+            empty = http.get(links_url(archive_server, PUBLIC.did))
+            path.unlink()
+            gone = http.get(links_url(archive_server, PUBLIC.did))
+    finally:
+        path.write_bytes(kept)
+    for response in (empty, gone):
+        rows = votable(response.content).get_first_table().to_table()
+        [preview] = [row for row in rows if row["semantics"] == "#preview"]
+        assert preview["error_message"].startswith("FatalFault: ")
+        assert "missing from storage" in preview["error_message"]
+        assert "/preview/" not in response.text
+    assert sum(str(path) in record.message for record in caplog.records) == 2

@@ -110,3 +110,24 @@ def _wait_for_outcome(settings: Settings, job_id: str) -> None:
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert path.exists()
+
+
+def test_a_job_caught_executing_by_a_crash_leaves_no_partial_result(
+    sqlite_settings: Settings,
+) -> None:
+    crashed = _service(sqlite_settings, _succeeding)
+    job_id = crashed.create([("QUERY", "SELECT 1")]).job_id
+    crashed.store.change_phase(
+        job_id, ExecutionPhase.EXECUTING, allowed_from=[ExecutionPhase.PENDING]
+    )
+    folder = sqlite_settings.job_dir / job_id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "result.part").write_bytes(b"")  # the query had not written a byte yet
+    crashed.shutdown()
+
+    restarted = _service(sqlite_settings, _succeeding)
+    restarted.recover()
+
+    assert restarted.get(job_id).phase == ExecutionPhase.ERROR
+    assert list(folder.glob("*.part")) == []
+    restarted.shutdown()

@@ -13,6 +13,8 @@ from astropy.io.votable import from_table
 from astropy.table import Table
 
 from tap_schema import open_catalogue
+from vo_service.tap.query_database import QuerySession
+from vo_service.tap.score_tables import RankedLevels
 
 from . import catalogue as small
 from .helpers import http, query_status, sync, votable
@@ -300,3 +302,91 @@ def test_the_readme_queries_run(tap_server: RunningServer) -> None:
     )
     assert query_status(response.content) == [("OK", "")], response.text
     assert len(votable(response.content).get_first_table().array) == len(small.PUBLIC)
+
+
+@pytest.fixture
+def small_levels(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Cut rankings at the best image, then 2, 4, …; note whether each ranking was cut."""
+    monkeypatch.setattr(RankedLevels, "FIRST_FACTOR", 1)
+    monkeypatch.setattr(RankedLevels, "FIRST_IMAGES", 1)
+    monkeypatch.setattr(RankedLevels, "GROWTH", 2)
+    cut: list[bool] = []
+    ranked_rows = QuerySession._ranked_rows
+
+    def noted(self: QuerySession, *args: object) -> list | None:
+        found = ranked_rows(self, *args)
+        cut.append(found is not None)
+        return found
+
+    monkeypatch.setattr(QuerySession, "_ranked_rows", noted)
+    return cut
+
+
+@pytest.mark.parametrize("band", [None, "7", "3"])
+@pytest.mark.parametrize("top", [1, 2, 3])
+def test_a_ranking_cut_to_the_best_scores_is_the_full_ranking(
+    tap_server: RunningServer, small_levels: list[bool], band: str | None, top: int
+) -> None:
+    """TOP n by similarity, with or without a constraint: the n best public images, exactly."""
+    for query in CONTINUUM:
+        scores = {
+            d: float(small.vector(int(query[-3:])) @ small.vector(int(d[-3:]))) for d in CONTINUUM
+        }
+        kept = [
+            d for d in CONTINUUM if band is None or ("3" if int(d[-3:]) % 3 == 0 else "7") == band
+        ]
+        expected = sorted(kept, key=scores.get, reverse=True)[:top]
+        condition = "" if band is None else f"o.band_list = '{band}' AND "
+        rows = _rows(
+            tap_server,
+            f"SELECT TOP {top} o.obs_publisher_did, vosim_similarity(o.obs_publisher_did, "
+            f"'{query}') AS sim FROM ivoa.obscore AS o WHERE {condition}"
+            f"vosim_similarity(o.obs_publisher_did, '{query}') IS NOT NULL ORDER BY sim DESC",
+        )
+        assert [row[0] for row in rows] == expected
+        assert [row[1] for row in rows] == pytest.approx([scores[d] for d in expected], abs=1e-6)
+    if band is None:  # the n best are the first level's; 3 of 3 images are not cut at all
+        assert small_levels == ([True] * len(CONTINUUM) if top < 3 else [])
+
+
+def test_a_cut_ranking_never_holds_a_proprietary_image(
+    tap_server: RunningServer, small_levels: list[bool]
+) -> None:
+    """The proprietary continuum image closest to a public one is not ranked, nor counted."""
+    hidden = small.did(7)
+    closest = max(CONTINUUM, key=lambda d: float(small.vector(7) @ small.vector(int(d[-3:]))))
+    rows = _rows(
+        tap_server,
+        f"SELECT TOP 2 o.obs_publisher_did, vosim_similarity(o.obs_publisher_did, '{closest}') "
+        "AS sim FROM ivoa.obscore AS o WHERE vosim_similarity(o.obs_publisher_did, "
+        f"'{closest}') IS NOT NULL ORDER BY sim DESC",
+    )
+    assert len(rows) == 2
+    assert hidden not in {row[0] for row in rows}
+    assert (
+        _rows(
+            tap_server,
+            f"SELECT TOP 1 o.obs_publisher_did, vosim_similarity(o.obs_publisher_did, '{hidden}') "
+            "AS sim FROM ivoa.obscore AS o WHERE vosim_similarity(o.obs_publisher_did, "
+            f"'{hidden}') IS NOT NULL ORDER BY sim DESC",
+        )
+        == []
+    )
+
+
+def test_a_cut_ranking_through_a_join_is_the_full_ranking(
+    tap_server: RunningServer, small_levels: list[bool]
+) -> None:
+    """Ranked by the DIDs of a joined table (SQLite: an IN list, not a join to ObsCore first)."""
+    query = small.did(1)
+    scores = {d: float(small.vector(1) @ small.vector(int(d[-3:]))) for d in CONTINUUM}
+    for top in (1, 2):
+        rows = _rows(
+            tap_server,
+            f"SELECT TOP {top} i.obs_publisher_did, o.band_list, vosim_similarity("
+            f"i.obs_publisher_did, '{query}') AS sim FROM ivoa.obscore AS o "
+            "JOIN similarity.image AS i ON i.obs_publisher_did = o.obs_publisher_did "
+            f"WHERE vosim_similarity(i.obs_publisher_did, '{query}') > -2 ORDER BY sim DESC",
+        )
+        assert [row[0] for row in rows] == sorted(CONTINUUM, key=scores.get, reverse=True)[:top]
+    assert small_levels == [True, True]

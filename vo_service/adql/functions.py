@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from .backends import call, cast
+from .ranked_scores import ScoreUse
 from .scope import Scope
 from .similarity_scores import ScoreRequest, function_name, lookup_join, scalar_lookup
 from .similarity_udf import FUNCTIONS as SIMILARITY_FUNCTIONS
@@ -152,8 +153,20 @@ class FunctionTranslation:
             return None
         request = self._score_request(("did" if by_did else "vector", constant))
         if self.backend.sql_dialect == "sqlite":
-            return Value(call(function_name(request.slot), key), computed_meta("double"))
-        return Value(self._postgres_lookup(request, key, scope), computed_meta("double"))
+            sql = call(function_name(request.slot), key)
+        else:
+            sql = self._postgres_lookup(request, key, scope)
+        self._score_use(request.slot, key, sql, scope)
+        return Value(sql, computed_meta("double"))
+
+    def _score_use(self, slot: int, key: exp.Expr, sql: exp.Expr, scope: Scope) -> None:
+        """Note where the query reads scores ``slot``, for `ranked_scores.ranking`."""
+        own = {source.sql_alias for source in scope.sources}
+        columns = list(key.find_all(exp.Column))
+        is_own = bool(columns) and all(column.table in own for column in columns)
+        scope.score_uses[sql.sql()] = ScoreUse(slot, key, is_own)
+        place = (id(scope), key.sql()) if isinstance(sql, exp.Column | exp.Anonymous) else id(sql)
+        self.score_places.setdefault(slot, set()).add(place)
 
     def _score_request(self, constant: tuple[str, str]) -> ScoreRequest:
         """Return the scores of one constant, shared by every call with it in the query."""

@@ -156,6 +156,12 @@ def hidden_images_sql(sql_dialect: str, now: datetime) -> str:
     The scores of constant similarity arguments (`similarity_scores`) leave
     them out, whatever the service's in-memory release dates say.
     """
+    return _hidden_images_template(sql_dialect).replace(_NOW, release_literal(now, sql_dialect))
+
+
+@lru_cache(maxsize=4)
+def _hidden_images_template(sql_dialect: str) -> str:
+    """`hidden_images_sql` with `_NOW` for the instant: built once, as sqlglot is slow."""
     schema, obscore, did = _RELEASE
     row = "vosim_row"
     select = (
@@ -165,7 +171,7 @@ def hidden_images_sql(sql_dialect: str, now: datetime) -> str:
             exp.condition(unreleased_sql(exp.column(RELEASE_DATE, row, quoted=True).sql(), _NOW))
         )
     )
-    return select.sql(dialect=sql_dialect).replace(_NOW, release_literal(now, sql_dialect))
+    return select.sql(dialect=sql_dialect)
 
 
 def public_copy_statements(table: TapTable, now: datetime) -> tuple[str, str]:

@@ -241,6 +241,8 @@ class QueryExpressionTranslation:
         if scope.lookups:  # `similarity_scores`: one row of scores at most per row
             sql.set("joins", [*(sql.args.get("joins") or []), *scope.lookups])
         self._limits(node, sql, max_rows)
+        if output and parent is None:
+            self.outermost = (sql, scope)
         return sql, columns
 
     def _projections(

@@ -18,6 +18,7 @@ from vo_service.votable.columns import ResultColumn
 
 from .catalog import names_match, suggestion
 from .errors import AdqlError
+from .ranked_scores import ScoreUse
 
 __all__ = ["Name", "Scope", "Source", "SourceColumn"]
 
@@ -104,6 +105,8 @@ class Scope:
     """Joins of constant-argument similarity scores to add to this query's FROM."""
     lookup_aliases: dict[tuple[int, str], str] = field(default_factory=dict)
     """Alias of the join of each (scores, key SQL) already added."""
+    score_uses: dict[str, ScoreUse] = field(default_factory=dict)
+    """Constant-argument similarity scores read in this query, by their SQL (`ranked_scores`)."""
 
     def add(self, source: Source) -> None:
         """Add a source, refusing a second source of the same name."""

@@ -40,6 +40,7 @@ from .functions import FunctionTranslation
 from .geometry import GeometryBackend, GeometryTranslation
 from .proprietary import public_rows_statements
 from .query_expression import QueryExpressionTranslation
+from .ranked_scores import RANKED_ALIAS, RankedScores, ranking
 from .scope import Scope
 from .similarity_scores import ScoreRequest
 from .translated import Decoder, TranslatedQuery, UploadedTable
@@ -94,6 +95,10 @@ class Translator(
         self.score_requests: dict[tuple[str, str], ScoreRequest] = {}
         self.indexed_slots: set[int] = set()
         self.lookup_count = 0
+        self.score_places: dict[int, set] = {}
+        """Where the query reads each scores: (query, DID key) of a lookup, or a subquery."""
+        self.outermost: tuple[exp.Select, Scope] | None = None
+        """The outermost SELECT of the query and its scope (`ranked_scores.ranking`)."""
 
     def error(self, message: str, node: exp.Expr | None = None) -> AdqlError:
         """Build an error at a node's position."""
@@ -236,6 +241,7 @@ def translate_adql(
         setup=setup,
         public_tables=translated.public_tables,
         scores=translated.scores,
+        ranking=translated.ranking,
         instant=moment,
     )
 
@@ -254,6 +260,7 @@ def _translate(
     translator = Translator(adql, schema, backend, dict(uploads), score_relations)
     sql, columns = translator.query(tree, None, output=True, limit=max_rows)
     text = _escape_name_colons(sql.sql(dialect=backend.sql_dialect, comments=False))
+    ranked = _ranking(translator, sql, backend.sql_dialect)
     result_columns = tuple(column.meta for column in columns)
     decoders = tuple(
         _decoder(column.meta.datatype, column.meta.arraysize, column.meta.xtype, dialect)
@@ -268,7 +275,26 @@ def _translate(
             replace(request, indexed=request.slot in translator.indexed_slots)
             for request in translator.score_requests.values()
         ),
+        ranking=ranked,
     )
+
+
+def _ranking(translator: Translator, sql: exp.Expr, sql_dialect: str) -> RankedScores | None:
+    """How the query ranks by a constant's scores (`ranked_scores`); None if it does not."""
+    if translator.outermost is None or translator.outermost[0] is not sql:
+        return None
+    if RANKED_ALIAS in translator.adql.lower():  # the name of its DIDs in the SQL
+        return None
+    select, scope = translator.outermost
+    places = {slot: len(found) for slot, found in translator.score_places.items()}
+    found = ranking(select, scope.score_uses, places, sql_dialect)
+    if found is None:
+        return None
+    ranked, cut = found
+    if cut is None:
+        return ranked
+    text = _escape_name_colons(cut.sql(dialect=sql_dialect, comments=False))
+    return replace(ranked, cut_sql=text)
 
 
 def _escape_name_colons(sql: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from vo_service.votable.columns import ResultColumn
 
 from .catalog import TapTable
+from .ranked_scores import RankedScores
 from .similarity_scores import ScoreRequest
 
 __all__ = ["TranslatedQuery", "UploadedTable"]
@@ -54,6 +55,9 @@ class TranslatedQuery:
     scores: tuple[ScoreRequest, ...] = ()
     """The constant similarity arguments whose scores the query reads, which the
     caller makes before running it (`vo_service.adql.similarity_scores`)."""
+    ranking: RankedScores | None = None
+    """How the query ranks by one of `scores`, so that the caller may cut its rows to
+    the best-scored images first (`vo_service.adql.ranked_scores`)."""
     instant: datetime | None = field(default=None, compare=False)
     """The moment (naive UTC) at which `setup` takes the public rows: where the
     SQLite service keeps its copies across queries, it checks they still hold

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from model_training.ingest.release_rule import RELEASE_AFTER_PERIOD, RELEASE_DEFAULTS
 from tap_schema import Settings
 
 from .options import Verbs, add_archive_size
@@ -49,6 +50,14 @@ def add_ingest(verbs: Verbs) -> None:
         help="read every file again, also unchanged ones (after an upgrade that changes "
         "cut-outs, previews or ObsCore rows)",
     )
+    parser.add_argument(
+        "--release-default",
+        choices=RELEASE_DEFAULTS,
+        default=RELEASE_AFTER_PERIOD,
+        help="release date of images whose metadata gives none: obs+12mo (observation date "
+        "plus 12 months; proprietary without one, the default), proprietary (until the "
+        "metadata gives one), public (from the observation, or from now without one)",
+    )
     parser.set_defaults(handler=_run_ingest)
 
 
@@ -58,7 +67,13 @@ def _run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     metadata = args.metadata
     if metadata is None and (args.folder / "metadata.csv").is_file():
         metadata = args.folder / "metadata.csv"
-    report = ingest_folder(settings, args.folder, metadata, reprocess=args.reprocess)
+    report = ingest_folder(
+        settings,
+        args.folder,
+        metadata,
+        reprocess=args.reprocess,
+        release_default=args.release_default,
+    )
     print(report)
     return report.exit_status
 

@@ -58,7 +58,7 @@ from vo_service.dali import (
     read_dali_parameters,
     unread_body_response,
 )
-from vo_service.product_lookup import Product, ProductArchive, not_found_message
+from vo_service.product_lookup import Product, ProductArchive, has_content, not_found_message
 from vo_service.similarity.responses import SIMILARITY_DESCRIPTOR_ID, similarity_service
 from vo_service.similarity.service import SimilarityService
 from vo_service.urls import ServiceUrls
@@ -278,10 +278,8 @@ def _file_link(product: Product, urls: ServiceUrls) -> Link:
             content_qualifier=_CONTENT_QUALIFIERS.get(product.image_kind or ""),
         )
     path = Path(product.file_path)
-    if not path.is_file():
-        return Link(
-            did, "#this", error_message=f"FatalFault: the file of {did} is missing from storage"
-        )
+    if not has_content(path):
+        return _missing_link(did, "#this", f"the file of {did}", path)
     return Link(
         did,
         "#this",
@@ -293,12 +291,18 @@ def _file_link(product: Product, urls: ServiceUrls) -> Link:
     )
 
 
+def _missing_link(did: str, semantics: str, what: str, path: Path) -> Link:
+    """Make the row of a public product's stored file that is gone or empty; logged."""
+    log.error("%s is missing or empty in storage (restore it, or ingest again): %s", what, path)
+    return Link(did, semantics, error_message=f"FatalFault: {what} is missing from storage")
+
+
 def _preview_link(product: Product, settings: Settings, urls: ServiceUrls) -> Link:
     did, key = product.obs_publisher_did, product.product_key
     assert key is not None
     path = settings.preview_dir / f"{key}.png"
-    if not path.is_file():
-        return Link(did, "#preview", error_message=f"NotFoundFault: {did} has no preview")
+    if not has_content(path):
+        return _missing_link(did, "#preview", f"the preview of {did}", path)
     return Link(
         did,
         "#preview",

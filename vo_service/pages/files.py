@@ -3,9 +3,13 @@
 DataLink's ``#preview`` and ``#this`` links point here. A product harvested
 from another archive without keeping its file (``vosim harvest``) is
 redirected (307) to the archive's URL of the file. A product that is
-unknown or not public yet gets a 404 with a sentence saying so, and never a
-byte of its data (the proprietary rule); a public one whose preview or file
-is gone from storage, or empty, gets 410 saying that, and a log line.
+unknown or not public yet gets a 404 with a sentence saying so, the same
+sentence for both, and never a byte of its data (the proprietary rule). A
+public one whose preview or file is gone from storage, or empty (a full
+disk), is the server's fault: 500 saying that, never the not-public
+sentence, and an error line in the log for the operator. Not 410 Gone,
+which caches may keep (RFC 9111 section 4.2.2) after the file is restored,
+and which asks nothing of the operator.
 Responses carry the content type,
 ``Content-Length``, ``ETag`` and ``Last-Modified``, answer byte ranges
 (Starlette's `FileResponse`), and answer a conditional GET whose validator
@@ -28,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 
 from tap_schema.release import utc_now
-from vo_service.product_lookup import Product, not_found_message
+from vo_service.product_lookup import Product, has_content, not_found_message
 
 __all__ = ["fits_file", "preview"]
 
@@ -45,7 +49,7 @@ async def preview(request: Request) -> Response:
     if product is None:
         return _not_found(f"the preview {key}.png")
     path = request.app.state.tap.settings.preview_dir / f"{key}.png"
-    if not _has_content(path):  # deleted, or an empty file left by a full disk
+    if not has_content(path):  # deleted, or an empty file left by a full disk
         return _missing(f"the preview of {key}", path)
     return _file(request, path, PNG_TYPE)
 
@@ -59,7 +63,7 @@ async def fits_file(request: Request) -> Response:
     if product.remote_file is not None:  # harvested without a copy: the archive serves it
         return RedirectResponse(product.remote_file, status_code=307)
     path = Path(product.file_path)
-    if not _has_content(path):
+    if not has_content(path):
         return _missing(f"the file of {key}", path)
     encoding = {"content-encoding": "gzip"} if path.name.lower().endswith(".gz") else {}
     return _file(request, path, FITS_TYPE, download_name=f"{key}.fits", headers=encoding)
@@ -73,18 +77,13 @@ async def _public_product(request: Request, key: str) -> Product | None:
     return product
 
 
-def _has_content(path: Path) -> bool:
-    try:
-        return path.is_file() and path.stat().st_size > 0
-    except OSError:
-        return False
-
-
 def _missing(what: str, path: Path) -> Response:
-    """410 for a public product whose stored file is gone or empty; logged for the operator."""
-    logger.warning("%s is missing or empty: %s", what, path)
+    """500 for a public product whose stored file is gone or empty; logged for the operator."""
+    logger.error("%s is missing or empty in storage (restore it, or ingest again): %s", what, path)
     return PlainTextResponse(
-        f"{what} is missing from the archive's storage; tell the archive", status_code=410
+        f"{what} is missing from the archive's storage: a fault of the server, reported to"
+        " the archive's operator",
+        status_code=500,
     )
 
 

@@ -85,7 +85,9 @@ def read_uploaded_image(
                 file.write(content)
         try:
             image = read_fits_image(path, max_pixels=UPLOAD_MAX_PIXELS)
-            cutout = make_cutout(image.flux_map, image.wcs, image.noise)
+            cutout = make_cutout(
+                image.flux_map, image.wcs, image.noise, guard_edges=not image.is_alma
+            )
         except FitsReadError as error:
             raise UploadError(f"the uploaded image cannot be used: {error.reason}") from error
         except ValueError as error:

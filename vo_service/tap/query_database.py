@@ -21,7 +21,7 @@ import itertools
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +35,7 @@ from tap_schema import create_catalogue_engine
 from tap_schema.release import utc_now
 from vo_service.adql import TranslatedQuery, UploadedTable, postgres_setup, sqlite_functions
 from vo_service.adql.catalog import TapSchema
+from vo_service.adql.ranked_scores import cut_statement
 from vo_service.adql.similarity_scores import ScoreSource
 from vo_service.cancellation import CancelToken
 from vo_service.votable.columns import ResultColumn
@@ -42,7 +43,7 @@ from vo_service.votable.values import column_shape
 
 from .errors import ExecutionError, QueryAbortedError, QueryTimeoutError
 from .public_copies import PublicCopies
-from .score_tables import ScoreTables
+from .score_tables import RankedLevels, ScoreTables
 from .table_upload import UploadTable
 
 __all__ = ["QueryDatabase", "QuerySession"]
@@ -226,18 +227,22 @@ class QuerySession:
             When the database stops or refuses the query.
         """
         self._make_public_rows(query)
-        self._make_scores(query, utc_now() if now is None else now)
+        ranked = self._make_scores(query, utc_now() if now is None else now)
         self._make_read_only()
-        sql, parameters = self._driver_statement(query)
+        sql, parameters = self._driver_statement(query.sql, query.parameters)
         raw = self.dbapi
         interrupt = raw.cancel_safe if self.dialect == "postgresql" else raw.interrupt
         fetched = 0
         with self.cancel.interrupting(interrupt), self._translate_errors():
-            cursor = raw.cursor()
+            if ranked is not None:
+                found = self._ranked_rows(query, ranked, sql, parameters)
+                if found is not None:
+                    for start in range(0, min(len(found), limit), batch_size):
+                        self._check_time()
+                        yield list(query.decode(found[start : min(start + batch_size, limit)]))
+                    return
+            cursor = self._cursor(query)
             if self.dialect == "postgresql":
-                if _floats_as_text(query, raw):
-                    for name in ("float4", "float8"):
-                        cursor.adapters.register_loader(name, TextLoader)
                 # stream() always uses the extended query protocol, which runs one
                 # statement only, and fetches in chunks whatever the result's size
                 stream = cursor.stream(sql, parameters, size=batch_size)
@@ -259,14 +264,55 @@ class QuerySession:
             finally:
                 cursor.close()
 
-    def _driver_statement(self, query: TranslatedQuery) -> tuple[str, object]:
+    def _ranked_rows(
+        self, query: TranslatedQuery, ranked: RankedLevels, sql: str, parameters: object
+    ) -> list | None:
+        """Run a ranking cut to the best-scored images, level by level (`ranked_scores`).
+
+        Return its rows as soon as a level gives the query's LIMIT of them (the
+        answer is then exact); None when only the last level, every image, can
+        (the caller runs the query as it is, after PostgreSQL's table got them all).
+        """
+        ranking = query.ranking
+        assert ranking is not None
+        for level in range(ranked.levels):
+            if level and self.dialect == "postgresql":
+                self.scores.extend_postgres(self.dbapi, ranked, level)  # type: ignore[union-attr]
+            if ranked.is_last(level):
+                if self.dialect == "sqlite":
+                    self.scores.widen_sqlite(self.dbapi, ranked)  # type: ignore[union-attr]
+                return None
+            self._check_time()
+            statement, values = sql, parameters
+            if self.dialect == "sqlite":
+                cut, values = self._driver_statement(ranking.cut_sql or "", query.parameters)
+                statement = cut_statement(cut, ranked.dids(level))
+            cursor = self._cursor(query)
+            try:
+                cursor.execute(statement, values)
+                found = cursor.fetchall()
+            finally:
+                cursor.close()
+            if len(found) >= ranking.rows:
+                return found
+        return None
+
+    def _cursor(self, query: TranslatedQuery) -> sqlite3.Cursor | psycopg.Cursor:
+        """Open a cursor of the driver's; PostgreSQL's takes floats as text where it can."""
+        cursor = self.dbapi.cursor()
+        if self.dialect == "postgresql" and _floats_as_text(query, self.dbapi):
+            for name in ("float4", "float8"):
+                cursor.adapters.register_loader(name, TextLoader)
+        return cursor
+
+    def _driver_statement(self, sql: str, parameters: Mapping[str, object]) -> tuple[str, object]:
         """Compile the translator's ``sqlalchemy.text`` SQL for the driver's own cursor.
 
         The driver's cursor is used directly: its rows are plain tuples, several
         times cheaper than SQLAlchemy rows for the thousands of rows of a result.
         """
-        compiled = _compile(query.sql, self.connection.dialect)
-        values = compiled.construct_params(dict(query.parameters))
+        compiled = _compile(sql, self.connection.dialect)
+        values = compiled.construct_params(dict(parameters))
         if compiled.positional:
             return compiled.string, tuple(values[name] for name in compiled.positiontup or ())
         return compiled.string, values
@@ -320,18 +366,34 @@ class QuerySession:
             for statement in query.setup:
                 self.connection.exec_driver_sql(statement)
 
-    def _make_scores(self, query: TranslatedQuery, now: datetime) -> None:
-        """Make the scores of the query's constant similarity arguments (`score_tables`)."""
+    def _make_scores(self, query: TranslatedQuery, now: datetime) -> RankedLevels | None:
+        """Make the scores of the query's constant similarity arguments (`score_tables`).
+
+        Return the levels of the scores the query ranks by, if it does and
+        they can be cut (`vo_service.adql.ranked_scores`).
+        """
         if not query.scores:
-            return
+            return None
         if self.scores is None:
             raise RuntimeError("the query was translated for scores this database cannot make")
         with self._translate_errors():
             found = self.scores.public_scores(self.connection, query.scores, now)
+            ranked = self._levels(query, found)
             if self.dialect == "sqlite":
-                self._functions = self.scores.register_sqlite(self.dbapi, query.scores, found)
+                self._functions = self.scores.register_sqlite(
+                    self.dbapi, query.scores, found, ranked
+                )
             else:
-                self.scores.fill_postgres(self.dbapi, query.scores, found)
+                self.scores.fill_postgres(self.dbapi, query.scores, found, ranked)
+        return ranked
+
+    @staticmethod
+    def _levels(query: TranslatedQuery, found: list) -> RankedLevels | None:
+        if query.ranking is None:
+            return None
+        slots = [request.slot for request in query.scores]
+        ranked = RankedLevels(query.ranking, found[slots.index(query.ranking.slot)])
+        return ranked if ranked.levels > 1 else None
 
     def _make_read_only(self) -> None:
         if self._read_only:

@@ -22,6 +22,7 @@ import psycopg
 import sqlalchemy as sa
 
 from vo_service.adql.proprietary import hidden_images_sql
+from vo_service.adql.ranked_scores import RankedScores
 from vo_service.adql.similarity_scores import (
     KindScores,
     ScoreRequest,
@@ -33,7 +34,7 @@ from vo_service.adql.similarity_scores import (
 
 from .errors import ExecutionError
 
-__all__ = ["ScoreTables"]
+__all__ = ["RankedLevels", "ScoreTables"]
 
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 _COPY_TRAILER = struct.pack("!h", -1)
@@ -150,33 +151,77 @@ class ScoreTables:
         return result
 
     def register_sqlite(
-        self, raw: sqlite3.Connection, requests: Sequence[ScoreRequest], found: list
+        self,
+        raw: sqlite3.Connection,
+        requests: Sequence[ScoreRequest],
+        found: list,
+        ranked: RankedLevels | None = None,
     ) -> list[str]:
-        """Register one lookup function per request on the query's connection; return the names."""
+        """Register one lookup function per request on the query's connection; return the names.
+
+        The scores of a ranking (``ranked``) are read for a few rows only: their
+        function reads the numpy array, not a list of every score made first.
+        """
         names = []
         for request, kinds in zip(requests, found, strict=True):
             name = function_name(request.slot)
-            raw.create_function(name, 1, _lookup(kinds), deterministic=True)
+            few = ranked is not None and ranked.slot == request.slot
+            raw.create_function(name, 1, _lookup(kinds, few), deterministic=True)
             names.append(name)
         return names
 
+    def widen_sqlite(self, raw: sqlite3.Connection, ranked: RankedLevels) -> None:
+        """Register a ranking's function again for every row, the query being run whole."""
+        raw.create_function(
+            function_name(ranked.slot), 1, _lookup(ranked.kinds), deterministic=True
+        )
+
     def fill_postgres(
-        self, raw: psycopg.Connection, requests: Sequence[ScoreRequest], found: list
+        self,
+        raw: psycopg.Connection,
+        requests: Sequence[ScoreRequest],
+        found: list,
+        ranked: RankedLevels | None = None,
     ) -> None:
-        """Create and COPY one temporary table per request, dropped at the transaction's end."""
+        """Create and COPY one temporary table per request, dropped at the transaction's end.
+
+        The table of a ranking's scores (``ranked``) gets only the images of its
+        first level; `extend_postgres` adds the next ones.
+        """
         for request, kinds in zip(requests, found, strict=True):
             name = f'pg_temp."{relation_name(request.slot)}"'
             raw.execute(
                 f'CREATE TEMPORARY TABLE "{relation_name(request.slot)}" '
                 "(did TEXT NOT NULL, score DOUBLE PRECISION NOT NULL) ON COMMIT DROP"
             )
-            with raw.cursor().copy(f"COPY {name} (did, score) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(_COPY_HEADER)
-                for scores in kinds:
-                    copy.write(self._template(scores).data(scores.scores))
-                copy.write(_COPY_TRAILER)
+            if ranked is not None and ranked.slot == request.slot:
+                self.extend_postgres(raw, ranked, 0)
+                # its true size (a few hundred rows), or the planner takes a new table for
+                # ~1,000 and hashes every ObsCore row the query keeps instead of looking
+                # these up in ObsCore's index (benchmarks/README.md)
+                raw.execute(f"ANALYZE {name}")
+            else:
+                self._copy(raw, request.slot, [(scores, scores.scores) for scores in kinds])
             if request.indexed:
                 raw.execute(f"ALTER TABLE {name} ADD PRIMARY KEY (did)")
+
+    def extend_postgres(self, raw: psycopg.Connection, ranked: RankedLevels, level: int) -> None:
+        """COPY the images of a ranking's level ``level`` into its table.
+
+        Those of the levels before are there already. Allowed in a read-only
+        transaction, the table being temporary.
+        """
+        self._copy(raw, ranked.slot, ranked.band(level))
+
+    def _copy(
+        self, raw: psycopg.Connection, slot: int, parts: list[tuple[KindScores, np.ndarray]]
+    ) -> None:
+        name = f'pg_temp."{relation_name(slot)}"'
+        with raw.cursor().copy(f"COPY {name} (did, score) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(_COPY_HEADER)
+            for scores, values in parts:
+                copy.write(self._template(scores).data(values))
+            copy.write(_COPY_TRAILER)
 
     def _template(self, scores: KindScores) -> _CopyTemplate:
         template = self._templates.get(scores.image_kind)
@@ -185,12 +230,84 @@ class ScoreTables:
         return template
 
 
-def _lookup(kinds: list[KindScores]) -> Callable[[object], float | None]:
+class RankedLevels:
+    """The public scores of a ranking's constant, cut at lower and lower thresholds.
+
+    Level 0 keeps the images whose score is at least the
+    ``max(FIRST_FACTOR * rows, FIRST_IMAGES)``-th best, each next level
+    `GROWTH` times as many, and the last one every image with a score
+    (`vo_service.adql.ranked_scores`). Thresholds are found when needed
+    (`numpy.partition`): most queries need only the first.
+
+    Parameters
+    ----------
+    ranking
+        What the query ranks by.
+    kinds
+        The scores of the ranking's constant, per kind (NaN: not public).
+    """
+
+    FIRST_FACTOR = 4
+    FIRST_IMAGES = 256
+    GROWTH = 16
+
+    def __init__(self, ranking: RankedScores, kinds: list[KindScores]) -> None:
+        self.slot = ranking.slot
+        self.kinds = kinds
+        self._valid = np.concatenate([k.scores[~np.isnan(k.scores)] for k in kinds] or [[]])
+        sizes = []
+        size = max(self.FIRST_FACTOR * ranking.rows, self.FIRST_IMAGES)
+        while size < self._valid.size:
+            sizes.append(size)
+            size *= self.GROWTH
+        self._sizes = sizes
+        self._thresholds: dict[int, float] = {}
+
+    @property
+    def levels(self) -> int:
+        """How many levels there are, the last one holding every image with a score."""
+        return len(self._sizes) + 1
+
+    def is_last(self, level: int) -> bool:
+        """Whether ``level`` holds every image with a score (the query is not cut)."""
+        return level >= len(self._sizes)
+
+    def threshold(self, level: int) -> float:
+        """Return the lowest score of the images of ``level`` and the levels before it."""
+        if self.is_last(level):
+            return -np.inf
+        found = self._thresholds.get(level)
+        if found is None:
+            at = self._valid.size - self._sizes[level]
+            found = self._thresholds[level] = float(np.partition(self._valid, at)[at])
+        return found
+
+    def dids(self, level: int) -> list[str]:
+        """Return the DIDs of the images of ``level`` and the levels before it."""
+        low = self.threshold(level)
+        with np.errstate(invalid="ignore"):
+            return [
+                kind.dids[int(i)] for kind in self.kinds for i in np.flatnonzero(kind.scores >= low)
+            ]
+
+    def band(self, level: int) -> list[tuple[KindScores, np.ndarray]]:
+        """Per kind, the scores of the images of ``level`` only, NaN elsewhere."""
+        low = self.threshold(level)
+        high = np.inf if level == 0 else self.threshold(level - 1)
+        with np.errstate(invalid="ignore"):
+            return [
+                (k, np.where((k.scores >= low) & (k.scores < high), k.scores, np.nan))
+                for k in self.kinds
+            ]
+
+
+def _lookup(kinds: list[KindScores], few: bool = False) -> Callable[[object], float | None]:
     """Return the function of one request's scores: a DID's score, NULL if it has none.
 
     A score left out is NaN, which SQLite makes NULL ("a NaN is a NULL").
+    For ``few`` calls, the scores stay a numpy array (its items are floats).
     """
-    tables = [(scores.positions, scores.scores.tolist()) for scores in kinds]
+    tables = [(s.positions, s.scores if few else s.scores.tolist()) for s in kinds]
     if len(tables) == 1:
         positions, values = tables[0]
 

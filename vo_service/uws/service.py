@@ -309,9 +309,11 @@ class JobService:
 
         A job caught executing by a stop or a crash cannot be resumed (its
         partial result is meaningless); it is put in phase ERROR with a
-        message telling the client to run it again, never silently lost.
-        When the storage refuses writes (read-only, full), the service starts
-        all the same, for sync queries: `writes` says why jobs are refused.
+        message telling the client to run it again, never silently lost, and
+        the partial files its work left (``*.part``, empty or cut short) are
+        removed. When the storage refuses writes (read-only, full), the
+        service starts all the same, for sync queries: `writes` says why jobs
+        are refused.
         """
         try:
             self.job_dir.mkdir(parents=True, exist_ok=True)
@@ -327,18 +329,25 @@ class JobService:
 
     def _recover(self) -> None:
         for job_id in self.store.ids(phases=[ExecutionPhase.EXECUTING]):
-            if self._settle(job_id):
-                continue  # it had ended; only its final phase was not recorded yet
-            self.store.change_phase(
-                job_id,
-                ExecutionPhase.ERROR,
-                allowed_from=[ExecutionPhase.EXECUTING],
-                end_time=utc_now(),
-                error_type="transient",
-                error_message=_INTERRUPTED,
-            )
+            if not self._settle(job_id):  # else it had ended, its final phase not recorded yet
+                self.store.change_phase(
+                    job_id,
+                    ExecutionPhase.ERROR,
+                    allowed_from=[ExecutionPhase.EXECUTING],
+                    end_time=utc_now(),
+                    error_type="transient",
+                    error_message=_INTERRUPTED,
+                )
+            self._remove_partial_files(job_id)
         for job_id in self.store.ids(phases=[ExecutionPhase.QUEUED]):
             self._executor.submit(self._execute, job_id)
+
+    def _remove_partial_files(self, job_id: str) -> None:
+        """Delete the ``*.part`` files a job's work (or its outcome) was cut short in."""
+        folder = self.folder(job_id)
+        for part in folder.glob("*.part") if folder.is_dir() else ():
+            log.info("job %s: removing %s, left by an interrupted run", job_id, part)
+            part.unlink(missing_ok=True)
 
     def destroy_expired(self) -> list[str]:
         """Destroy every job whose destruction time has passed, and stray job folders.
