@@ -211,15 +211,6 @@ def test_slots_are_shared_round_robin_over_clients() -> None:
     asyncio.run(scenario())
 
 
-def test_a_slot_grabbed_is_free_now_or_not_at_all() -> None:
-    admission = _admission()  # light: 2 slots, 1 per client
-    assert admission.grab("a", Lane.LIGHT) and not admission.grab("a", Lane.LIGHT)
-    assert admission.grab("b", Lane.LIGHT) and not admission.grab("c", Lane.LIGHT)
-    admission.release("a", Lane.LIGHT)
-    assert admission.grab("c", Lane.LIGHT) and admission.running(Lane.LIGHT) == 2
-    assert admission.queued == 0  # never queued
-
-
 def test_clients_of_heavy_queries_are_remembered_within_bounds() -> None:
     recent = RecentHeavyClients(size=2)
     for client_address in ("a", "b", "c"):

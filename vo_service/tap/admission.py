@@ -173,23 +173,6 @@ class SyncAdmission:
         finally:
             self._leave(client, lane)
 
-    def grab(self, client: str, lane: Lane) -> bool:
-        """Take a slot of ``lane`` for ``client`` if one is free now, without queueing.
-
-        Give it back with `release`.
-        """
-        state = self._lanes[lane]
-        with self._lock:
-            if not self._may_run(state, client):
-                return False
-            state.running += 1
-            state.by_client[client] = state.by_client.get(client, 0) + 1
-            return True
-
-    def release(self, client: str, lane: Lane) -> None:
-        """Give back a slot taken with `grab`."""
-        self._leave(client, lane)
-
     def running(self, lane: Lane) -> int:
         """Count the queries holding a slot of ``lane`` now."""
         return self._lanes[lane].running
