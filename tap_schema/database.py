@@ -19,12 +19,18 @@ and its next run compares the stamps (`Catalogue.torn_commit`). WAL is kept beca
 journal, atomic across files, would block every reader during each commit
 and every commit behind the longest-running query. PostgreSQL commits all
 schemas atomically.
+
+A catalogue in a folder this process may not write (a read-only replica,
+read-only media) is opened read-only and immutable: SQLite then takes no
+locks and makes no WAL or shared-memory files, which it could not create
+there; whatever changes the files must restart the service.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
@@ -130,9 +136,11 @@ class Catalogue:
         TAP_SCHEMA always describes exactly what the Felis files say.
         """
         with self.engine.begin() as conn:
-            if self.dialect == "postgresql":
+            if self.dialect == "postgresql":  # only the missing: a read-only role opens it
+                present = set(conn.execute(text("SELECT nspname FROM pg_namespace")).scalars())
                 for name in ALL_SCHEMAS:
-                    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{name}"'))
+                    if name not in present:
+                        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{name}"'))
             for metadata in self.metadata.values():
                 metadata.create_all(conn)
                 _add_missing_columns(conn, metadata)
@@ -443,6 +451,7 @@ def create_catalogue_engine(db_url: str, **engine_options: Any) -> Engine:
         return create_engine(url, pool_pre_ping=True, **engine_options)
     database = url.database or ""
     in_memory = database in ("", ":memory:")
+    read_only = False
     if in_memory:
         engine_options.setdefault("poolclass", StaticPool)
         attach_paths = {name: ":memory:" for name in ALL_SCHEMAS}
@@ -453,16 +462,35 @@ def create_catalogue_engine(db_url: str, **engine_options: Any) -> Engine:
             name: str(main.with_suffix(f".{name.lower()}{main.suffix or '.sqlite'}"))
             for name in ALL_SCHEMAS
         }
+        read_only = main.exists() and not folder_writable(main.parent)
+    timeout_s = _SQLITE_BUSY_TIMEOUT_MS / 1000
+    if read_only:
+        attach_paths = {name: _immutable_uri(path) for name, path in attach_paths.items()}
+        uri = _immutable_uri(str(main))
+        engine_options["creator"] = lambda: sqlite3.connect(
+            uri, uri=True, check_same_thread=False, timeout=timeout_s
+        )
     engine = create_engine(
         url,
-        connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={"check_same_thread": False, "timeout": timeout_s},
         **engine_options,
     )
-    event.listen(engine, "connect", _SqliteAttacher(attach_paths, wal=not in_memory))
+    wal = not in_memory and not read_only
+    event.listen(engine, "connect", _SqliteAttacher(attach_paths, wal=wal))
     # pysqlite's own transaction handling defers BEGIN; emit it ourselves so a
     # transaction really spans every statement (SQLAlchemy documents this).
     event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
     return engine
+
+
+def folder_writable(folder: Path) -> bool:
+    """Whether this process may create files in ``folder`` (not so on read-only media)."""
+    return os.access(folder, os.W_OK)
+
+
+def _immutable_uri(path: str) -> str:
+    """Make the URI that opens a SQLite file read-only, as one that nothing else changes."""
+    return Path(path).absolute().as_uri() + "?mode=ro&immutable=1"
 
 
 class _SqliteAttacher:

@@ -18,8 +18,16 @@ import pyvo
 import requests
 from requests.adapters import HTTPAdapter
 
-from vo_service.tap.admission import Lane, LaneLimits, ServiceBusyError, SyncAdmission, query_lane
+from vo_service.tap.admission import (
+    Lane,
+    LaneLimits,
+    RecentHeavyClients,
+    ServiceBusyError,
+    SyncAdmission,
+    query_lane,
+)
 
+from . import catalogue as small
 from .helpers import query_status, votable
 from .server import RunningServer
 from .test_uws import create, wait_for
@@ -87,6 +95,32 @@ def test_cheap_queries_flow_beside_slow_ones(new_server) -> None:
             assert admission.running(Lane.HEAVY) == 1 and admission.queued  # still there
         for future in slow:  # the slow ones end in their own time limit, or wait too long
             assert future.result().status_code in (400, 503)
+
+
+def test_a_quick_join_is_answered_beside_slow_ones(new_server) -> None:
+    """A join judged heavy, that ends at once, does not wait behind the slow queries' lane."""
+    join = (
+        "SELECT a.obs_publisher_did, b.target_name FROM ivoa.obscore AS a JOIN ivoa.obscore AS b "
+        f"ON b.obs_publisher_did = a.obs_publisher_did WHERE a.obs_publisher_did = '{small.did(1)}'"
+    )
+    assert query_lane(join) is Lane.HEAVY
+    with (
+        new_server(sync_duration_s=6.0, sync_heavy_slots=1, sync_queue_wait_s=6.0) as server,
+        slow_queries(server, [2, 3, 4]),
+        client(9) as http,
+    ):
+        admission = server.app.state.tap.admission
+        deadline = time.monotonic() + 5  # past their short tries
+        while admission.queued < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert admission.running(Lane.HEAVY) == 1 and admission.queued == 2
+        response = sync(http, server, join)  # not 503 after the 6 s in the heavy queue
+        assert response.status_code == 200, response.text
+        [table] = votable(response.content).iter_tables()
+        assert list(table.array["obs_publisher_did"]) == [small.did(1)]
+        assert admission.running(Lane.HEAVY) == 1 and admission.queued == 2  # still waiting
+        recent = server.app.state.tap.recent_heavy  # the slow ones' next go straight there
+        assert any(f"127.0.0.{n}" in recent for n in (2, 3, 4)) and "127.0.0.9" not in recent
 
 
 def test_a_full_queue_answers_503_with_retry_after(new_server) -> None:
@@ -175,6 +209,16 @@ def test_slots_are_shared_round_robin_over_clients() -> None:
         assert order == ["a", "b", "a", "c", "d", "a", "a", "a"]
 
     asyncio.run(scenario())
+
+
+def test_clients_of_heavy_queries_are_remembered_within_bounds() -> None:
+    recent = RecentHeavyClients(size=2)
+    for client_address in ("a", "b", "c"):
+        recent.remember(client_address)
+    assert "a" not in recent and "b" in recent and "c" in recent  # the oldest forgotten
+    forgetful = RecentHeavyClients(memory_s=-1.0)
+    forgetful.remember("a")
+    assert "a" not in forgetful
 
 
 def test_the_queue_is_bounded_in_length_and_time() -> None:

@@ -19,9 +19,11 @@ query, so a pgsphere index on an expression still applies:
 
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
 
-__all__ = ["install"]
+__all__ = ["install", "installed"]
 
 _REGIONS = ("scircle", "spoly")
 
@@ -81,10 +83,24 @@ _STATEMENTS: list[str] = [
 ]
 
 _LOCK_KEY = 0x766F73696D  # "vosim": serialise concurrent start-ups
+_MARKED = "vosim_dot(real[], real[])"
+"""The function whose comment records which statements were installed."""
+_MARK = "vosim helpers " + hashlib.sha256("\n".join(_STATEMENTS).encode()).hexdigest()[:16]
+
+
+def installed(connection: sa.Connection) -> bool:
+    """Whether pgsphere and these very helpers are installed already; reads only.
+
+    A read-only replica or role then starts without writing anything.
+    """
+    query = sa.text("SELECT obj_description(to_regprocedure(:name), 'pg_proc')")
+    return connection.execute(query, {"name": _MARKED}).scalar() == _MARK
 
 
 def install(connection: sa.Connection) -> None:
-    """Create pgsphere and the helper functions; safe to run at every start-up.
+    """Create pgsphere and the helper functions, unless they are there already.
+
+    Safe to run at every start-up: when `installed`, nothing is written.
 
     Parameters
     ----------
@@ -92,6 +108,9 @@ def install(connection: sa.Connection) -> None:
         A SQLAlchemy connection to the catalogue, with the right to create
         extensions and functions; the caller commits.
     """
+    if installed(connection):
+        return
     connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
     for statement in _STATEMENTS:
         connection.exec_driver_sql(statement)
+    connection.exec_driver_sql(f"COMMENT ON FUNCTION {_MARKED} IS '{_MARK}'")

@@ -12,6 +12,14 @@ length and in waiting time: beyond either the request is answered at once
 with 503 and ``Retry-After`` (a DALI error document), rather than letting
 connections and threads pile up until the service stops answering.
 
+A query judged heavy is first tried for a short time (`vo_service.tap.sync`)
+in a lane of its own, the trial lane, waiting for one of its slots no
+longer than the try itself lasts, so tries never hold the light slots; a
+client whose query ran past its try is remembered for a while
+(`RecentHeavyClients`) and its heavy queries go to the heavy lane at once,
+so that a client sending slow queries again and again does not spend a
+slot and a core on each try.
+
 Async jobs do not pass here: they have their own workers and their own
 database connections (`vo_service.tap.service`).
 """
@@ -21,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,7 +42,14 @@ from vo_service.adql.dialect import parse_adql
 
 from .errors import TapError
 
-__all__ = ["Lane", "LaneLimits", "ServiceBusyError", "SyncAdmission", "query_lane"]
+__all__ = [
+    "Lane",
+    "LaneLimits",
+    "RecentHeavyClients",
+    "ServiceBusyError",
+    "SyncAdmission",
+    "query_lane",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +62,7 @@ class Lane(Enum):
 
     LIGHT = "light"
     HEAVY = "heavy"
+    TRIAL = "trial"
 
 
 class ServiceBusyError(TapError):
@@ -136,8 +153,12 @@ class SyncAdmission:
         self._queued = 0
 
     @asynccontextmanager
-    async def slot(self, client: str, lane: Lane) -> AsyncIterator[None]:
+    async def slot(
+        self, client: str, lane: Lane, *, max_wait_s: float | None = None
+    ) -> AsyncIterator[None]:
         """Hold a slot of ``lane`` for ``client`` while the block runs.
+
+        ``max_wait_s`` shortens the wait for this request (the trial lane's).
 
         Raises
         ------
@@ -146,7 +167,7 @@ class SyncAdmission:
         """
         waiter = self._enter(client, lane)
         if not waiter.granted:
-            await self._wait(waiter, lane)
+            await self._wait(waiter, lane, self.max_wait_s if max_wait_s is None else max_wait_s)
         try:
             yield
         finally:
@@ -173,24 +194,23 @@ class SyncAdmission:
             self._dispatch(state)
         return waiter
 
-    async def _wait(self, waiter: _Waiter, lane: Lane) -> None:
+    async def _wait(self, waiter: _Waiter, lane: Lane, max_wait_s: float) -> None:
         try:
-            await asyncio.wait_for(asyncio.shield(waiter.future), self.max_wait_s)
+            await asyncio.wait_for(asyncio.shield(waiter.future), max_wait_s)
         except (TimeoutError, asyncio.CancelledError) as stopped:
             with self._lock:
                 if not waiter.granted:
                     self._withdraw(self._lanes[lane], waiter)
                     if isinstance(stopped, asyncio.CancelledError):
                         raise
-                    log.warning(
+                    log.log(
+                        logging.DEBUG if lane is Lane.TRIAL else logging.WARNING,
                         "sync query of %s refused after %.0f s in the %s queue",
                         waiter.client,
-                        self.max_wait_s,
+                        max_wait_s,
                         lane.value,
                     )
-                    raise self._busy(
-                        f"no query slot came free within {self.max_wait_s:.0f} s"
-                    ) from None
+                    raise self._busy(f"no query slot came free within {max_wait_s:.0f} s") from None
             if isinstance(stopped, asyncio.CancelledError):  # granted meanwhile: give it back
                 self._leave(waiter.client, lane)
                 raise
@@ -250,6 +270,36 @@ class SyncAdmission:
             "or submit the query as an async job (/tap/async)",
             self.retry_after_s,
         )
+
+
+class RecentHeavyClients:
+    """Clients whose heavy query ran past its short try, for ``memory_s``.
+
+    Bounded: beyond ``size`` clients the longest remembered is forgotten,
+    so many addresses cannot make it grow without end. Thread-safe.
+    """
+
+    def __init__(self, memory_s: float = 600.0, size: int = 10_000) -> None:
+        self.memory_s = memory_s
+        self.size = size
+        self._lock = threading.Lock()
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def remember(self, client: str) -> None:
+        """Note that a heavy query of ``client`` needed the heavy lane."""
+        with self._lock:
+            self._seen.pop(client, None)
+            self._seen[client] = time.monotonic()
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+
+    def __contains__(self, client: str) -> bool:
+        with self._lock:
+            seen = self._seen.get(client)
+            if seen is not None and time.monotonic() - seen > self.memory_s:
+                del self._seen[client]
+                seen = None
+            return seen is not None
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

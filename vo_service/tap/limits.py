@@ -60,6 +60,12 @@ class TapLimits:
         and for one client (`vo_service.tap.admission`).
     sync_heavy_slots, sync_heavy_per_client
         The same for heavy ones (joins, subqueries, similarity functions).
+    sync_heavy_trial_s
+        How long a heavy sync query is first tried (`vo_service.tap.sync`): one
+        answered within it never waits behind slow queries; 0: no try.
+    sync_trial_slots
+        Tries running at once, one per client; a heavy query finding none free
+        within ``sync_heavy_trial_s`` goes to the heavy lane.
     sync_queue_size
         Sync queries waiting for a slot at most; more are answered 503.
     sync_queue_wait_s
@@ -85,6 +91,8 @@ class TapLimits:
     sync_light_per_client: int = 2
     sync_heavy_slots: int = 1
     sync_heavy_per_client: int = 1
+    sync_heavy_trial_s: float = 1.0
+    sync_trial_slots: int = 2
     sync_queue_size: int = 64
     sync_queue_wait_s: float = 20.0
     sync_retry_after_s: int = 10

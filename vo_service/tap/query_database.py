@@ -87,6 +87,9 @@ class QueryDatabase:
     def prepare(self) -> None:
         """Install what the translator's SQL needs at start-up (pgsphere on PostgreSQL)."""
         if self.dialect == "postgresql":
+            with self.engine.connect() as connection:
+                if postgres_setup.installed(connection):
+                    return  # nothing written: a read-only replica starts
             with self.engine.begin() as connection:
                 postgres_setup.install(connection)
 

@@ -19,7 +19,7 @@ from tap_schema.stored_urls import StoredUrlBase
 from vo_service.uws import JobService, JobStore
 from vo_service.uws.service import JobLimits
 
-from .admission import Lane, LaneLimits, SyncAdmission
+from .admission import Lane, LaneLimits, RecentHeavyClients, SyncAdmission
 from .jobs import TapJobWork
 from .limits import TapLimits
 from .query_database import QueryDatabase
@@ -47,6 +47,8 @@ class TapService:
         Where async jobs run, read-only: connections of their own.
     admission
         Slots and queue of the sync queries.
+    recent_heavy
+        Clients whose heavy query lately ran past its short try.
     stored_url_base
         The base of the URLs stored in the catalogue, rewritten in results.
     """
@@ -59,6 +61,7 @@ class TapService:
     stored_url_base: StoredUrlBase
     job_database: QueryDatabase
     admission: SyncAdmission
+    recent_heavy: RecentHeavyClients = field(default_factory=RecentHeavyClients)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
@@ -76,7 +79,8 @@ class TapService:
         else:
             catalogue.metadata["vosim"].create_all(catalogue.engine)
         url = catalogue.engine.url.render_as_string(hide_password=False)
-        database = QueryDatabase(url, pool_size=limits.sync_light_slots + limits.sync_heavy_slots)
+        slots = limits.sync_light_slots + limits.sync_heavy_slots + limits.sync_trial_slots
+        database = QueryDatabase(url, pool_size=slots)
         job_database = QueryDatabase(url, pool_size=limits.async_workers)
         jobs = JobService(
             JobStore(catalogue),
@@ -103,7 +107,6 @@ class TapService:
 
     def start(self) -> None:
         """Prepare the query database and take up the jobs a previous run left."""
-        self.settings.job_dir.mkdir(parents=True, exist_ok=True)
         self.database.prepare()
         self.jobs.recover()
 
@@ -114,12 +117,19 @@ class TapService:
         self.job_database.dispose()
 
     def check_database(self) -> tuple[bool, str]:
-        """Whether the catalogue answers, with a note for VOSI availability."""
+        """Whether the catalogue answers, with a note for VOSI availability.
+
+        Sync queries only read: when writes fail the service stays available
+        for them, and the note says that async jobs are refused, and why.
+        """
         try:
             with self.database.engine.connect() as connection:
                 connection.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as error:
             return False, f"the catalogue database does not answer: {error.__class__.__name__}"
+        refused = self.jobs.writes.failure
+        if refused is not None:
+            return True, f"the service is accepting sync queries; async jobs are refused: {refused}"
         return True, "the service is accepting queries"
 
 
@@ -129,6 +139,7 @@ def _admission(limits: TapLimits) -> SyncAdmission:
         {
             Lane.LIGHT: LaneLimits(limits.sync_light_slots, limits.sync_light_per_client),
             Lane.HEAVY: LaneLimits(limits.sync_heavy_slots, limits.sync_heavy_per_client),
+            Lane.TRIAL: LaneLimits(limits.sync_trial_slots, 1),
         },
         queue_size=limits.sync_queue_size,
         max_wait_s=limits.sync_queue_wait_s,

@@ -7,6 +7,16 @@ first rows are fetched before the response starts, so that any error of the
 query gets a proper HTTP status and DALI error document; a small result is
 then sent in one piece (with a Content-Length), a large one is streamed as
 it is read.
+
+A query judged heavy is first tried for a short time (``sync_heavy_trial_s``),
+in a slot of the trial lane (waiting for one no longer than that): most
+joins an archive's users send (an image's neighbours joined with ObsCore)
+end well within it and are answered
+without waiting behind the queries that really are slow. Only one that
+runs past it, or whose result is larger than the first megabyte, waits for
+a heavy slot and runs again there with the full time limit; its client's
+heavy queries then go to the heavy lane at once for a while
+(`vo_service.tap.admission.RecentHeavyClients`).
 """
 
 from __future__ import annotations
@@ -29,8 +39,8 @@ from vo_service.dali import (
 )
 from vo_service.urls import ServiceUrls
 
-from .admission import Lane, query_lane
-from .errors import TapError
+from .admission import Lane, ServiceBusyError, query_lane
+from .errors import QueryTimeoutError, TapError
 from .query import TapQuery, parse_tap_query, result_chunks
 from .responses import error_response
 from .service import TapService
@@ -55,11 +65,19 @@ async def sync_query(request: Request) -> Response:
     except HTTPException as error:  # a malformed form body
         return error_response(f"the request body could not be read: {error.detail}", 400)
     client = request.client.host if request.client else "unknown"
+    urls = ServiceUrls.from_request(request)
+    lane = _lane(params)
     slot = AsyncExitStack()
     try:
-        await slot.enter_async_context(service.admission.slot(client, _lane(params)))
-        urls = ServiceUrls.from_request(request)
-        query, head, rest = await to_thread.run_sync(_start, service, params, urls)
+        if lane is Lane.HEAVY and _may_try_light(service, client, params):
+            answered = await _try_light(service, client, params, urls)
+            if answered is not None:
+                query, head = answered
+                return Response(head, media_type=query.response.content_type)
+        await slot.enter_async_context(service.admission.slot(client, lane))
+        query, head, rest = await to_thread.run_sync(
+            _start, service, params, urls, service.limits.sync_duration_s
+        )
     except TapError as error:
         await slot.aclose()
         return error_response(error)
@@ -81,6 +99,46 @@ def _lane(params: DaliParameters) -> Lane:
         return query_lane("")
 
 
+def _may_try_light(service: TapService, client: str, params: DaliParameters) -> bool:
+    """Whether a heavy query gets a short try (not with uploads: they are read once)."""
+    trial_s = service.limits.sync_heavy_trial_s
+    if not 0 < trial_s < service.limits.sync_duration_s or "UPLOAD" in params:
+        return False
+    return client not in service.recent_heavy
+
+
+async def _try_light(
+    service: TapService, client: str, params: DaliParameters, urls: ServiceUrls
+) -> tuple[TapQuery, bytes] | None:
+    """Run a heavy query in a trial slot for a short time: its whole answer, or None.
+
+    None when no trial slot came free within ``sync_heavy_trial_s``, when it
+    ran past that, or when its result is larger than the first megabyte (it
+    is then sent from the heavy lane, without the short limit); any other
+    error of the query is its answer (`TapError`).
+    """
+    trial_s = service.limits.sync_heavy_trial_s
+    try:
+        async with service.admission.slot(client, Lane.TRIAL, max_wait_s=trial_s):
+            try:
+                query, head, rest = await to_thread.run_sync(_start, service, params, urls, trial_s)
+            except QueryTimeoutError:
+                service.recent_heavy.remember(client)
+                return None
+            if rest is not None:
+                await to_thread.run_sync(_close, rest)
+                return None
+            return query, head
+    except ServiceBusyError:  # no trial slot within the try's own time
+        return None
+
+
+def _close(rest: Iterator[bytes]) -> None:
+    close = getattr(rest, "close", None)
+    if close is not None:
+        close()
+
+
 async def _stream(head: bytes, rest: Iterator[bytes], slot: AsyncExitStack) -> AsyncIterator[bytes]:
     """Send a large result; its database session and query slot end with it."""
     try:
@@ -88,16 +146,14 @@ async def _stream(head: bytes, rest: Iterator[bytes], slot: AsyncExitStack) -> A
         async for piece in iterate_in_threadpool(rest):
             yield piece
     finally:
-        close = getattr(rest, "close", None)
-        if close is not None:
-            await to_thread.run_sync(close)
+        await to_thread.run_sync(_close, rest)
         await slot.aclose()
 
 
 def _start(
-    service: TapService, params: DaliParameters, urls: ServiceUrls
+    service: TapService, params: DaliParameters, urls: ServiceUrls, timeout_s: float
 ) -> tuple[TapQuery, bytes, Iterator[bytes] | None]:
-    """Check the query, run it, and read its result up to the first megabyte.
+    """Check the query, run it within ``timeout_s``, and read its result up to the first megabyte.
 
     URLs in the result (the DataLink service descriptor, stored access and
     preview URLs) are under the base URL of this request.
@@ -106,7 +162,7 @@ def _start(
     chunks = result_chunks(
         service.database,
         query,
-        timeout_s=service.limits.sync_duration_s,
+        timeout_s=timeout_s,
         datalink_url=urls.datalink_service,
         stored_urls=service.stored_url_base.rewriting(urls.base),
     )

@@ -10,6 +10,7 @@ URL; the job service is the one in ``request.app.state.tap.jobs``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
@@ -42,6 +43,7 @@ from vo_service.urls import ServiceUrls
 from .models import ExecutionPhase, Job, JobResult
 from .result_files import REWRITTEN_TYPES_EXCLUDED, rebased_chunks, rebased_size
 from .service import InvalidPhaseError, JobService, UnknownJobError, parse_instant
+from .writes import write_failure
 
 __all__ = [
     "job",
@@ -58,11 +60,18 @@ __all__ = [
     "job_results",
 ]
 
+log = logging.getLogger(__name__)
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _uws_errors(handler: Handler) -> Handler:
-    """Map the service's errors to UWS status codes, in one place."""
+    """Map the service's errors to UWS status codes, in one place.
+
+    A write the storage refused (full disk, read-only data) is 503 with a
+    DALI error document saying so, and is recorded for VOSI availability;
+    any other failure is 500 with a DALI error document, never a bare page.
+    """
 
     @wraps(handler)
     async def wrapper(request: Request) -> Response:
@@ -79,8 +88,22 @@ def _uws_errors(handler: Handler) -> Handler:
             return PlainTextResponse(str(error), status_code=400)
         except HTTPException as error:
             return PlainTextResponse(str(error.detail), status_code=error.status_code)
+        except Exception as error:
+            return _failure_response(request, error)
 
     return wrapper
+
+
+def _failure_response(request: Request, error: Exception) -> Response:
+    reason = write_failure(error)
+    if reason is None:
+        log.exception("UWS request %s %s failed", request.method, request.url.path)
+        message = "internal error of the service; the request was not carried out"
+        return Response(error_document(message), 500, media_type=VOTABLE_TYPE)
+    log.warning("UWS request refused: %s (%s)", reason, error)
+    _jobs(request).writes.failed(reason)
+    message = f"async jobs are refused for now: {reason}; sync queries (/tap/sync) still work"
+    return Response(error_document(message), 503, media_type=VOTABLE_TYPE)
 
 
 def _jobs(request: Request) -> JobService:
@@ -118,6 +141,7 @@ async def job_list(request: Request) -> Response:
         inline = {name: part.content for name, part in params.inline.items()}
         # no base_url: the result is written under the service's own (`result_files`)
         job = await to_thread.run_sync(lambda: jobs.create(list(params), inline))
+        jobs.writes.succeeded()
         return _see_job(request, job.job_id)
     if not request.app.state.tap.limits.job_list:
         return PlainTextResponse(

@@ -35,6 +35,7 @@ import anyio
 from anyio import to_thread
 from sqlalchemy.exc import OperationalError
 
+from tap_schema.database import folder_writable
 from tap_schema.release import naive_utc, utc_now
 from vo_service.cancellation import CancelToken
 
@@ -48,6 +49,7 @@ from .models import (
     JobResult,
 )
 from .storage import JobStore
+from .writes import READ_ONLY, WriteHealth, write_failure
 
 __all__ = [
     "InvalidPhaseError",
@@ -112,6 +114,8 @@ class JobService:
         Execution duration and retention limits.
     work
         What a job does.
+
+    ``writes`` tells whether the storage takes writes (`vo_service.uws.writes`).
     """
 
     def __init__(self, store: JobStore, *, job_dir: Path, limits: JobLimits, work: Work) -> None:
@@ -119,6 +123,7 @@ class JobService:
         self.job_dir = job_dir
         self.limits = limits
         self.work = work
+        self.writes = WriteHealth()
         self._executor = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="uws")
         self._running: dict[str, CancelToken] = {}
         self._lock = threading.Lock()
@@ -306,8 +311,23 @@ class JobService:
         partial result is meaningless); it is put in phase ERROR with a
         message telling the client to run it again, never silently lost, and
         the partial files its work left (``*.part``, empty or cut short) are
-        removed.
+        removed. When the storage refuses writes (read-only, full), the
+        service starts all the same, for sync queries: `writes` says why jobs
+        are refused.
         """
+        try:
+            self.job_dir.mkdir(parents=True, exist_ok=True)
+            if not folder_writable(self.job_dir):
+                self.writes.failed(READ_ONLY)
+            self._recover()
+        except Exception as error:
+            reason = write_failure(error)
+            if reason is None:
+                raise
+            log.warning("async jobs are refused: %s (%s)", reason, error)
+            self.writes.failed(reason)
+
+    def _recover(self) -> None:
         for job_id in self.store.ids(phases=[ExecutionPhase.EXECUTING]):
             if not self._settle(job_id):  # else it had ended, its final phase not recorded yet
                 self.store.change_phase(
