@@ -174,3 +174,16 @@ def test_short_invariant_training_beats_rotation_aligned_pixels() -> None:
     aligned = torch.stack([view[:, 8:56, 8:56].flatten(1) for view in dihedral_views(images)], 1)
     baseline = class_scores(aligned, classes)
     assert learned.precision_at_10 > baseline.precision_at_10
+
+
+def test_multi_crop_views_show_the_central_part_and_train() -> None:
+    cutouts, _, _ = toy_cutouts(4, 2, seed=3)
+    images = torch.from_numpy(cutouts)
+    config = TINY.replace(local_views=2, local_crop_size=24, scale_min=1.0, scale_max=1.0)
+    method = build_method(config)
+    local = method.local_augmentation
+    # Half the crop at the whole view's resolution: 8 pixels for 24 cut-out pixels.
+    assert (local.crop_size, local.view_size) == (24, 8)
+    loss = method(images, torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss)
+    loss.backward()

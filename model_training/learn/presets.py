@@ -50,6 +50,11 @@ class TrainingConfig:
         a positive ``scale_target`` zooms every view and every embedded
         cut-out alike so that its source is about that radius in pixels
         (`model_training.learn.augment.canonical_zoom`).
+    local_views, local_crop_size
+        Multi-crop (Caron et al. 2020, SwAV section 3.2): besides the two
+        views of the whole crop, this many views of a smaller central crop
+        of ``local_crop_size`` cut-out pixels (a part of the source, or the
+        source seen larger), each pulled towards both whole views; 0: none.
     normalisation
         Intensity stretch before the network: ``linear`` or ``asinh``.
     batch_size
@@ -110,6 +115,8 @@ class TrainingConfig:
     renormalise: bool = False
     scale_target: float = 0.0
     scale_zoom_max: float = 2.0
+    local_views: int = 0
+    local_crop_size: int = 24
     normalisation: str = "linear"
     batch_size: int = 256
     epochs: int = 100

@@ -14,8 +14,11 @@ generator)`` and knows nothing of which method it runs.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import Tensor, nn
+from torch.nn import functional
 
 from .augment import AffineAugmentation, robust_noise
 from .backbone import build_backbone
@@ -61,6 +64,10 @@ class SimCLR(nn.Module):
         Draws the random views.
     stretch
         Intensity normalisation applied before the backbone.
+    local_views
+        Views of a smaller crop drawn besides the two whole views (multi-crop).
+    local_crop_size
+        Side of the smaller crop, in cut-out pixels.
     """
 
     def __init__(
@@ -71,6 +78,8 @@ class SimCLR(nn.Module):
         temperature: float,
         augmentation: AffineAugmentation,
         stretch: Stretch,
+        local_views: int = 0,
+        local_crop_size: int = 24,
     ) -> None:
         super().__init__()
         self.stretch = stretch
@@ -84,6 +93,8 @@ class SimCLR(nn.Module):
         )
         self.temperature = temperature
         self.augmentation = augmentation
+        self.local_views = local_views
+        self.local_augmentation = local_augmentation(augmentation, local_crop_size)
 
     def representation(self, images: Tensor) -> Tensor:
         """Backbone output ``f(x)`` of cut-outs or views ``(N, 1, H, W)``."""
@@ -98,20 +109,39 @@ class SimCLR(nn.Module):
 
         Both views go through the network as one batch, so batch-normalisation
         statistics are shared by the two views as in SimCLR's implementation.
+        Multi-crop views (``local_views``) join the same pass, resampled to the
+        whole views' size, and each is contrasted with both whole views.
         """
         noise = None
         if self.augmentation.needs_noise:
             noise = robust_noise(images)
-        views = torch.cat(
-            [
-                self.augmentation(images, generator, noise),
-                self.augmentation(images, generator, noise),
-            ]
-        )
+        size = self.augmentation.view_size or self.augmentation.crop_size
+        views = [self.augmentation(images, generator, noise) for _ in range(2)]
+        for _ in range(self.local_views):
+            local = self.local_augmentation(images, generator, noise)
+            views.append(functional.interpolate(local, size=(size, size), mode="bilinear"))
+        views = torch.cat(views)
         if images.is_cuda:
             views = views.contiguous(memory_format=torch.channels_last)
-        z1, z2 = self.projection(views).chunk(2)
-        return nt_xent_loss(z1, z2, self.temperature)
+        z = self.projection(views).chunk(2 + self.local_views)
+        loss = nt_xent_loss(z[0], z[1], self.temperature)
+        for local in z[2:]:
+            loss = loss + 0.5 * (
+                nt_xent_loss(local, z[0], self.temperature)
+                + nt_xent_loss(local, z[1], self.temperature)
+            )
+        return loss / (1 + self.local_views)
+
+
+def local_augmentation(augmentation: AffineAugmentation, crop_size: int) -> AffineAugmentation:
+    """Return the multi-crop augmentation: the same draws on a smaller central crop.
+
+    The crop keeps the whole view's pixels per cut-out pixel (``view_size``
+    scaled with the crop), so its noise is averaged down alike.
+    """
+    whole = augmentation.view_size or augmentation.crop_size
+    view_size = max(1, round(whole * crop_size / augmentation.crop_size))
+    return dataclasses.replace(augmentation, crop_size=crop_size, view_size=view_size)
 
 
 def build_method(config: TrainingConfig) -> SimCLR:
@@ -149,4 +179,6 @@ def build_method(config: TrainingConfig) -> SimCLR:
         config.temperature,
         augmentation,
         Stretch(config.normalisation),
+        config.local_views,
+        config.local_crop_size,
     )
