@@ -167,7 +167,7 @@ def test_coarse_identity_view_is_what_the_embedding_stage_feeds_the_network(
 
     images = torch.randn(4, 1, SIZE, SIZE) + 10 * _blob(3.0)
     identity = _without_geometry(
-        crop_size=48, view_size=16, max_offset=0.0, scale_target=scale_target
+        crop_size=48, view_size=16, max_offset=0.0, scale_target=scale_target, renormalise=True
     )
     views = identity(images, torch.Generator().manual_seed(0))
     config = CPU.replace(crop_size=48, view_size=16, scale_target=scale_target)
