@@ -9,6 +9,7 @@ when there were more. It knows nothing of HTTP or UWS.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -212,28 +213,29 @@ def result_chunks(
         batches = session.rows(
             translated, limit=query.maxrec + 1, batch_size=_BATCH_ROWS, now=moment
         )
-        first = next(batches, [])
-        written = 0
-        overflow = False
+        with contextlib.closing(batches):  # a result read in part ends its fetch first
+            first = next(batches, [])
+            written = 0
+            overflow = False
 
-        def take(batch: list) -> list:
-            nonlocal written, overflow
-            if written + len(batch) > query.maxrec:
-                batch = batch[: query.maxrec - written]
-                overflow = True
-            written += len(batch)
-            return batch if stored_urls is None else stored_urls.rows(batch, text_columns)
+            def take(batch: list) -> list:
+                nonlocal written, overflow
+                if written + len(batch) > query.maxrec:
+                    batch = batch[: query.maxrec - written]
+                    overflow = True
+                written += len(batch)
+                return batch if stored_urls is None else stored_urls.rows(batch, text_columns)
 
-        yield writer.head() + writer.rows(take(first))
-        error: str | None = None
-        try:
-            for batch in batches:
-                yield writer.rows(take(batch))
-        except TapError as failure:
-            if not trailing_errors:
-                raise
-            error = failure.message
-        yield writer.tail(overflow=overflow, error=error)
+            yield writer.head() + writer.rows(take(first))
+            error: str | None = None
+            try:
+                for batch in batches:
+                    yield writer.rows(take(batch))
+            except TapError as failure:
+                if not trailing_errors:
+                    raise
+                error = failure.message
+            yield writer.tail(overflow=overflow, error=error)
 
 
 def _datalink_frame(

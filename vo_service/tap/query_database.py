@@ -251,6 +251,7 @@ class QuerySession:
                     return list(itertools.islice(stream, count))
 
             else:
+                stream = None
                 cursor.execute(sql, parameters)  # sqlite3 runs one statement only
                 fetch = cursor.fetchmany
             try:
@@ -262,6 +263,10 @@ class QuerySession:
                     fetched += len(batch)
                     yield list(query.decode(batch))
             finally:
+                if stream is not None:
+                    # a stream left half-read holds the connection's lock: the
+                    # cursor's close and the session's rollback would wait for ever
+                    stream.close()
                 cursor.close()
 
     def _ranked_rows(
