@@ -57,6 +57,7 @@ from .embedder import Embedder
 from .errors import NotFoundError, ParameterError, UnavailableError, UploadError
 from .image_upload import UploadedImage
 from .index import IndexOptions, KindIndex, allowed_categories
+from .kernels import gathered_dots
 from .ranking import EmptyQueryError, query_vector
 from .separation import ARCSEC_PER_DEGREE, unit_vectors
 from .storage import CurrentModel, VectorStorage
@@ -279,7 +280,7 @@ class SimilarityService:
         return indexes
 
     def similarity_scores(
-        self, did: str | None, vector: np.ndarray | None, now: datetime
+        self, did: str | None, vector: np.ndarray | None, now: datetime, best: int | None = None
     ) -> list[KindScores]:
         """Score every image against ``did`` (its kind's) or ``vector`` (each kind of its length).
 
@@ -287,6 +288,9 @@ class SimilarityService:
         (`vo_service.adql.similarity_scores`): the scores of images not public
         at ``now`` are NaN, and an image ``did`` that is not public, unknown
         or without a vector gives no scores at all, as a DID that does not exist.
+        With ``best`` (an ADQL ranking's first cut), an index with a quantised
+        copy scores exactly only the images that may be among the ``best``
+        best (`_best_kind_scores`); the others come from `KindScores.complete`.
         """
         indexes = list(self._indexes.values())  # one snapshot: reloads swap the dict whole
         if did is not None:
@@ -296,12 +300,12 @@ class SimilarityService:
                     public = index.public_mask(now)
                     if not public[position]:
                         return []
-                    return [_kind_scores(index, index.vectors[position], public)]
+                    return [_kind_scores(index, index.vectors[position], public, best)]
             return []
         if vector is None:
             return []
         return [
-            _kind_scores(index, vector.astype(np.float32), index.public_mask(now))
+            _kind_scores(index, vector.astype(np.float32), index.public_mask(now), best)
             for index in indexes
             if index.vectors.shape[1] == vector.size
         ]
@@ -574,10 +578,44 @@ class SimilarityService:
         return rows
 
 
-def _kind_scores(index: KindIndex, query: np.ndarray, public: np.ndarray) -> KindScores:
+def _kind_scores(
+    index: KindIndex, query: np.ndarray, public: np.ndarray, best: int | None = None
+) -> KindScores:
+    if best is not None and index.quantized is not None and np.isfinite(query).all():
+        return _best_kind_scores(index, query, public, best)
     scores = (index.vectors @ query).astype(np.float64)
     scores[~public] = np.nan
     return KindScores(index.image_kind, index.model_id, index.dids, index.positions, scores)
+
+
+def _best_kind_scores(
+    index: KindIndex, query: np.ndarray, public: np.ndarray, best: int
+) -> KindScores:
+    """Score exactly only the public images whose bound reaches the ``best``-th best.
+
+    `quantized.QuantizedVectors.best_candidates`: every public image scoring
+    at least the ``best``-th best exact score is among them, ties included.
+    Their scores are the float32 dot products of the exact scan; `complete`
+    gives every image's, with these same values where they were computed,
+    so that later cuts agree with the first.
+    """
+    assert index.quantized is not None
+    query = np.ascontiguousarray(query, dtype=np.float32)
+    candidates = index.quantized.best_candidates(query, public, best)
+    exact = np.empty(candidates.size, dtype=np.float32)
+    gathered_dots(index.vectors, candidates, query, exact)
+    scores = np.full(len(index), np.nan)
+    scores[candidates] = exact
+
+    def complete() -> np.ndarray:
+        every = (index.vectors @ query).astype(np.float64)
+        every[candidates] = exact
+        every[~public] = np.nan
+        return every
+
+    return KindScores(
+        index.image_kind, index.model_id, index.dids, index.positions, scores, complete
+    )
 
 
 def _quick_select(index: KindIndex, ranked: np.ndarray) -> tuple[QuickSelectGroup, ...]:
