@@ -49,7 +49,7 @@ SETS = {"random": random_vectors, "clustered": clustered_vectors, "tied": intege
 @pytest.mark.parametrize("d", [16, 700])
 def test_every_exact_score_lies_within_its_bound(make, d: int) -> None:
     vectors = make(3000, d)
-    copy = QuantizedVectors.fit(vectors, batch_rows=1000)
+    copy = QuantizedVectors.fit(vectors)
     rng = np.random.default_rng(1)
     for query in (vectors[7], vectors[2500], rng.standard_normal(d).astype(np.float32) * 3):
         approximate, half = copy.bounds(query)
@@ -139,3 +139,21 @@ def test_a_non_finite_query_has_no_bound() -> None:
     copy = QuantizedVectors.fit(random_vectors(10, 8))
     with pytest.raises(ValueError, match="non-finite"):
         copy.bounds(np.array([np.nan] + [0.0] * 7, dtype=np.float32))
+
+
+def test_codes_scales_and_bounds_are_those_of_the_definition() -> None:
+    """c = round(v / s), s = max|v| / 127; w = ||v - s c|| + g (||v|| + s ||c||), rounded up."""
+    vectors = clustered_vectors(500, 300)
+    vectors[3] = 0.0
+    copy = QuantizedVectors.fit(vectors)
+    block = vectors.astype(np.float64)
+    peak = np.abs(block).max(axis=1)
+    scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32).astype(np.float64)
+    codes = np.rint(block / scale[:, None])
+    np.testing.assert_array_equal(copy.codes, codes.astype(np.int8))
+    np.testing.assert_array_equal(copy.scales, scale.astype(np.float32))
+    gamma = 300 * 2.0**-24 / (1 - 300 * 2.0**-24)
+    norms = np.linalg.norm(block, axis=1) + scale * np.linalg.norm(codes, axis=1)
+    bound = np.linalg.norm(block - scale[:, None] * codes, axis=1) + gamma * norms
+    assert (copy.radius >= bound).all()
+    np.testing.assert_allclose(copy.radius, bound, rtol=1e-8)

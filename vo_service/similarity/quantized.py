@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kernels import int8_scores
+from .kernels import int8_scores, quantise_rows
 
 __all__ = ["QuantizedVectors"]
 
@@ -53,7 +53,8 @@ class QuantizedVectors:
     scales
         ``(n,)`` float32, ``max |v_j| / 127`` (1 for a zero vector).
     radius
-        ``(n,)`` float64 ``w``: ``|exact - approximate| <= ||q|| w`` for every query ``q``.
+        ``(n,)`` float64 ``w``: ``|exact - approximate| <= ||q|| w`` for every query ``q``
+        (`kernels.quantise_rows`).
     """
 
     codes: np.ndarray
@@ -61,26 +62,16 @@ class QuantizedVectors:
     radius: np.ndarray
 
     @classmethod
-    def fit(cls, vectors: np.ndarray, *, batch_rows: int = 16_384) -> QuantizedVectors:
-        """Quantise ``vectors`` (float32 rows) batch by batch; residuals in float64."""
+    def fit(cls, vectors: np.ndarray) -> QuantizedVectors:
+        """Quantise ``vectors`` (float32 rows); residuals and norms in float64."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         rows, width = vectors.shape
         gamma = width * _UNIT_ROUNDOFF / (1.0 - width * _UNIT_ROUNDOFF)
         codes = np.empty((rows, width), dtype=np.int8)
         scales = np.empty(rows, dtype=np.float32)
         radius = np.empty(rows, dtype=np.float64)
-        for start in range(0, rows, batch_rows):
-            block = vectors[start : start + batch_rows].astype(np.float64)
-            peak = np.abs(block).max(axis=1)
-            scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
-            code = np.clip(np.rint(block / scale[:, None].astype(np.float64)), -127, 127)
-            residual = np.linalg.norm(block - scale[:, None].astype(np.float64) * code, axis=1)
-            code_norm = np.linalg.norm(code, axis=1)
-            bound = residual + gamma * (np.linalg.norm(block, axis=1) + scale * code_norm)
-            end = start + block.shape[0]
-            codes[start:end] = code.astype(np.int8)
-            scales[start:end] = scale
-            radius[start:end] = bound * SLACK
-        return cls(codes, scales, radius)
+        quantise_rows(vectors, gamma, codes, scales, radius)
+        return cls(codes, scales, radius * SLACK)
 
     @property
     def nbytes(self) -> int:
