@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -99,26 +98,26 @@ def _index(vectors: np.ndarray) -> KindIndex:
 @pytest.mark.parametrize("make", SETS.values(), ids=SETS.keys())
 def test_a_ranking_of_best_scores_cuts_as_the_exact_scores_do(make) -> None:
     """Every level of a ranking (TOP 3, 4 x 3 = 12 images, then x 16) is the exact scores'."""
-    index = _index(make(5000, 600))
+    index = _index(make(5001, 600))  # a last row the scan scores alone
     assert index.quantized is not None
     public = np.random.default_rng(3).random(len(index)) > 0.1
     ranking = RankedScores(slot=0, rows=3)
     for query_at in (1, 2500, 4000):
         query = index.vectors[query_at]
-        exact = _gathered(index.vectors, np.arange(len(index)), query)  # as the candidates'
-        exact[~public] = np.nan
-        scan = _kind_scores(index, query, public)
-        np.testing.assert_allclose(scan.scores, exact, rtol=0, atol=1e-6)  # the scan's
-        full = RankedLevels(ranking, [replace(scan, scores=exact)])
+        scan = _kind_scores(index, query, public)  # today's exact scores
+        exact = scan.scores
+        full = RankedLevels(ranking, [scan])
         best = _kind_scores(index, query, public, RankedLevels.first_size(3))
         assert best.complete is not None
         cut = RankedLevels(ranking, [best])
         assert cut.dids(0) == full.dids(0)
         assert cut.threshold(0) == full.threshold(0)
         assert np.isnan(best.scores[~public]).all()
+        known = ~np.isnan(best.scores)
+        np.testing.assert_array_equal(best.scores[known], exact[known])  # to the bit
         assert cut.dids(1) == full.dids(1)  # completes the scores
         assert np.isnan(cut.kinds[0].scores[~public]).all()
-        np.testing.assert_allclose(cut.kinds[0].scores, exact, rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(cut.kinds[0].scores, exact)
         assert cut.dids(2) == full.dids(2)
         assert cut.is_last(len(full._sizes)) and not cut.is_last(len(full._sizes) - 1)
 

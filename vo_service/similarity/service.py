@@ -57,7 +57,6 @@ from .embedder import Embedder
 from .errors import NotFoundError, ParameterError, UnavailableError, UploadError
 from .image_upload import UploadedImage
 from .index import IndexOptions, KindIndex, allowed_categories
-from .kernels import gathered_dots
 from .ranking import EmptyQueryError, query_vector
 from .separation import ARCSEC_PER_DEGREE, unit_vectors
 from .storage import CurrentModel, VectorStorage
@@ -595,15 +594,14 @@ def _best_kind_scores(
 
     `quantized.QuantizedVectors.best_candidates`: every public image scoring
     at least the ``best``-th best exact score is among them, ties included.
-    Their scores are the float32 dot products of the exact scan; `complete`
+    Their scores are the exact scan's (`_scan_scores`); `complete`
     gives every image's, with these same values where they were computed,
     so that later cuts agree with the first.
     """
     assert index.quantized is not None
     query = np.ascontiguousarray(query, dtype=np.float32)
     candidates = index.quantized.best_candidates(query, public, best)
-    exact = np.empty(candidates.size, dtype=np.float32)
-    gathered_dots(index.vectors, candidates, query, exact)
+    exact = _scan_scores(index.vectors, candidates, query)
     scores = np.full(len(index), np.nan)
     scores[candidates] = exact
 
@@ -616,6 +614,30 @@ def _best_kind_scores(
     return KindScores(
         index.image_kind, index.model_id, index.dids, index.positions, scores, complete
     )
+
+
+def _scan_scores(vectors: np.ndarray, positions: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``(vectors @ query)[positions]``, float32, as the full scan rounds them.
+
+    OpenBLAS's gemv scores rows four at a time, and the last ``n % 4`` rows
+    of a matrix by another kernel, in another order of additions: the
+    gathered rows are padded to a multiple of four, and those among the
+    last ``n % 4`` are scored with them, so that each score is the scan's to
+    the bit (single-threaded BLAS; with threads, the scan's own rounding
+    depends on how the rows are split, and these agree with it to float32
+    rounding). A ranking then orders near-equal scores as the scan does.
+    """
+    tail = len(vectors) - len(vectors) % 4
+    out = np.empty(positions.size, dtype=np.float32)
+    body = positions < tail
+    rows = positions[body]
+    if rows.size:
+        padded = np.concatenate([rows, np.repeat(rows[:1], -rows.size % 4)])
+        out[body] = (vectors[padded] @ query)[: rows.size]
+    if not body.all():  # with four rows before, as in the scan (one row alone is a dot)
+        start = max(tail - 4, 0)
+        out[~body] = (vectors[start:] @ query)[positions[~body] - start]
+    return out
 
 
 def _quick_select(index: KindIndex, ranked: np.ndarray) -> tuple[QuickSelectGroup, ...]:
