@@ -390,3 +390,55 @@ def test_a_cut_ranking_through_a_join_is_the_full_ranking(
         )
         assert [row[0] for row in rows] == sorted(CONTINUUM, key=scores.get, reverse=True)[:top]
     assert small_levels == [True, True]
+
+
+@pytest.fixture
+def quantized(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Give every index an int8 copy (`QuantizedVectors`); note when a ranking used it."""
+    from vo_service.similarity import service
+    from vo_service.similarity.quantized import QuantizedVectors
+
+    used: list[bool] = []
+    kind_scores = service._kind_scores
+
+    def with_copy(index, query, public, best=None):  # type: ignore[no-untyped-def]
+        if index.quantized is None:
+            index.quantized = QuantizedVectors.fit(index.vectors)
+        scores = kind_scores(index, query, public, best)
+        used.append(scores.complete is not None)
+        return scores
+
+    monkeypatch.setattr(service, "_kind_scores", with_copy)
+    return used
+
+
+@pytest.mark.parametrize("band", [None, "7"])
+@pytest.mark.parametrize("top", [1, 2])
+def test_a_ranking_scored_from_the_int8_copy_is_the_full_ranking(
+    tap_server: RunningServer,
+    small_levels: list[bool],
+    quantized: list[bool],
+    band: str | None,
+    top: int,
+) -> None:
+    """Only the images that may be among the best are scored exactly: the same answer."""
+    hidden = small.did(7)
+    for query in CONTINUUM:
+        scores = {
+            d: float(small.vector(int(query[-3:])) @ small.vector(int(d[-3:]))) for d in CONTINUUM
+        }
+        kept = [
+            d for d in CONTINUUM if band is None or ("3" if int(d[-3:]) % 3 == 0 else "7") == band
+        ]
+        expected = sorted(kept, key=scores.get, reverse=True)[:top]
+        condition = "" if band is None else f"o.band_list = '{band}' AND "
+        rows = _rows(
+            tap_server,
+            f"SELECT TOP {top} o.obs_publisher_did, vosim_similarity(o.obs_publisher_did, "
+            f"'{query}') AS sim FROM ivoa.obscore AS o WHERE {condition}"
+            f"vosim_similarity(o.obs_publisher_did, '{query}') IS NOT NULL ORDER BY sim DESC",
+        )
+        assert [row[0] for row in rows] == expected
+        assert hidden not in {row[0] for row in rows}
+        assert [row[1] for row in rows] == pytest.approx([scores[d] for d in expected], abs=1e-6)
+    assert any(quantized)

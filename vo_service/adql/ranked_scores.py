@@ -51,6 +51,9 @@ class RankedScores:
     """The query's LIMIT: a cut answer is exact when it has this many rows."""
     cut_sql: str | None = None
     """SQLite: the query with its rows cut to the DIDs `RANKED_DIDS` stands for."""
+    single: bool = True
+    """Whether the query reads these scores in this one place only: then they need be
+    known only for the images of the cut (`vo_service.tap.score_tables.RankedLevels`)."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,8 @@ def ranking(
         if uses_of_slot.get(use.slot) != 1:
             return None
         return RankedScores(use.slot, rows), None
-    return RankedScores(use.slot, rows), _cut(select, use.key)
+    single = uses_of_slot.get(use.slot) == 1
+    return RankedScores(use.slot, rows, single=single), _cut(select, use.key)
 
 
 def _cut(select: exp.Select, key: exp.Column) -> exp.Select:

@@ -25,7 +25,7 @@ are both columns keep the per-row subquery of `similarity_udf`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -67,19 +67,38 @@ class KindScores:
     positions: Mapping[str, int]
     """Position of each DID in ``dids``."""
     scores: np.ndarray
-    """float64 score of each image; NaN where the image is not public."""
+    """float64 score of each image; NaN where the image is not public.
+
+    With `complete`, only the best-scored images have theirs (NaN elsewhere).
+    """
+    complete: Callable[[], np.ndarray] | None = None
+    """When set, returns every image's score (the same ones where `scores` has them).
+
+    Then `scores` holds the score of every public image whose score is at
+    least the ``best``-th best (`ScoreSource.similarity_scores`), ties
+    included, and perhaps of a few more.
+    """
+
+    def completed(self) -> KindScores:
+        """Return these scores with every image's."""
+        if self.complete is None:
+            return self
+        every = self.complete()
+        return KindScores(self.image_kind, self.model_id, self.dids, self.positions, every)
 
 
 class ScoreSource(Protocol):
     """What scores a constant against every image (the similarity service's index)."""
 
     def similarity_scores(
-        self, did: str | None, vector: np.ndarray | None, now: datetime
+        self, did: str | None, vector: np.ndarray | None, now: datetime, best: int | None = None
     ) -> list[KindScores]:
         """Score the image ``did`` (of its kind) or ``vector`` (of every kind of its length).
 
         Empty when the image is unknown, not public by the index, or has no
-        vector, or when no model has the vector's length.
+        vector, or when no model has the vector's length. With ``best``, the
+        scores may hold only those of the ``best`` best images of each kind
+        (`KindScores.complete`).
         """
         ...
 

@@ -46,6 +46,7 @@ import numpy as np
 
 from tap_schema.release import release_array, released_mask
 
+from .quantized import QuantizedVectors
 from .ranking import ReducedCopy, query_vector, rerank, top_positions
 from .separation import SkyPositions
 
@@ -74,6 +75,11 @@ class IndexOptions:
         Sample queries ranked both ways to choose the candidate count.
     margin
         Factor applied to the candidate count the calibration found necessary.
+    quantize_from_images, quantize_from_dimensions
+        Also keep a `QuantizedVectors` copy when the index has at least this
+        many images of at least this many dimensions: an ADQL ranking then
+        scores exactly only the images that may be among its best
+        (`vo_service.adql.ranked_scores`). Below, the exact scan is as fast.
     """
 
     reduce_from: int = 50_000
@@ -81,6 +87,8 @@ class IndexOptions:
     target_recall: float = 0.999
     calibration_queries: int = 12
     margin: float = 1.5
+    quantize_from_images: int = 50_000
+    quantize_from_dimensions: int = 512
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,7 @@ class KindIndex:
     reduced: ReducedCopy | None = field(init=False, default=None)
     candidate_factor: float = field(init=False, default=0.0)
     measured_recall: float | None = field(init=False, default=None)
+    quantized: QuantizedVectors | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
@@ -140,6 +149,10 @@ class KindIndex:
             self.reduced = ReducedCopy.fit(self.vectors, self.options.reduced_dimensions)
             self.calibrate()
             rerank(self.vectors, np.zeros(1, dtype=np.int64), self.vectors[0])  # compile it now
+        rows, width = self.vectors.shape
+        options = self.options
+        if rows >= options.quantize_from_images and width >= options.quantize_from_dimensions:
+            self.quantized = QuantizedVectors.fit(self.vectors)
 
     def with_metadata(
         self,
@@ -181,8 +194,11 @@ class KindIndex:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the vectors and the reduced copy."""
-        return self.vectors.nbytes + (self.reduced.nbytes if self.reduced else 0)
+        """Memory held by the vectors and their reduced and quantised copies."""
+        copies = (self.reduced.nbytes if self.reduced else 0) + (
+            self.quantized.nbytes if self.quantized else 0
+        )
+        return self.vectors.nbytes + copies
 
     def public_mask(self, now: datetime) -> np.ndarray:
         """Which images are public at ``now``; cached until the next release instant."""

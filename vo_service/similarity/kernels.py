@@ -15,10 +15,12 @@ the scores agree with numpy's to float32 rounding.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["gathered_dots", "int8_scores"]
+__all__ = ["gathered_dots", "int8_scores", "quantise_rows"]
 
 
 @njit(parallel=True, fastmath=True, nogil=True, cache=True)
@@ -44,3 +46,40 @@ def gathered_dots(
         for j in range(width):
             total += vectors[row, j] * query[j]
         out[k] = total
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def quantise_rows(
+    vectors: np.ndarray,
+    gamma: float,
+    codes: np.ndarray,
+    scales: np.ndarray,
+    radius: np.ndarray,
+) -> None:
+    """Write each row's int8 codes, scale and error bound (`quantized.QuantizedVectors`).
+
+    In float64 and without fastmath: the residual, the vector's norm and
+    the codes' are bounds, and must not be reordered into float32.
+    """
+    rows, width = vectors.shape
+    for i in prange(rows):
+        peak = 0.0
+        for j in range(width):
+            peak = max(peak, abs(np.float64(vectors[i, j])))
+        scale = np.float32(peak / 127.0) if peak > 0.0 else np.float32(1.0)
+        step = np.float64(scale)
+        residual = 0.0
+        vector_norm = 0.0
+        code_norm = 0.0
+        for j in range(width):
+            value = np.float64(vectors[i, j])
+            code = min(max(np.rint(value / step), -127.0), 127.0)
+            codes[i, j] = np.int8(code)
+            error = value - step * code
+            residual += error * error
+            vector_norm += value * value
+            code_norm += code * code
+        scales[i] = scale
+        radius[i] = math.sqrt(residual) + gamma * (
+            math.sqrt(vector_norm) + step * math.sqrt(code_norm)
+        )

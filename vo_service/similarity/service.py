@@ -279,7 +279,7 @@ class SimilarityService:
         return indexes
 
     def similarity_scores(
-        self, did: str | None, vector: np.ndarray | None, now: datetime
+        self, did: str | None, vector: np.ndarray | None, now: datetime, best: int | None = None
     ) -> list[KindScores]:
         """Score every image against ``did`` (its kind's) or ``vector`` (each kind of its length).
 
@@ -287,6 +287,9 @@ class SimilarityService:
         (`vo_service.adql.similarity_scores`): the scores of images not public
         at ``now`` are NaN, and an image ``did`` that is not public, unknown
         or without a vector gives no scores at all, as a DID that does not exist.
+        With ``best`` (an ADQL ranking's first cut), an index with a quantised
+        copy scores exactly only the images that may be among the ``best``
+        best (`_best_kind_scores`); the others come from `KindScores.complete`.
         """
         indexes = list(self._indexes.values())  # one snapshot: reloads swap the dict whole
         if did is not None:
@@ -296,12 +299,12 @@ class SimilarityService:
                     public = index.public_mask(now)
                     if not public[position]:
                         return []
-                    return [_kind_scores(index, index.vectors[position], public)]
+                    return [_kind_scores(index, index.vectors[position], public, best)]
             return []
         if vector is None:
             return []
         return [
-            _kind_scores(index, vector.astype(np.float32), index.public_mask(now))
+            _kind_scores(index, vector.astype(np.float32), index.public_mask(now), best)
             for index in indexes
             if index.vectors.shape[1] == vector.size
         ]
@@ -574,10 +577,67 @@ class SimilarityService:
         return rows
 
 
-def _kind_scores(index: KindIndex, query: np.ndarray, public: np.ndarray) -> KindScores:
+def _kind_scores(
+    index: KindIndex, query: np.ndarray, public: np.ndarray, best: int | None = None
+) -> KindScores:
+    if best is not None and index.quantized is not None and np.isfinite(query).all():
+        return _best_kind_scores(index, query, public, best)
     scores = (index.vectors @ query).astype(np.float64)
     scores[~public] = np.nan
     return KindScores(index.image_kind, index.model_id, index.dids, index.positions, scores)
+
+
+def _best_kind_scores(
+    index: KindIndex, query: np.ndarray, public: np.ndarray, best: int
+) -> KindScores:
+    """Score exactly only the public images whose bound reaches the ``best``-th best.
+
+    `quantized.QuantizedVectors.best_candidates`: every public image scoring
+    at least the ``best``-th best exact score is among them, ties included.
+    Their scores are the exact scan's (`_scan_scores`); `complete`
+    gives every image's, with these same values where they were computed,
+    so that later cuts agree with the first.
+    """
+    assert index.quantized is not None
+    query = np.ascontiguousarray(query, dtype=np.float32)
+    candidates = index.quantized.best_candidates(query, public, best)
+    exact = _scan_scores(index.vectors, candidates, query)
+    scores = np.full(len(index), np.nan)
+    scores[candidates] = exact
+
+    def complete() -> np.ndarray:
+        every = (index.vectors @ query).astype(np.float64)
+        every[candidates] = exact
+        every[~public] = np.nan
+        return every
+
+    return KindScores(
+        index.image_kind, index.model_id, index.dids, index.positions, scores, complete
+    )
+
+
+def _scan_scores(vectors: np.ndarray, positions: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``(vectors @ query)[positions]``, float32, as the full scan rounds them.
+
+    OpenBLAS's gemv scores rows four at a time, and the last ``n % 4`` rows
+    of a matrix by another kernel, in another order of additions: the
+    gathered rows are padded to a multiple of four, and those among the
+    last ``n % 4`` are scored with them, so that each score is the scan's to
+    the bit (single-threaded BLAS; with threads, the scan's own rounding
+    depends on how the rows are split, and these agree with it to float32
+    rounding). A ranking then orders near-equal scores as the scan does.
+    """
+    tail = len(vectors) - len(vectors) % 4
+    out = np.empty(positions.size, dtype=np.float32)
+    body = positions < tail
+    rows = positions[body]
+    if rows.size:
+        padded = np.concatenate([rows, np.repeat(rows[:1], -rows.size % 4)])
+        out[body] = (vectors[padded] @ query)[: rows.size]
+    if not body.all():  # with four rows before, as in the scan (one row alone is a dot)
+        start = max(tail - 4, 0)
+        out[~body] = (vectors[start:] @ query)[positions[~body] - start]
+    return out
 
 
 def _quick_select(index: KindIndex, ranked: np.ndarray) -> tuple[QuickSelectGroup, ...]:

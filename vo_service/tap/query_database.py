@@ -280,10 +280,14 @@ class QuerySession:
         """
         ranking = query.ranking
         assert ranking is not None
-        for level in range(ranked.levels):
+        for level in itertools.count():
             if level and self.dialect == "postgresql":
                 self.scores.extend_postgres(self.dbapi, ranked, level)  # type: ignore[union-attr]
-            if ranked.is_last(level):
+            last = ranked.is_last(level)
+            if level and self.dialect == "sqlite" and ranked.completed and not last:
+                ranked.completed = False  # its function had the best scores only
+                self.scores.widen_sqlite(self.dbapi, ranked)  # type: ignore[union-attr]
+            if last:
                 if self.dialect == "sqlite":
                     self.scores.widen_sqlite(self.dbapi, ranked)  # type: ignore[union-attr]
                 return None
@@ -382,8 +386,10 @@ class QuerySession:
         if self.scores is None:
             raise RuntimeError("the query was translated for scores this database cannot make")
         with self._translate_errors():
-            found = self.scores.public_scores(self.connection, query.scores, now)
+            found = self.scores.public_scores(self.connection, query.scores, now, query.ranking)
             ranked = self._levels(query, found)
+            if ranked is None:  # not cut: every image's score, even of a ranking
+                found = [[scores.completed() for scores in kinds] for kinds in found]
             if self.dialect == "sqlite":
                 self._functions = self.scores.register_sqlite(
                     self.dbapi, query.scores, found, ranked
@@ -398,7 +404,7 @@ class QuerySession:
             return None
         slots = [request.slot for request in query.scores]
         ranked = RankedLevels(query.ranking, found[slots.index(query.ranking.slot)])
-        return ranked if ranked.levels > 1 else None
+        return None if ranked.is_last(0) else ranked
 
     def _make_read_only(self) -> None:
         if self._read_only:

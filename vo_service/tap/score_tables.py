@@ -109,9 +109,18 @@ class ScoreTables:
         self._templates: dict[str, _CopyTemplate] = {}
 
     def public_scores(
-        self, connection: sa.Connection, requests: Sequence[ScoreRequest], now: datetime
+        self,
+        connection: sa.Connection,
+        requests: Sequence[ScoreRequest],
+        now: datetime,
+        ranking: RankedScores | None = None,
     ) -> list[list[KindScores]]:
-        """Score each request; only images public in the query's snapshot keep a score."""
+        """Score each request; only images public in the query's snapshot keep a score.
+
+        The scores a ``ranking`` orders by, when it reads them in one place
+        only, may hold those of its first level only (`RankedLevels`), with
+        room for the images hidden here.
+        """
         sql_dialect = "postgres" if connection.dialect.name == "postgresql" else "sqlite"
         hidden = {row[0] for row in connection.exec_driver_sql(hidden_images_sql(sql_dialect, now))}
         models = dict(
@@ -120,10 +129,24 @@ class ScoreTables:
                 "GROUP BY image_kind"
             ).all()
         )
-        return [self._scores(request, now, hidden, models) for request in requests]
+        best = None
+        if ranking is not None and ranking.single:
+            best = RankedLevels.first_size(ranking.rows) + len(hidden)
+        ranked_slot = ranking.slot if ranking is not None else None
+        return [
+            self._scores(
+                request, now, hidden, models, best if request.slot == ranked_slot else None
+            )
+            for request in requests
+        ]
 
     def _scores(
-        self, request: ScoreRequest, now: datetime, hidden: set[str], models: dict
+        self,
+        request: ScoreRequest,
+        now: datetime,
+        hidden: set[str],
+        models: dict,
+        best: int | None = None,
     ) -> list[KindScores]:
         if request.did is not None and request.did in hidden:
             return []  # as an unknown DID
@@ -132,7 +155,10 @@ class ScoreTables:
             vector = parse_vector(request.vector)
             if vector is None:
                 return []
-        found = self.source.similarity_scores(request.did, vector, now)
+        if best is None:
+            found = self.source.similarity_scores(request.did, vector, now)
+        else:
+            found = self.source.similarity_scores(request.did, vector, now, best=best)
         result = []
         for scores in found:
             if models.get(scores.image_kind) != scores.model_id:
@@ -142,11 +168,7 @@ class ScoreTables:
                 )
             hide = [scores.positions[did] for did in hidden if did in scores.positions]
             if hide:
-                values = scores.scores.copy()
-                values[hide] = np.nan
-                scores = KindScores(
-                    scores.image_kind, scores.model_id, scores.dids, scores.positions, values
-                )
+                scores = _hidden(scores, hide)
             result.append(scores)
         return result
 
@@ -230,14 +252,33 @@ class ScoreTables:
         return template
 
 
+def _hidden(scores: KindScores, hide: list[int]) -> KindScores:
+    """Return ``scores`` with NaN at the positions ``hide``, in its completed scores too."""
+    values = scores.scores.copy()
+    values[hide] = np.nan
+    complete = None
+    if scores.complete is not None:
+        every = scores.complete
+
+        def complete() -> np.ndarray:
+            values = every()
+            values[hide] = np.nan
+            return values
+
+    return KindScores(
+        scores.image_kind, scores.model_id, scores.dids, scores.positions, values, complete
+    )
+
+
 class RankedLevels:
     """The public scores of a ranking's constant, cut at lower and lower thresholds.
 
-    Level 0 keeps the images whose score is at least the
-    ``max(FIRST_FACTOR * rows, FIRST_IMAGES)``-th best, each next level
-    `GROWTH` times as many, and the last one every image with a score
-    (`vo_service.adql.ranked_scores`). Thresholds are found when needed
-    (`numpy.partition`): most queries need only the first.
+    Level 0 keeps the images whose score is at least the `first_size`-th
+    best, each next level `GROWTH` times as many, and the last one every
+    image with a score (`vo_service.adql.ranked_scores`). Thresholds are
+    found when needed (`numpy.partition`): most queries need only the first.
+    Scores that hold only the best ones (`KindScores.complete`) are
+    completed when a level after the first is asked for.
 
     Parameters
     ----------
@@ -253,27 +294,47 @@ class RankedLevels:
 
     def __init__(self, ranking: RankedScores, kinds: list[KindScores]) -> None:
         self.slot = ranking.slot
+        self._first = self.first_size(ranking.rows)
+        self._thresholds: dict[int, float] = {}
+        self._set_kinds(kinds)
+        if self._partial and self._valid.size <= self._first:
+            self._set_kinds([k.completed() for k in kinds])  # too few to cut: every score
+
+    @classmethod
+    def first_size(cls, rows: int) -> int:
+        """How many of the best images the first level of a ranking of ``rows`` keeps."""
+        return max(cls.FIRST_FACTOR * rows, cls.FIRST_IMAGES)
+
+    def _set_kinds(self, kinds: list[KindScores]) -> None:
         self.kinds = kinds
+        self._partial = any(k.complete is not None for k in kinds)
         self._valid = np.concatenate([k.scores[~np.isnan(k.scores)] for k in kinds] or [[]])
         sizes = []
-        size = max(self.FIRST_FACTOR * ranking.rows, self.FIRST_IMAGES)
+        size = self._first
         while size < self._valid.size:
             sizes.append(size)
             size *= self.GROWTH
+        if self._partial:
+            sizes = sizes[:1]  # a level past the first completes them (`_complete`)
         self._sizes = sizes
-        self._thresholds: dict[int, float] = {}
 
-    @property
-    def levels(self) -> int:
-        """How many levels there are, the last one holding every image with a score."""
-        return len(self._sizes) + 1
+    def _complete(self, level: int) -> None:
+        """Make every score known before ``level`` (after the first) is cut."""
+        if level and self._partial:
+            self._set_kinds([k.completed() for k in self.kinds])
+            self.completed = True
+
+    completed = False
+    """Whether the scores were completed after the query's functions were made from them."""
 
     def is_last(self, level: int) -> bool:
         """Whether ``level`` holds every image with a score (the query is not cut)."""
+        self._complete(level)
         return level >= len(self._sizes)
 
     def threshold(self, level: int) -> float:
         """Return the lowest score of the images of ``level`` and the levels before it."""
+        self._complete(level)
         if self.is_last(level):
             return -np.inf
         found = self._thresholds.get(level)
