@@ -582,7 +582,7 @@ def _kind_scores(
 ) -> KindScores:
     if best is not None and index.quantized is not None and np.isfinite(query).all():
         return _best_kind_scores(index, query, public, best)
-    scores = (index.vectors @ query).astype(np.float64)
+    scores = _full_scan(index.vectors, query).astype(np.float64)
     scores[~public] = np.nan
     return KindScores(index.image_kind, index.model_id, index.dids, index.positions, scores)
 
@@ -606,7 +606,7 @@ def _best_kind_scores(
     scores[candidates] = exact
 
     def complete() -> np.ndarray:
-        every = (index.vectors @ query).astype(np.float64)
+        every = _full_scan(index.vectors, query).astype(np.float64)
         every[candidates] = exact
         every[~public] = np.nan
         return every
@@ -614,6 +614,21 @@ def _best_kind_scores(
     return KindScores(
         index.image_kind, index.model_id, index.dids, index.positions, scores, complete
     )
+
+
+def _full_scan(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``vectors @ query``, with the last ``n % 4`` rows scored as `_scan_scores` scores them.
+
+    How a BLAS kernel rounds the rows beyond the last group of four differs
+    between CPU kernels; scoring them by the same call in both places keeps
+    the candidates' scores the scan's to the bit on any of them.
+    """
+    out = vectors @ query
+    tail = len(vectors) - len(vectors) % 4
+    if tail < len(vectors):
+        start = max(tail - 4, 0)
+        out[tail:] = (vectors[start:] @ query)[tail - start :]
+    return out
 
 
 def _scan_scores(vectors: np.ndarray, positions: np.ndarray, query: np.ndarray) -> np.ndarray:
