@@ -328,23 +328,7 @@ def test_a_ranking_cut_to_the_best_scores_is_the_full_ranking(
     tap_server: RunningServer, small_levels: list[bool], band: str | None, top: int
 ) -> None:
     """TOP n by similarity, with or without a constraint: the n best public images, exactly."""
-    for query in CONTINUUM:
-        scores = {
-            d: float(small.vector(int(query[-3:])) @ small.vector(int(d[-3:]))) for d in CONTINUUM
-        }
-        kept = [
-            d for d in CONTINUUM if band is None or ("3" if int(d[-3:]) % 3 == 0 else "7") == band
-        ]
-        expected = sorted(kept, key=scores.get, reverse=True)[:top]
-        condition = "" if band is None else f"o.band_list = '{band}' AND "
-        rows = _rows(
-            tap_server,
-            f"SELECT TOP {top} o.obs_publisher_did, vosim_similarity(o.obs_publisher_did, "
-            f"'{query}') AS sim FROM ivoa.obscore AS o WHERE {condition}"
-            f"vosim_similarity(o.obs_publisher_did, '{query}') IS NOT NULL ORDER BY sim DESC",
-        )
-        assert [row[0] for row in rows] == expected
-        assert [row[1] for row in rows] == pytest.approx([scores[d] for d in expected], abs=1e-6)
+    _assert_the_best_public_images(tap_server, band, top)
     if band is None:  # the n best are the first level's; 3 of 3 images are not cut at all
         assert small_levels == ([True] * len(CONTINUUM) if top < 3 else [])
 
@@ -422,6 +406,12 @@ def test_a_ranking_scored_from_the_int8_copy_is_the_full_ranking(
     top: int,
 ) -> None:
     """Only the images that may be among the best are scored exactly: the same answer."""
+    _assert_the_best_public_images(tap_server, band, top)
+    assert any(quantized)
+
+
+def _assert_the_best_public_images(tap_server: RunningServer, band: str | None, top: int) -> None:
+    """Each continuum image's TOP ``top`` by similarity (in ``band``) is its best public ones."""
     hidden = small.did(7)
     for query in CONTINUUM:
         scores = {
@@ -441,4 +431,3 @@ def test_a_ranking_scored_from_the_int8_copy_is_the_full_ranking(
         assert [row[0] for row in rows] == expected
         assert hidden not in {row[0] for row in rows}
         assert [row[1] for row in rows] == pytest.approx([scores[d] for d in expected], abs=1e-6)
-    assert any(quantized)
