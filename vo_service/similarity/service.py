@@ -626,9 +626,19 @@ def _full_scan(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
     out = vectors @ query
     tail = len(vectors) - len(vectors) % 4
     if tail < len(vectors):
-        start = max(tail - 4, 0)
-        out[tail:] = (vectors[start:] @ query)[tail - start :]
+        start, scores = _tail_scores(vectors, query)
+        out[tail:] = scores[tail - start :]
     return out
+
+
+def _tail_scores(vectors: np.ndarray, query: np.ndarray) -> tuple[int, np.ndarray]:
+    """Score the rows from ``start`` on: the last ``n % 4`` and the four before them.
+
+    One call over them in both `_full_scan` and `_scan_scores` (one row
+    alone would be a dot product, rounded otherwise).
+    """
+    start = max(len(vectors) - len(vectors) % 4 - 4, 0)
+    return start, vectors[start:] @ query
 
 
 def _scan_scores(vectors: np.ndarray, positions: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -649,9 +659,9 @@ def _scan_scores(vectors: np.ndarray, positions: np.ndarray, query: np.ndarray) 
     if rows.size:
         padded = np.concatenate([rows, np.repeat(rows[:1], -rows.size % 4)])
         out[body] = (vectors[padded] @ query)[: rows.size]
-    if not body.all():  # with four rows before, as in the scan (one row alone is a dot)
-        start = max(tail - 4, 0)
-        out[~body] = (vectors[start:] @ query)[positions[~body] - start]
+    if not body.all():
+        start, scores = _tail_scores(vectors, query)
+        out[~body] = scores[positions[~body] - start]
     return out
 
 
