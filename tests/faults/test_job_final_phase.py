@@ -91,7 +91,7 @@ def test_a_final_phase_recorded_once_the_database_accepts_writes(
 
     assert _wait_for_phase(service, job_id, {"COMPLETED", "ERROR"}).phase.value == "COMPLETED"
     assert len(refused) == 2
-    assert not (sqlite_settings.job_dir / job_id / "outcome.json").exists()
+    _wait_for_outcome(sqlite_settings, job_id, present=False)  # removed just after the write
     service.shutdown()
 
 
@@ -104,12 +104,12 @@ def _refuse_final(change_phase):
     return refusing
 
 
-def _wait_for_outcome(settings: Settings, job_id: str) -> None:
+def _wait_for_outcome(settings: Settings, job_id: str, present: bool = True) -> None:
     path = settings.job_dir / job_id / "outcome.json"
     deadline = time.monotonic() + 30
-    while not path.exists() and time.monotonic() < deadline:
+    while path.exists() != present and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert path.exists()
+    assert path.exists() == present
 
 
 def test_a_job_caught_executing_by_a_crash_leaves_no_partial_result(
