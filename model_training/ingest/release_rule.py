@@ -12,13 +12,15 @@ cover, ``vosim ingest --release-default`` chooses one of three rules:
 - `RELEASE_PUBLIC`: public from the observation date, or from the ingest
   when the header has none (archival plates, survey cut-outs).
 
-This module imports nothing heavy, so that the command line can offer the
-choices without loading astropy.
+This module imports nothing heavy (no astropy), so that the command line can
+offer the choices without loading it.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+
+from tap_schema.release import utc_now
 
 __all__ = [
     "PROPRIETARY_MONTHS",
@@ -69,7 +71,7 @@ def release_by_rule(observed: datetime | None, rule: str) -> datetime | None:
     if rule not in RELEASE_DEFAULTS:
         raise ValueError(f"release default {rule!r} is not one of {', '.join(RELEASE_DEFAULTS)}")
     if rule == RELEASE_PUBLIC:
-        return observed or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        return observed or utc_now().replace(microsecond=0)
     if rule == RELEASE_AFTER_PERIOD and observed is not None:
         return default_release_date(observed)
     return None

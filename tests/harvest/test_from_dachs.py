@@ -36,7 +36,7 @@ from model_training.publish.stage import publish, unpublish
 from tap_schema import Settings, open_catalogue
 from tests import fixture_archive as fixture
 from tests.fits_factory import source_image, write_cube, write_image
-from tests.publish.catalogue import DACHS_AUTHORITY
+from tests.publish.catalogue import dachs_did
 from tests.publish.dachs_server import INPUTS, DachsServer, dachs_unavailable
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def accref(name: str) -> str:
 
 
 def did(name: str) -> str:
-    return f"ivo://{DACHS_AUTHORITY}/~?{accref(name)}"
+    return dachs_did(accref(name))
 
 
 def names() -> list[str]:

@@ -52,9 +52,14 @@ def accref(index: int) -> str:
     return f"vosim_test_archive/data/img-{index:02d}.fits"
 
 
+def dachs_did(accref: str) -> str:
+    """The DID DaCHS gives a file (``getStandardPubDID``), which vosim keeps."""
+    return f"ivo://{DACHS_AUTHORITY}/~?{accref}"
+
+
 def did(index: int) -> str:
-    """The DID of an image in DaCHS's own form (``getStandardPubDID``), which vosim keeps."""
-    return f"ivo://{DACHS_AUTHORITY}/~?{accref(index)}"
+    """The DID of a test image in DaCHS's own form."""
+    return dachs_did(accref(index))
 
 
 def index_of(did: str) -> int:
