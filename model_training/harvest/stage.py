@@ -38,11 +38,16 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
 from model_training.archive_mapping import ArchiveMapping
-from model_training.ingest.catalogue_writer import KnownProduct, ProductCatalogue
+from model_training.ingest.catalogue_writer import (
+    WRITTEN_SCHEMAS,
+    KnownProduct,
+    ProductCatalogue,
+)
 from model_training.ingest.cutout_store import CutoutStore
 from model_training.ingest.identifiers import DidError, check_did, key_for_did
 from model_training.ingest.metadata import (
@@ -164,6 +169,7 @@ class _Job:
     key: str
     known: KnownProduct | None
     attempts: int
+    file_url: str | None = None
 
 
 def harvest_archive(
@@ -243,6 +249,8 @@ class _Run:
         self.report = report
         self.column_types = obscore_column_types()
         self.workers = options.workers or cpu_count()
+        self.unlisted: dict[str, KnownProduct] = {}
+        """Harvested products the archive no longer lists, by the URL their file came from."""
 
     def plan(self, listed: Iterator[ArchiveRecord | tuple[str, str]]) -> list[_Job]:
         """Sort the archive's products into unchanged, held back, failed and to fetch."""
@@ -272,11 +280,16 @@ class _Run:
                 continue
             if item.is_proprietary(now):
                 reason = f"proprietary until {item.release_date:%Y-%m-%d %H:%M:%S} UTC"
-                self._finish(item, HELD, attempts, reason)
+                self._finish(item, HELD, attempts, reason, withhold=item.did in known)
                 continue
             product = known.get(item.did)
             key = product.product_key if product else key_for_did(item.did)
             jobs.append(_Job(item, key, product, attempts))
+        self.unlisted = {
+            record.file_url: known[did]
+            for did, record in recorded.items()
+            if did not in seen and did in known and record.state == HARVESTED and record.file_url
+        }
         return jobs
 
     def fetch_and_ingest(self, jobs: list[_Job], downloads: Path) -> None:
@@ -351,6 +364,11 @@ class _Run:
             else:
                 self._finish(job.record, FAILED, job.attempts, str(error))
             return None
+        if job.known is None and fetched.url in self.unlisted:
+            # the file of a product the archive no longer lists under its old DID: renamed
+            job.known = self.unlisted.pop(fetched.url)
+            job.key = job.known.product_key
+        job.file_url = fetched.url
         return self._task(job, fetched)
 
     def _fetch(self, fetcher: Fetcher, job: _Job, downloads: Path) -> Fetched:
@@ -374,7 +392,9 @@ class _Run:
         path, stored = fetched.path, fetched.url
         if self.options.keep_files is not None:
             self.options.keep_files.mkdir(parents=True, exist_ok=True)
-            path = Path(shutil.move(fetched.path, self.options.keep_files / fetched.path.name))
+            gzipped = fetched.path.name.endswith(".gz")
+            kept = self.options.keep_files / f"{job.key}.fits{'.gz' if gzipped else ''}"
+            path = Path(shutil.move(fetched.path, kept))
             stored = str(path.resolve())
         return ProductTask(
             path=path,
@@ -398,16 +418,24 @@ class _Run:
         if problems:
             self._finish(record, FAILED, job.attempts, "; ".join(problems))
             return
-        done = HarvestRecord(record.did, self.tap_url, record.digest, HARVESTED, job.attempts)
+        done = HarvestRecord(
+            record.did,
+            self.tap_url,
+            record.digest,
+            HARVESTED,
+            job.attempts,
+            file_url=job.file_url,
+        )
         previous = {result.task.path: job.known} if job.known else {}
+        renamed = job.known.obs_publisher_did if job.known else record.did
+
+        def bookkeeping(conn: Connection) -> None:
+            if renamed != record.did:
+                self.records.delete(conn, renamed)
+            self.records.put(conn, done)
+
         try:
-            write_batch(
-                [result],
-                previous,
-                self.products,
-                self.store,
-                also=lambda conn: self.records.put(conn, done),
-            )
+            write_batch([result], previous, self.products, self.store, also=bookkeeping)
         except SQLAlchemyError as error:
             reason = getattr(error, "orig", None) or error
             self._finish(record, FAILED, job.attempts, f"the catalogue refused its rows ({reason})")
@@ -417,20 +445,38 @@ class _Run:
         else:
             self.report.updated += 1
 
-    def _finish(self, record: ArchiveRecord, state: str, attempts: int, reason: str) -> None:
-        """Record a held-back or failed product, and count it."""
+    def _finish(
+        self,
+        record: ArchiveRecord,
+        state: str,
+        attempts: int,
+        reason: str,
+        *,
+        withhold: bool = False,
+    ) -> None:
+        """Record a held-back or failed product, and count it.
+
+        With ``withhold``, a product harvested before that the archive now
+        holds back (a release date moved into the future) takes that release
+        date in the catalogue too, in the same transaction, so that it is no
+        longer served.
+        """
         reason = reason.replace("\r", " ").replace("\n", " ")
-        self.records.put_alone(
-            HarvestRecord(
-                record.did,
-                self.tap_url,
-                record.digest,
-                state,
-                attempts,
-                reason,
-                record.release_date if state == HELD else None,
-            )
+        row = HarvestRecord(
+            record.did,
+            self.tap_url,
+            record.digest,
+            state,
+            attempts,
+            reason,
+            record.release_date if state == HELD else None,
         )
+        if withhold:
+            with self.products.catalogue.begin_writing(WRITTEN_SCHEMAS) as conn:
+                self.products.set_release_date(conn, record.did, record.release_date)
+                self.records.put(conn, row)
+        else:
+            self.records.put_alone(row)
         line = f"{record.did}: {reason}"
         if state == HELD:
             self.report.held_back += 1
