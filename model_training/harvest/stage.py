@@ -213,7 +213,9 @@ def harvest_archive(
             downloads.mkdir(parents=True)
             records = HarvestRecords(catalogue)
             run = _Run(tap_url, stored, options, products, store, records, report)
-            listed = list_records(query or pyvo_query(tap_url), options.mapping, options.where)
+            limits = options.limits
+            query = query or pyvo_query(tap_url, limits.retries, limits.backoff_s, limits.timeout_s)
+            listed = list_records(query, options.mapping, options.where)
             jobs = run.plan(listed)
             run.fetch_and_ingest(jobs, downloads)
             shutil.rmtree(downloads, ignore_errors=True)

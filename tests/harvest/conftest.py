@@ -51,7 +51,11 @@ class Fault:
 
 @dataclass
 class ArchiveFaults:
-    """The faults the archive shows, by request path, and when each path was asked for."""
+    """The faults the archive shows, and when each path (and path with query) was asked for.
+
+    A fault is keyed by a path (``/files/KEY.fits``), or by a path and its
+    query (``/datalink?ID=…``, as the archive's ``access_url`` has it).
+    """
 
     faults: dict[str, Fault] = field(default_factory=dict)
     requests: dict[str, list[float]] = field(default_factory=dict)
@@ -73,10 +77,12 @@ class FaultyArchive:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        self.faults.requests.setdefault(path, []).append(time.monotonic())
+        target = f"{path}?{scope['query_string'].decode('latin-1')}"
+        for asked in {path, target}:
+            self.faults.requests.setdefault(asked, []).append(time.monotonic())
         if path.startswith("/files/"):
             await asyncio.sleep(FILE_DELAY_S)
-        fault = self.faults.faults.get(path)
+        fault = self.faults.faults.get(target) or self.faults.faults.get(path)
         if fault is None or fault.times <= 0:
             await self.app(scope, receive, send)
             return
