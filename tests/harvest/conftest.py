@@ -77,7 +77,8 @@ class FaultyArchive:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        target = f"{path}?{scope['query_string'].decode('latin-1')}"
+        query = scope["query_string"].decode("latin-1")
+        target = f"{path}?{query}" if query else path
         for asked in {path, target}:
             self.faults.requests.setdefault(asked, []).append(time.monotonic())
         if path.startswith("/files/"):

@@ -1,0 +1,91 @@
+"""``vosim harvest``'s options as an operator uses them: --where, --max-file-size, --keep-files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from model_training.harvest.stage import DOWNLOAD_FOLDER, harvest_archive
+from tap_schema import Settings
+from tests.harvest.conftest import ServedArchive
+from tests.harvest.helpers import harvested_key, harvested_rows, only, options_for, subset
+from tests.tap.server import ROOT, running_server
+
+IMAGES = subset()
+CUBE = next(image for image in IMAGES if image.image_kind == "peak_flux")
+
+
+def vosim_harvest(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run ``vosim harvest`` on the installation, as an operator would."""
+    environ = {
+        **os.environ,
+        "VOSIM_DATA_DIR": str(settings.data_dir),
+        "VOSIM_AUTHORITY": settings.authority,
+        "PYTHONPATH": str(ROOT),
+    }
+    environ.pop("VOSIM_DB_URL", None)
+    command = [sys.executable, "-m", "vo_service.cli", "harvest", *arguments]
+    return subprocess.run(command, env=environ, capture_output=True, text=True, timeout=120)
+
+
+def test_where_selects_the_rows_and_a_file_over_the_size_limit_is_reported(
+    archive: ServedArchive, harvester: Settings
+) -> None:
+    done = vosim_harvest(
+        harvester,
+        archive.tap_url,
+        *("--where", only(IMAGES), "--max-file-size", "0.05", "--workers", "2"),
+    )
+
+    assert done.returncode == 1, done.stdout + done.stderr  # one product failed
+    assert f"{len(IMAGES) - 1} harvested" in done.stdout, done.stdout
+    [failure] = [line for line in done.stdout.splitlines() if line.startswith("failed: ")]
+    assert failure.startswith(f"failed: {CUBE.did}: ")
+    assert "larger than the limit of 50,000 bytes" in failure and "--max-file-size" in failure
+    assert set(harvested_rows(harvester)) == {image.did for image in IMAGES} - {CUBE.did}
+    asked = {path for path in archive.faults.requests if path.startswith("/files/")}
+    assert asked == {f"/files/{image.key}.fits" for image in IMAGES}  # no other row fetched
+
+
+def test_without_keep_files_files_send_clients_to_the_archive(
+    archive: ServedArchive, harvester: Settings
+) -> None:
+    harvest_archive(harvester, archive.tap_url, options_for(IMAGES))
+    assert not (harvester.data_dir / DOWNLOAD_FOLDER).exists()
+    assert not list(harvester.data_dir.rglob("*.fits*"))  # no copy anywhere
+    with running_server(harvester) as mirror:
+        for image in IMAGES:
+            key = harvested_key(harvester, image.did)
+            answer = httpx.get(f"{mirror.url}/files/{key}.fits")
+            assert answer.status_code == 307
+            assert answer.headers["location"] == f"{archive.url}/files/{image.key}.fits"
+
+
+def test_keep_files_keeps_each_file_and_serves_it(
+    archive: ServedArchive, harvester: Settings, tmp_path: Path
+) -> None:
+    kept = tmp_path / "kept"
+    options = options_for(IMAGES, keep_files=kept)
+    report = harvest_archive(harvester, archive.tap_url, options)
+    assert (report.harvested, report.failed) == (len(IMAGES), 0), str(report)
+    again = harvest_archive(harvester, archive.tap_url, options)
+    assert again.unchanged == len(IMAGES)
+
+    keys = {image.did: harvested_key(harvester, image.did) for image in IMAGES}
+    assert sorted(path.name for path in kept.iterdir()) == sorted(
+        f"{k}.fits" for k in keys.values()
+    )
+    with running_server(harvester) as mirror:
+        for image in IMAGES:
+            original = httpx.get(f"{archive.url}/files/{image.key}.fits")
+            served = httpx.get(f"{mirror.url}/files/{keys[image.did]}.fits")
+            assert served.status_code == 200, image.did
+            assert (
+                served.content
+                == original.content
+                == (kept / f"{keys[image.did]}.fits").read_bytes()
+            )
