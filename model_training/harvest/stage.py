@@ -298,9 +298,7 @@ class _Run:
         """Fetch ahead in threads, read in the worker pool, commit each product alone."""
         counted = _ByteCounter()
         fetcher = Fetcher(self.options.limits, counted.add)
-        bar = tqdm(
-            total=len(jobs), unit="product", desc="harvest", disable=not self.options.progress
-        )
+        bar = _ProgressBar(len(jobs), counted, disable=not self.options.progress)
         by_path: dict[Path, _Job] = {}
         try:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="harvest") as threads:
@@ -309,11 +307,7 @@ class _Run:
                     self._commit(by_path.pop(result.task.path), result)
                     if self.options.keep_files is None:
                         result.task.path.unlink(missing_ok=True)
-                    bar.update(1)
-                    elapsed = bar.format_dict.get("elapsed") or 0.0
-                    if elapsed:
-                        rate = counted.total / elapsed / 1e6
-                        bar.set_postfix_str(f"{rate:.1f} MB/s", refresh=False)
+                    bar.advance()
         finally:
             bar.close()
             fetcher.close()
@@ -326,7 +320,7 @@ class _Run:
         fetcher: Fetcher,
         downloads: Path,
         by_path: dict[Path, _Job],
-        bar: tqdm,
+        bar: _ProgressBar,
     ) -> Iterator[ProductTask]:
         """Yield the ingest task of each download in order, ``2 × workers`` downloads ahead.
 
@@ -347,7 +341,7 @@ class _Run:
                 submit(following)
             task = self._task_of(job, future)
             if task is None:
-                bar.update(1)
+                bar.advance()
                 continue
             by_path[task.path] = job
             yield task
@@ -507,3 +501,24 @@ class _ByteCounter:
     def add(self, n: int) -> None:
         with self._lock:
             self.total += n
+
+
+class _ProgressBar(tqdm):
+    """Products done, and their rates: products/s and MB/s, both averaged since the start.
+
+    tqdm's own rate is smoothed over the last updates by default; here both
+    figures divide by the same elapsed time, so that MB/s over products/s
+    is the mean size of a product, and the last figures are the run's.
+    """
+
+    def __init__(self, total: int, counted: _ByteCounter, *, disable: bool) -> None:
+        super().__init__(total=total, unit="product", desc="harvest", smoothing=0, disable=disable)
+        self.counted = counted
+
+    def advance(self) -> None:
+        """Count one product done (harvested, held back or failed), and show the MB/s."""
+        self.update(1)
+        elapsed = self.format_dict.get("elapsed") or 0.0
+        if elapsed:
+            rate = self.counted.total / elapsed / 1e6
+            self.set_postfix_str(f"{rate:.2f} MB/s", refresh=False)

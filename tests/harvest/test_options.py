@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import tqdm.std
 
 from model_training.harvest.stage import DOWNLOAD_FOLDER, harvest_archive
 from tap_schema import Settings
@@ -89,3 +92,21 @@ def test_keep_files_keeps_each_file_and_serves_it(
                 == original.content
                 == (kept / f"{keys[image.did]}.fits").read_bytes()
             )
+
+
+def test_progress_bar_shows_products_and_megabytes_per_second(
+    archive: ServedArchive, harvester: Settings, capsys, monkeypatch
+) -> None:
+    elapsed_s = 0.5  # as the bar sees it: its clock starts at 1000 s and stops at 1000.5 s
+    clock = itertools.chain([1000.0], itertools.repeat(1000.0 + elapsed_s))
+    monkeypatch.setattr(tqdm.std, "time", lambda: next(clock))  # the bar's clock, frozen
+    report = harvest_archive(harvester, archive.tap_url, options_for(IMAGES, progress=True))
+
+    sizes = [len(httpx.get(f"{archive.url}/files/{image.key}.fits").content) for image in IMAGES]
+    assert report.fetched_bytes == sum(sizes)
+    last = capsys.readouterr().err.strip().split("\r")[-1]
+    assert f"{len(IMAGES)}/{len(IMAGES)}" in last, last
+    products_per_s = float(re.search(r"([0-9.]+) ?product/s", last)[1])
+    megabytes_per_s = float(re.search(r"([0-9.]+) MB/s", last)[1])
+    assert abs(products_per_s - len(IMAGES) / elapsed_s) < 0.01, last
+    assert abs(megabytes_per_s - sum(sizes) / elapsed_s / 1e6) < 0.05, last  # as shown
