@@ -110,3 +110,13 @@ def test_progress_bar_shows_products_and_megabytes_per_second(
     megabytes_per_s = float(re.search(r"([0-9.]+) MB/s", last)[1])
     assert abs(products_per_s - len(IMAGES) / elapsed_s) < 0.01, last
     assert abs(megabytes_per_s - sum(sizes) / elapsed_s / 1e6) < 0.05, last  # as shown
+
+
+def test_a_where_the_archive_refuses_is_said_in_one_line(
+    archive: ServedArchive, harvester: Settings
+) -> None:
+    done = vosim_harvest(harvester, archive.tap_url, "--where", "o.no_such_column = 1")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("vosim harvest: error: "), done.stderr
+    assert "no_such_column" in done.stderr, done.stderr
