@@ -13,6 +13,9 @@ Incremental and restartable, by ``vosim.harvest_record`` (`records`):
 
 - a product harvested before whose archive values have the same digest is
   unchanged and not fetched; a changed one is fetched and updated in place;
+  a new DID whose file is the one last fetched for a DID the archive no
+  longer lists is that product renamed (its vectors and neighbours follow);
+  one whose release date moved into the future takes it, unfetched;
 - a product whose release date is still to come, or that the archive
   refuses (401, 403, DataLink ``NotAuthorizedFault``; or any refusal of a
   product without release date), is held back: not fetched, recorded with
