@@ -117,7 +117,7 @@ class ServedArchive(RunningServer):
     faults: ArchiveFaults = field(default_factory=ArchiveFaults)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedArchive]:
     folder = tmp_path_factory.mktemp("harvested-archive")
     settings = Settings.from_env(
