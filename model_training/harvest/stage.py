@@ -293,7 +293,11 @@ class _Run:
         self.unlisted = {
             record.file_url: known[did]
             for did, record in recorded.items()
-            if did not in seen and did in known and record.state == HARVESTED and record.file_url
+            if did not in seen
+            and did in known
+            and record.state == HARVESTED
+            and record.file_url
+            and record.archive_url == self.tap_url
         }
         return jobs
 
