@@ -173,6 +173,7 @@ class _Job:
     known: KnownProduct | None
     attempts: int
     file_url: str | None = None
+    kept: Path | None = None
 
 
 def harvest_archive(
@@ -274,7 +275,7 @@ class _Run:
             seen.add(item.did)
             previous = recorded.get(item.did)
             same = previous is not None and previous.record_digest == item.digest
-            if same and previous.state == HARVESTED and item.did in known:
+            if same and previous.state == HARVESTED and _has_file(known.get(item.did)):
                 self.report.unchanged += 1
                 continue
             attempts = previous.attempts + 1 if same else 1
@@ -311,8 +312,12 @@ class _Run:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="harvest") as threads:
                 fetched = self._fetched(jobs, threads, fetcher, downloads, by_path, bar)
                 for result in prepare_in_order(fetched, self.workers):
-                    self._commit(by_path.pop(result.task.path), result)
-                    if self.options.keep_files is None:
+                    job = by_path.pop(result.task.path)
+                    committed = self._commit(job, result)
+                    if committed and job.kept is not None:
+                        job.kept.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.move(result.task.path, job.kept)
+                    else:
                         result.task.path.unlink(missing_ok=True)
                     bar.advance()
         finally:
@@ -394,11 +399,10 @@ class _Run:
             return None
         path, stored = fetched.path, fetched.url
         if self.options.keep_files is not None:
-            self.options.keep_files.mkdir(parents=True, exist_ok=True)
+            # moved there once committed: a failed product leaves no file, an update its old one
             gzipped = fetched.path.name.endswith(".gz")
-            kept = self.options.keep_files / f"{job.key}.fits{'.gz' if gzipped else ''}"
-            path = Path(shutil.move(fetched.path, kept))
-            stored = str(path.resolve())
+            job.kept = self.options.keep_files / f"{job.key}.fits{'.gz' if gzipped else ''}"
+            stored = str(job.kept.resolve())
         return ProductTask(
             path=path,
             relative_path=record.did,
@@ -412,15 +416,16 @@ class _Run:
             stored_path=stored,
         )
 
-    def _commit(self, job: _Job, result: PreparedProduct | ProductFailure) -> None:
+    def _commit(self, job: _Job, result: PreparedProduct | ProductFailure) -> bool:
+        """Write a product's rows and bookkeeping row in one transaction; False if it failed."""
         record = job.record
         if isinstance(result, ProductFailure):
             self._finish(record, FAILED, job.attempts, result.reason)
-            return
+            return False
         problems = self.products.problems(result)
         if problems:
             self._finish(record, FAILED, job.attempts, "; ".join(problems))
-            return
+            return False
         done = HarvestRecord(
             record.did,
             self.tap_url,
@@ -442,11 +447,12 @@ class _Run:
         except SQLAlchemyError as error:
             reason = getattr(error, "orig", None) or error
             self._finish(record, FAILED, job.attempts, f"the catalogue refused its rows ({reason})")
-            return
+            return False
         if job.known is None:
             self.report.harvested += 1
         else:
             self.report.updated += 1
+        return True
 
     def _finish(
         self,
@@ -496,6 +502,18 @@ class _Run:
             self.records.put_alone(HarvestRecord(did, self.tap_url, "", FAILED, attempts, reason))
         self.report.failed += 1
         self.report.failures.append(f"{did}: {reason}")
+
+
+def _has_file(product: KnownProduct | None) -> bool:
+    """Whether a product is in the catalogue with its file: the archive's URL, or a kept copy.
+
+    A kept copy can be missing after a harvest killed between the commit
+    and the move, or deleted by hand: the product is then fetched again.
+    """
+    if product is None:
+        return False
+    path = product.file_path
+    return path.startswith(("http://", "https://")) or Path(path).is_file()
 
 
 class _ByteCounter:

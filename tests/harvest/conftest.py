@@ -41,12 +41,15 @@ class Fault:
         Keep the client waiting this long before any answer.
     stall_s
         Send the status line and headers, then wait this long before the body.
+    body
+        Answer these bytes (with ``status``, 200 if not given) instead of the resource.
     """
 
     times: int
     status: int | None = None
     wait_s: float = 0.0
     stall_s: float = 0.0
+    body: bytes | None = None
 
 
 @dataclass
@@ -89,9 +92,11 @@ class FaultyArchive:
             return
         fault.times -= 1
         await asyncio.sleep(fault.wait_s)
-        if fault.status is not None:
-            await send({"type": "http.response.start", "status": fault.status, "headers": []})
-            await send({"type": "http.response.body", "body": b"the archive is unwell"})
+        if fault.status is not None or fault.body is not None:
+            status = fault.status or 200
+            await send({"type": "http.response.start", "status": status, "headers": []})
+            body = b"the archive is unwell" if fault.body is None else fault.body
+            await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, _stalling(send, fault.stall_s))
 

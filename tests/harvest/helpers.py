@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -11,6 +14,7 @@ from model_training.harvest.download import FetchLimits
 from model_training.harvest.stage import HarvestOptions
 from tap_schema import Settings, open_catalogue
 from tests import served_archive
+from tests.tap.server import RunningServer
 
 MAPPING = ArchiveMapping(category="scientific_category")
 """vosim's obscore keeps the category in a column of that name (the release date is ObsCore's)."""
@@ -41,6 +45,21 @@ def only(images: list[served_archive.ArchiveImage]) -> str:
 def options_for(images: list[served_archive.ArchiveImage], **changes) -> HarvestOptions:
     """`OPTIONS` restricted to these products, with other fields changed."""
     return replace(OPTIONS, where=only(images), **changes)
+
+
+@contextmanager
+def archive_values(archive: RunningServer, did: str, **values: Any) -> Iterator[None]:
+    """Change a product's ``ivoa.obscore`` values in the archive for the block."""
+    obscore = archive.catalogue.table("ivoa.obscore")
+    where = obscore.c.obs_publisher_did == did
+    with archive.catalogue.begin() as conn:
+        before = conn.execute(sa.select(*(obscore.c[n] for n in values)).where(where)).one()
+        conn.execute(obscore.update().where(where).values(values))
+    try:
+        yield
+    finally:
+        with archive.catalogue.begin() as conn:
+            conn.execute(obscore.update().where(where).values(before._asdict()))
 
 
 def harvested_rows(settings: Settings, table: str = "ivoa.obscore") -> dict[str, dict]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 import httpx
 import numpy as np
@@ -19,26 +18,11 @@ from tap_schema import Settings, open_catalogue
 from tests import fixture_archive as fixture
 from tests import served_archive
 from tests.harvest.conftest import ServedArchive
-from tests.harvest.helpers import harvested_rows, options_for, snapshot, subset
+from tests.harvest.helpers import archive_values, harvested_rows, options_for, snapshot, subset
 from tests.tap.server import running_server
 
 IMAGES = subset()
 RENAMED = "ivo://eso.org/ID?uid://A001/X1296/Xrenamed"
-
-
-@contextmanager
-def archive_values(archive: ServedArchive, did: str, **values: Any) -> Iterator[None]:
-    """Change a product's ``ivoa.obscore`` values in the archive for the block."""
-    obscore = archive.catalogue.table("ivoa.obscore")
-    where = obscore.c.obs_publisher_did == did
-    with archive.catalogue.begin() as conn:
-        before = conn.execute(sa.select(*(obscore.c[n] for n in values)).where(where)).one()
-        conn.execute(obscore.update().where(where).values(values))
-    try:
-        yield
-    finally:
-        with archive.catalogue.begin() as conn:
-            conn.execute(obscore.update().where(where).values(before._asdict()))
 
 
 @contextmanager

@@ -13,8 +13,15 @@ import tqdm.std
 
 from model_training.harvest.stage import DOWNLOAD_FOLDER, harvest_archive
 from tap_schema import Settings
-from tests.harvest.conftest import ServedArchive
-from tests.harvest.helpers import harvested_key, harvested_rows, only, options_for, subset
+from tests.harvest.conftest import Fault, ServedArchive
+from tests.harvest.helpers import (
+    archive_values,
+    harvested_key,
+    harvested_rows,
+    only,
+    options_for,
+    subset,
+)
 from tests.tap.server import running_server
 from vo_service.cli.command import main
 
@@ -102,6 +109,13 @@ def test_keep_files_keeps_each_file_and_serves_it(
                 == (kept / f"{keys[image.did]}.fits").read_bytes()
             )
 
+    lost = kept / f"{keys[IMAGES[0].did]}.fits"  # deleted by hand, or a kill before its move
+    copy = lost.read_bytes()
+    lost.unlink()
+    repaired = harvest_archive(harvester, archive.tap_url, options)
+    assert (repaired.updated, repaired.unchanged) == (1, len(IMAGES) - 1), str(repaired)
+    assert lost.read_bytes() == copy
+
 
 def test_progress_bar_shows_products_and_megabytes_per_second(
     archive: ServedArchive, harvester: Settings, capsys, monkeypatch
@@ -129,3 +143,25 @@ def test_a_where_the_archive_refuses_is_said_in_one_line(
     assert done.stderr.startswith("vosim harvest: error: "), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "no_such_column" in done.stderr, done.stderr
+
+
+def test_keep_files_keeps_no_file_of_a_product_that_failed(
+    archive: ServedArchive, harvester: Settings, tmp_path: Path
+) -> None:
+    kept = tmp_path / "kept"
+    first = harvest_archive(harvester, archive.tap_url, options_for(IMAGES[:3], keep_files=kept))
+    assert first.harvested == 3, str(first)
+    before = {path.name: path.read_bytes() for path in kept.iterdir()}
+    updated, new = IMAGES[0], IMAGES[3]
+    for image in (updated, new):  # the archive sends something that is not FITS
+        archive.faults.faults[f"/files/{image.key}.fits"] = Fault(times=5, body=b"not FITS")
+    with archive_values(archive, updated.did, target_name="changed"):
+        again = harvest_archive(harvester, archive.tap_url, options_for(IMAGES, keep_files=kept))
+
+    assert (again.harvested, again.updated, again.failed) == (0, 0, 2), str(again)
+    after = {path.name: path.read_bytes() for path in kept.iterdir()}
+    assert after == before  # the new product left nothing, the updated one kept its file
+    key = harvested_key(harvester, updated.did)
+    with running_server(harvester) as mirror:
+        served = httpx.get(f"{mirror.url}/files/{key}.fits")
+    assert served.status_code == 200 and served.content == before[f"{key}.fits"]
