@@ -165,3 +165,16 @@ def test_keep_files_keeps_no_file_of_a_product_that_failed(
     with running_server(harvester) as mirror:
         served = httpx.get(f"{mirror.url}/files/{key}.fits")
     assert served.status_code == 200 and served.content == before[f"{key}.fits"]
+
+
+def test_retries_option_sets_the_attempts(
+    archive: ServedArchive, harvester: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = IMAGES[0]
+    archive.faults.faults[f"/files/{image.key}.fits"] = Fault(times=1, status=503)
+    done = vosim_harvest(
+        harvester, capsys, archive.tap_url, "--where", only([image]), "--retries", "0"
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"failed: {image.did}: " in done.stdout and "503, 1 time" in done.stdout, done.stdout
+    assert len(archive.faults.requests[f"/files/{image.key}.fits"]) == 1
