@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -26,6 +27,8 @@ DATALINK_CONTENT = "content=datalink"
 FITS_FORMATS = ("application/fits", "image/fits", "application/x-fits")
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
+
+T = TypeVar("T")
 
 
 class Proprietary(Exception):  # noqa: N818 (an outcome, not an error)
@@ -123,8 +126,7 @@ class Fetcher:
         from astropy.io.votable import parse
         from pyvo.dal.adhoc import DatalinkResults
 
-        with self._request(links_url) as response:
-            document = response.read()
+        document = self._exchange(links_url, lambda response: response.read())
         try:
             links = DatalinkResults(parse(io.BytesIO(document)), url=links_url)
         except Exception as error:  # any parse failure is this product's failure
@@ -143,69 +145,69 @@ class Fetcher:
         raise FetchFailed(f"its DataLink #this row says {message!r}", refused=True)
 
     def _download(self, url: str, target: Path) -> Fetched:
-        limit = self.limits.max_bytes
-        with self._request(url) as response:
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > limit:
-                raise FetchFailed(_too_large(url, int(declared), limit))
-            size = 0
-            try:
-                with target.open("wb") as out:
-                    for chunk in response.iter_bytes(_CHUNK):
-                        size += len(chunk)
-                        if size > limit:
-                            raise FetchFailed(_too_large(url, size, limit))
-                        out.write(chunk)
-                        self.on_bytes(len(chunk))
-            except httpx.HTTPError as error:
-                target.unlink(missing_ok=True)
-                raise FetchFailed(f"the download of {url} broke off ({error})") from None
-            except FetchFailed:
-                target.unlink(missing_ok=True)
-                raise
+        size = self._exchange(url, lambda response: self._store(url, response, target))
         with target.open("rb") as stream:
             if stream.read(2) == _GZIP_MAGIC:
                 target = target.rename(target.with_name(target.name + ".gz"))
         return Fetched(target, url, size)
 
-    def _request(self, url: str) -> _Response:
-        """Open a streamed GET, retrying 5xx, timeouts and broken connections."""
+    def _store(self, url: str, response: httpx.Response, target: Path) -> int:
+        """Stream a response's body into ``target``; return its size.
+
+        Nothing is left at ``target`` when the body is too large or breaks
+        off (the broken one is tried again by `_exchange`).
+        """
+        limit = self.limits.max_bytes
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise FetchFailed(_too_large(url, int(declared), limit))
+        size = 0
+        try:
+            with target.open("wb") as out:
+                for chunk in response.iter_bytes(_CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise FetchFailed(_too_large(url, size, limit))
+                    out.write(chunk)
+                    self.on_bytes(len(chunk))
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        return size
+
+    def _exchange(self, url: str, consume: Callable[[httpx.Response], T]) -> T:
+        """GET ``url`` and ``consume`` its body, trying again on 5xx, timeouts and broken links.
+
+        A timeout or a broken connection counts the same whether it comes
+        before the answer or in the middle of its body: the whole exchange
+        is tried again, after ``backoff_s``, then twice as long each time.
+        """
         for attempt in range(self.limits.retries + 1):
+            times = f"{attempt + 1} time{'s' if attempt else ''}"
             last = attempt == self.limits.retries
             try:
                 response = self.client.send(self.client.build_request("GET", url), stream=True)
+                try:
+                    status = response.status_code
+                    if status < 400:
+                        return consume(response)
+                finally:
+                    response.close()
             except httpx.TimeoutException:
                 if last:
-                    raise FetchFailed(f"{url} timed out {attempt + 1} times") from None
+                    raise FetchFailed(f"{url} timed out {times}") from None
             except httpx.HTTPError as error:
                 if last:
-                    raise FetchFailed(f"cannot reach {url} ({error})") from None
+                    raise FetchFailed(f"cannot reach {url}, {times} ({error})") from None
             else:
-                status = response.status_code
-                if status < 400:
-                    return _Response(response)
-                response.close()
                 if status in (401, 403):
                     raise Proprietary(f"the archive answers {status} for {url}")
                 if status < 500:
                     raise FetchFailed(f"the archive answers {status} for {url}", refused=True)
                 if last:
-                    raise FetchFailed(f"{url}: the archive answered {status}, {attempt + 1} times")
+                    raise FetchFailed(f"{url}: the archive answered {status}, {times}")
             time.sleep(self.limits.backoff_s * 2**attempt)
         raise AssertionError("unreachable")
-
-
-class _Response:
-    """A streamed response as a context manager that closes it."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.response = response
-
-    def __enter__(self) -> httpx.Response:
-        return self.response
-
-    def __exit__(self, *_exc: object) -> None:
-        self.response.close()
 
 
 def _too_large(url: str, size: int, limit: int) -> str:

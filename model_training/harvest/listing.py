@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import requests
 
 from model_training.archive_mapping import ArchiveMapping, ArchiveMappingError
 from model_training.ingest.metadata import MetadataValueError, typed_value
@@ -133,12 +134,18 @@ def list_records(
         last = _text(rows[-1]["obs_publisher_did"])
 
 
-def pyvo_query(tap_url: str, retries: int = 4, backoff_s: float = 1.0) -> Query:
-    """Return a `Query` on a TAP service (synchronous, pyvo), retried on 5xx and timeouts."""
+def pyvo_query(
+    tap_url: str, retries: int = 4, backoff_s: float = 1.0, timeout_s: float = 60.0
+) -> Query:
+    """Return a `Query` on a TAP service (synchronous, pyvo), retried on 5xx and timeouts.
+
+    pyvo's synchronous queries wait for ever by default; each request here
+    times out after ``timeout_s`` and is tried again like a 5xx answer.
+    """
     import pyvo
     from pyvo.dal.exceptions import DALFormatError, DALQueryError, DALServiceError
 
-    service = pyvo.dal.TAPService(tap_url)
+    service = pyvo.dal.TAPService(tap_url, session=_TimedSession(timeout_s))
 
     def run(adql: str) -> list[dict[str, Any]]:
         for attempt in range(retries + 1):
@@ -158,6 +165,22 @@ def pyvo_query(tap_url: str, retries: int = 4, backoff_s: float = 1.0) -> Query:
         raise AssertionError("unreachable")
 
     return run
+
+
+class _TimedSession(requests.Session):
+    """pyvo's session (its User-Agent), with a timeout on every request that sets none."""
+
+    def __init__(self, timeout_s: float) -> None:
+        from pyvo.utils.http import create_session
+
+        super().__init__()
+        self.headers.update(create_session().headers)
+        self.timeout_s = timeout_s
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout_s
+        return super().request(*args, **kwargs)
 
 
 def _adql(mapping: ArchiveMapping, where: str | None, after: str | None, top: int) -> str:

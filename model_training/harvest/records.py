@@ -25,6 +25,7 @@ HELD = "held"
 FAILED = "failed"
 
 _REASON_LENGTH = 1024
+_URL_LENGTH = 1024
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class HarvestRecord:
     attempts: int
     reason: str | None = None
     release_date: datetime | None = None
+    file_url: str | None = None
 
 
 class HarvestRecords:
@@ -64,9 +66,15 @@ class HarvestRecords:
         row = {**record.__dict__, "updated_at": utc_now()}
         if row["reason"] is not None:
             row["reason"] = row["reason"][:_REASON_LENGTH]
+        if row["file_url"] is not None and len(row["file_url"]) > _URL_LENGTH:
+            row["file_url"] = None  # a cut URL names no file: such a rename is not recognised
         where = self.table.c.obs_publisher_did == record.obs_publisher_did
         conn.execute(self.table.delete().where(where))
         conn.execute(self.table.insert().values(row))
+
+    def delete(self, conn: Connection, did: str) -> None:
+        """Delete a product's row in the caller's transaction (its DID is gone: renamed)."""
+        conn.execute(self.table.delete().where(self.table.c.obs_publisher_did == did))
 
     def put_alone(self, record: HarvestRecord) -> None:
         """Write a row in a transaction of its own (held-back and failed products)."""

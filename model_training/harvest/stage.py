@@ -13,6 +13,9 @@ Incremental and restartable, by ``vosim.harvest_record`` (`records`):
 
 - a product harvested before whose archive values have the same digest is
   unchanged and not fetched; a changed one is fetched and updated in place;
+  a new DID whose file is the one last fetched for a DID the archive no
+  longer lists is that product renamed (its vectors and neighbours follow);
+  one whose release date moved into the future takes it, unfetched;
 - a product whose release date is still to come, or that the archive
   refuses (401, 403, DataLink ``NotAuthorizedFault``; or any refusal of a
   product without release date), is held back: not fetched, recorded with
@@ -38,11 +41,16 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
 from model_training.archive_mapping import ArchiveMapping
-from model_training.ingest.catalogue_writer import KnownProduct, ProductCatalogue
+from model_training.ingest.catalogue_writer import (
+    WRITTEN_SCHEMAS,
+    KnownProduct,
+    ProductCatalogue,
+)
 from model_training.ingest.cutout_store import CutoutStore
 from model_training.ingest.identifiers import DidError, check_did, key_for_did
 from model_training.ingest.metadata import (
@@ -164,6 +172,8 @@ class _Job:
     key: str
     known: KnownProduct | None
     attempts: int
+    file_url: str | None = None
+    kept: Path | None = None
 
 
 def harvest_archive(
@@ -207,7 +217,9 @@ def harvest_archive(
             downloads.mkdir(parents=True)
             records = HarvestRecords(catalogue)
             run = _Run(tap_url, stored, options, products, store, records, report)
-            listed = list_records(query or pyvo_query(tap_url), options.mapping, options.where)
+            limits = options.limits
+            query = query or pyvo_query(tap_url, limits.retries, limits.backoff_s, limits.timeout_s)
+            listed = list_records(query, options.mapping, options.where)
             jobs = run.plan(listed)
             run.fetch_and_ingest(jobs, downloads)
             shutil.rmtree(downloads, ignore_errors=True)
@@ -243,6 +255,8 @@ class _Run:
         self.report = report
         self.column_types = obscore_column_types()
         self.workers = options.workers or cpu_count()
+        self.unlisted: dict[str, KnownProduct] = {}
+        """Harvested products the archive no longer lists, by the URL their file came from."""
 
     def plan(self, listed: Iterator[ArchiveRecord | tuple[str, str]]) -> list[_Job]:
         """Sort the archive's products into unchanged, held back, failed and to fetch."""
@@ -261,7 +275,7 @@ class _Run:
             seen.add(item.did)
             previous = recorded.get(item.did)
             same = previous is not None and previous.record_digest == item.digest
-            if same and previous.state == HARVESTED and item.did in known:
+            if same and previous.state == HARVESTED and _has_file(known.get(item.did)):
                 self.report.unchanged += 1
                 continue
             attempts = previous.attempts + 1 if same else 1
@@ -272,33 +286,40 @@ class _Run:
                 continue
             if item.is_proprietary(now):
                 reason = f"proprietary until {item.release_date:%Y-%m-%d %H:%M:%S} UTC"
-                self._finish(item, HELD, attempts, reason)
+                self._finish(item, HELD, attempts, reason, withhold=item.did in known)
                 continue
             product = known.get(item.did)
             key = product.product_key if product else key_for_did(item.did)
             jobs.append(_Job(item, key, product, attempts))
+        self.unlisted = {
+            record.file_url: known[did]
+            for did, record in recorded.items()
+            if did not in seen
+            and did in known
+            and record.state == HARVESTED
+            and record.file_url
+            and record.archive_url == self.tap_url
+        }
         return jobs
 
     def fetch_and_ingest(self, jobs: list[_Job], downloads: Path) -> None:
         """Fetch ahead in threads, read in the worker pool, commit each product alone."""
         counted = _ByteCounter()
         fetcher = Fetcher(self.options.limits, counted.add)
-        bar = tqdm(
-            total=len(jobs), unit="product", desc="harvest", disable=not self.options.progress
-        )
+        bar = _ProgressBar(len(jobs), counted, disable=not self.options.progress)
         by_path: dict[Path, _Job] = {}
         try:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="harvest") as threads:
                 fetched = self._fetched(jobs, threads, fetcher, downloads, by_path, bar)
                 for result in prepare_in_order(fetched, self.workers):
-                    self._commit(by_path.pop(result.task.path), result)
-                    if self.options.keep_files is None:
+                    job = by_path.pop(result.task.path)
+                    committed = self._commit(job, result)
+                    if committed and job.kept is not None:
+                        job.kept.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.move(result.task.path, job.kept)
+                    else:
                         result.task.path.unlink(missing_ok=True)
-                    bar.update(1)
-                    elapsed = bar.format_dict.get("elapsed") or 0.0
-                    if elapsed:
-                        rate = counted.total / elapsed / 1e6
-                        bar.set_postfix_str(f"{rate:.1f} MB/s", refresh=False)
+                    bar.advance()
         finally:
             bar.close()
             fetcher.close()
@@ -311,7 +332,7 @@ class _Run:
         fetcher: Fetcher,
         downloads: Path,
         by_path: dict[Path, _Job],
-        bar: tqdm,
+        bar: _ProgressBar,
     ) -> Iterator[ProductTask]:
         """Yield the ingest task of each download in order, ``2 × workers`` downloads ahead.
 
@@ -332,7 +353,7 @@ class _Run:
                 submit(following)
             task = self._task_of(job, future)
             if task is None:
-                bar.update(1)
+                bar.advance()
                 continue
             by_path[task.path] = job
             yield task
@@ -351,6 +372,11 @@ class _Run:
             else:
                 self._finish(job.record, FAILED, job.attempts, str(error))
             return None
+        if job.known is None and fetched.url in self.unlisted:
+            # the file of a product the archive no longer lists under its old DID: renamed
+            job.known = self.unlisted.pop(fetched.url)
+            job.key = job.known.product_key
+        job.file_url = fetched.url
         return self._task(job, fetched)
 
     def _fetch(self, fetcher: Fetcher, job: _Job, downloads: Path) -> Fetched:
@@ -373,9 +399,10 @@ class _Run:
             return None
         path, stored = fetched.path, fetched.url
         if self.options.keep_files is not None:
-            self.options.keep_files.mkdir(parents=True, exist_ok=True)
-            path = Path(shutil.move(fetched.path, self.options.keep_files / fetched.path.name))
-            stored = str(path.resolve())
+            # moved there once committed: a failed product leaves no file, an update its old one
+            gzipped = fetched.path.name.endswith(".gz")
+            job.kept = self.options.keep_files / f"{job.key}.fits{'.gz' if gzipped else ''}"
+            stored = str(job.kept.resolve())
         return ProductTask(
             path=path,
             relative_path=record.did,
@@ -389,48 +416,76 @@ class _Run:
             stored_path=stored,
         )
 
-    def _commit(self, job: _Job, result: PreparedProduct | ProductFailure) -> None:
+    def _commit(self, job: _Job, result: PreparedProduct | ProductFailure) -> bool:
+        """Write a product's rows and bookkeeping row in one transaction; False if it failed."""
         record = job.record
         if isinstance(result, ProductFailure):
             self._finish(record, FAILED, job.attempts, result.reason)
-            return
+            return False
         problems = self.products.problems(result)
         if problems:
             self._finish(record, FAILED, job.attempts, "; ".join(problems))
-            return
-        done = HarvestRecord(record.did, self.tap_url, record.digest, HARVESTED, job.attempts)
+            return False
+        done = HarvestRecord(
+            record.did,
+            self.tap_url,
+            record.digest,
+            HARVESTED,
+            job.attempts,
+            file_url=job.file_url,
+        )
         previous = {result.task.path: job.known} if job.known else {}
+        renamed = job.known.obs_publisher_did if job.known else record.did
+
+        def bookkeeping(conn: Connection) -> None:
+            if renamed != record.did:
+                self.records.delete(conn, renamed)
+            self.records.put(conn, done)
+
         try:
-            write_batch(
-                [result],
-                previous,
-                self.products,
-                self.store,
-                also=lambda conn: self.records.put(conn, done),
-            )
+            write_batch([result], previous, self.products, self.store, also=bookkeeping)
         except SQLAlchemyError as error:
             reason = getattr(error, "orig", None) or error
             self._finish(record, FAILED, job.attempts, f"the catalogue refused its rows ({reason})")
-            return
+            return False
         if job.known is None:
             self.report.harvested += 1
         else:
             self.report.updated += 1
+        return True
 
-    def _finish(self, record: ArchiveRecord, state: str, attempts: int, reason: str) -> None:
-        """Record a held-back or failed product, and count it."""
+    def _finish(
+        self,
+        record: ArchiveRecord,
+        state: str,
+        attempts: int,
+        reason: str,
+        *,
+        withhold: bool = False,
+    ) -> None:
+        """Record a held-back or failed product, and count it.
+
+        With ``withhold``, a product harvested before that the archive now
+        holds back (a release date moved into the future) takes that release
+        date in the catalogue too, in the same transaction, so that it is no
+        longer served.
+        """
         reason = reason.replace("\r", " ").replace("\n", " ")
-        self.records.put_alone(
-            HarvestRecord(
-                record.did,
-                self.tap_url,
-                record.digest,
-                state,
-                attempts,
-                reason,
-                record.release_date if state == HELD else None,
-            )
+        row = HarvestRecord(
+            record.did,
+            self.tap_url,
+            record.digest,
+            state,
+            attempts,
+            reason,
+            record.release_date if state == HELD else None,
         )
+        if withhold:
+            with self.products.catalogue.begin_writing(WRITTEN_SCHEMAS) as conn:
+                self.products.set_release_date(conn, record.did, record.release_date)
+                self.records.put(conn, row)
+        else:
+            self.records.put_alone(row)
         line = f"{record.did}: {reason}"
         if state == HELD:
             self.report.held_back += 1
@@ -449,6 +504,18 @@ class _Run:
         self.report.failures.append(f"{did}: {reason}")
 
 
+def _has_file(product: KnownProduct | None) -> bool:
+    """Whether a product is in the catalogue with its file: the archive's URL, or a kept copy.
+
+    A kept copy can be missing after a harvest killed between the commit
+    and the move, or deleted by hand: the product is then fetched again.
+    """
+    if product is None:
+        return False
+    path = product.file_path
+    return path.startswith(("http://", "https://")) or Path(path).is_file()
+
+
 class _ByteCounter:
     """Bytes downloaded by all threads, for the bytes/s figure."""
 
@@ -459,3 +526,24 @@ class _ByteCounter:
     def add(self, n: int) -> None:
         with self._lock:
             self.total += n
+
+
+class _ProgressBar(tqdm):
+    """Products done, and their rates: products/s and MB/s, both averaged since the start.
+
+    tqdm's own rate is smoothed over the last updates by default; here both
+    figures divide by the same elapsed time, so that MB/s over products/s
+    is the mean size of a product, and the last figures are the run's.
+    """
+
+    def __init__(self, total: int, counted: _ByteCounter, *, disable: bool) -> None:
+        super().__init__(total=total, unit="product", desc="harvest", smoothing=0, disable=disable)
+        self.counted = counted
+
+    def advance(self) -> None:
+        """Count one product done (harvested, held back or failed), and show the MB/s."""
+        self.update(1)
+        elapsed = self.format_dict.get("elapsed") or 0.0
+        if elapsed:
+            rate = self.counted.total / elapsed / 1e6
+            self.set_postfix_str(f"{rate:.2f} MB/s", refresh=False)

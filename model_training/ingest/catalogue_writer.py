@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, String, Table, func, select
@@ -204,6 +205,14 @@ class ProductCatalogue:
             self.product.update()
             .where(self.product.c.obs_publisher_did == old_did)
             .values(obs_publisher_did=new_did)
+        )
+
+    def set_release_date(self, conn: Connection, did: str, release: datetime | None) -> None:
+        """Give a product a new release date in the caller's transaction (nothing else changes)."""
+        conn.execute(
+            self.obscore.update()
+            .where(self.obscore.c.obs_publisher_did == did)
+            .values(obs_release_date=release)
         )
 
     def counts(self) -> dict[str, int]:

@@ -8,7 +8,8 @@ one under DaCHS' embargo (``getproduct`` refuses it). vosim harvests it as
 an operator would (the mapping file names the table with the release date);
 then publishes its similarity tables back into the same DaCHS, and an ADQL
 join of DaCHS' ``ivoa.obscore`` with ``similarity.neighbour`` through
-DaCHS' TAP service returns the harvested products' neighbours.
+DaCHS' TAP service returns the harvested products' neighbours. A harvest
+killed inside a commit resumes with every product exactly once.
 
 Skipped only where DaCHS is not installed; one session at a time (the lock
 the plugin tests take), since DaCHS' database and inputs are the machine's.
@@ -19,7 +20,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,12 +37,14 @@ import sqlalchemy as sa
 from model_training.archive_mapping import ArchiveMapping
 from model_training.harvest.download import FetchLimits
 from model_training.harvest.stage import HarvestOptions, harvest_archive
+from model_training.ingest.cutout_store import CutoutStore
 from model_training.publish.stage import publish, unpublish
 from tap_schema import Settings, open_catalogue
 from tests import fixture_archive as fixture
 from tests.fits_factory import source_image, write_cube, write_image
 from tests.publish.catalogue import dachs_did
 from tests.publish.dachs_server import INPUTS, DachsServer, dachs_unavailable
+from tests.tap.server import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -261,3 +268,47 @@ def _expected_pairs(rows: dict) -> set[tuple[str, str]]:
     return {
         (a, b) for a in rows for b in rows if a != b and rows[a].image_kind == rows[b].image_kind
     }
+
+
+def test_killed_harvest_from_dachs_resumes_with_every_product_once(
+    dachs: DachsServer, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "vosim"
+    environ = {**os.environ, "VOSIM_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
+    environ.pop("VOSIM_DB_URL", None)
+    arguments = [dachs.tap_url, "--mapping", str(DATA / "dachs_mapping.toml"), "--workers", "1"]
+    killed = subprocess.run(
+        [sys.executable, "-m", "tests.harvest.killed_harvest", "3", *arguments],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+
+    done = subprocess.run(
+        [sys.executable, "-m", "vo_service.cli", "harvest", *arguments],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = done.stdout.splitlines()[0]
+    assert summary.startswith(f"{len(HARVESTED) - 2} harvested, 0 updated, 2 unchanged, 2 held"), (
+        done.stdout
+    )
+    settings = Settings.from_env({"VOSIM_DATA_DIR": str(data_dir)})
+    catalogue = open_catalogue(settings)
+    try:
+        with catalogue.begin() as conn:
+            for name in ("ivoa.obscore", "similarity.image", "vosim.product"):
+                table = catalogue.table(name)
+                dids = conn.execute(sa.select(table.c.obs_publisher_did)).scalars().all()
+                assert sorted(dids) == sorted(HARVESTED), name
+            product = catalogue.table("vosim.product")
+            rows = conn.execute(sa.select(product.c.cutout_index)).scalars().all()
+    finally:
+        catalogue.dispose()
+    assert sorted(rows) == list(range(len(HARVESTED)))
+    assert CutoutStore(settings.cutout_store).n_rows == len(HARVESTED)

@@ -17,33 +17,16 @@ import pytest
 import pyvo
 import sqlalchemy as sa
 
-from model_training.archive_mapping import ArchiveMapping
-from model_training.harvest.download import FetchLimits
-from model_training.harvest.stage import HarvestOptions, harvest_archive
+from model_training.harvest.stage import harvest_archive
 from model_training.ingest.cutout_store import CutoutStore
 from tap_schema import Settings, open_catalogue
 from tests import served_archive
+from tests.harvest.helpers import OPTIONS, harvested_key, harvested_rows
 from tests.tap.server import RunningServer, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC = {image.did for image in served_archive.PUBLIC}
 HELD = {image.did for image in served_archive.PROPRIETARY}
-MAPPING = ArchiveMapping(category="scientific_category")
-"""vosim's obscore keeps the category in a column of that name (the release date is ObsCore's)."""
-OPTIONS = HarvestOptions(
-    mapping=MAPPING, workers=2, progress=False, limits=FetchLimits(retries=1, backoff_s=0.1)
-)
-
-
-def harvested_rows(settings: Settings) -> dict[str, dict]:
-    catalogue = open_catalogue(settings)
-    try:
-        obscore = catalogue.table("ivoa.obscore")
-        with catalogue.begin() as conn:
-            rows = conn.execute(sa.select(obscore)).mappings().all()
-        return {row["obs_publisher_did"]: dict(row) for row in rows}
-    finally:
-        catalogue.dispose()
 
 
 def test_harvest_keeps_the_archive_dids_and_holds_back_proprietary(
@@ -177,18 +160,6 @@ def test_harvested_products_are_served_with_the_archive_file(
         answer = httpx.get(f"{mirror.url}/files/{key}.fits", follow_redirects=True)
     assert answer.status_code == 200
     assert answer.content.startswith(b"SIMPLE  =")
-
-
-def harvested_key(settings: Settings, did: str) -> str:
-    catalogue = open_catalogue(settings)
-    try:
-        product = catalogue.table("vosim.product")
-        with catalogue.begin() as conn:
-            return conn.execute(
-                sa.select(product.c.product_key).where(product.c.obs_publisher_did == did)
-            ).scalar_one()
-    finally:
-        catalogue.dispose()
 
 
 @pytest.mark.slow

@@ -128,6 +128,7 @@ def add_harvest(verbs: Verbs) -> None:
 def _run_harvest(args: argparse.Namespace, settings: Settings) -> int:
     from model_training.archive_mapping import ArchiveMapping
     from model_training.harvest.download import FetchLimits
+    from model_training.harvest.listing import ListingError
     from model_training.harvest.stage import HarvestOptions, harvest_archive
 
     options = HarvestOptions(
@@ -137,7 +138,10 @@ def _run_harvest(args: argparse.Namespace, settings: Settings) -> int:
         keep_files=args.keep_files,
         limits=FetchLimits(max_bytes=int(args.max_file_size * 1e6), retries=args.retries),
     )
-    report = harvest_archive(settings, args.tap_url, options)
+    try:
+        report = harvest_archive(settings, args.tap_url, options)
+    except ListingError as error:  # the archive refused or failed the listing: one line
+        raise ValueError(str(error)) from None
     print(report)
     return report.exit_status
 

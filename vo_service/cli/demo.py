@@ -193,13 +193,17 @@ def _ingest(settings: Settings, archive: Path):
 
 def _harvest(settings: Settings, options: DemoOptions):
     from model_training.archive_mapping import ArchiveMapping
+    from model_training.harvest.listing import ListingError
     from model_training.harvest.stage import HarvestOptions, harvest_archive
 
     assert options.archive_url is not None
     mapping = ArchiveMapping.from_toml(options.mapping) if options.mapping else ArchiveMapping()
-    return harvest_archive(
-        settings, options.archive_url, HarvestOptions(where=options.where, mapping=mapping)
-    )
+    try:
+        return harvest_archive(
+            settings, options.archive_url, HarvestOptions(where=options.where, mapping=mapping)
+        )
+    except ListingError as error:  # the archive refused or failed the listing: one line
+        raise ValueError(str(error)) from None
 
 
 def _categories(settings: Settings, archive: Path) -> str:
