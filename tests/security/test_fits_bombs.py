@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import time
 import tracemalloc
@@ -10,8 +11,10 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 
-from model_training.ingest.fits_image import FitsReadError, read_fits_image
-from tests.fits_factory import source_image, write_image
+from model_training.ingest.fits_image import MAX_DECOMPRESSED_BYTES, FitsReadError, read_fits_image
+from model_training.ingest.stage import ingest_folder
+from tap_schema import Settings
+from tests.fits_factory import gzip_file, source_image, write_image
 from vo_service.similarity.errors import UploadError, UploadTooLargeError
 from vo_service.similarity.image_upload import UPLOAD_MAX_PIXELS, read_uploaded_image
 
@@ -98,3 +101,57 @@ def test_multi_member_gzip_upload_is_read_whole(tmp_path: Path) -> None:
     content = gzip.compress(raw[:5760]) + gzip.compress(raw[5760:])
     uploaded = read_uploaded_image(content, "a.fits.gz", limit_bytes=50 * _MB)
     assert uploaded.cutout.pixels.shape == (64, 64)
+
+
+def _ingested(settings: Settings, folder: Path) -> tuple[list[str], int]:
+    """Ingest a folder; its report's failure lines and the peak of traced memory."""
+    report = []
+    peak = _peak_bytes(
+        lambda: report.append(ingest_folder(settings, folder, progress=False, workers=1))
+    )
+    return report[0].failures, peak
+
+
+def test_ingest_refuses_the_gzip_bomb_from_its_header(
+    tmp_path: Path, sqlite_settings: Settings
+) -> None:
+    """The issue's 16384² bomb has 2^28 pixels, within the pixel limit, but is gzipped."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    (folder / "bomb.fits.gz").write_bytes(_gzip_bomb())
+    write_image(folder / "fine.fits", source_image(64, 64))
+    failures, peak = _ingested(sqlite_settings, folder)
+    (line,) = failures
+    assert line.startswith(f"{folder / 'bomb.fits.gz'}: the file is compressed and declares ")
+    assert "1073741824 bytes of data" in line and "decompress it first" in line
+    assert peak < 100 * _MB
+
+
+def test_ingest_refuses_a_flood_behind_a_small_gzipped_header(
+    tmp_path: Path, sqlite_settings: Settings
+) -> None:
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    zeros = gzip.compress(bytes(_CHUNK), compresslevel=9)
+    flood = MAX_DECOMPRESSED_BYTES // _CHUNK + 1
+    (folder / "flood.fits.gz").write_bytes(gzip.compress(_header(64)) + zeros * flood)
+    failures, peak = _ingested(sqlite_settings, folder)
+    (line,) = failures
+    assert "the file is compressed and decompresses to over" in line
+    assert peak < 100 * _MB
+
+
+def test_ingest_refuses_a_bzip2_bomb_in_a_fits_named_file(tmp_path: Path) -> None:
+    """astropy opens any compression it knows by its magic bytes, whatever the name says."""
+    path = tmp_path / "quiet.fits"
+    with bz2.open(path, "wb") as file:
+        file.write(_header(16384))
+        for _ in range(16):
+            file.write(bytes(_CHUNK))
+    with pytest.raises(FitsReadError, match="compressed and declares 1073741824 bytes"):
+        read_fits_image(path)
+
+
+def test_ingest_still_reads_a_gzipped_image_within_the_limit(tmp_path: Path) -> None:
+    path = gzip_file(write_image(tmp_path / "map.fits", source_image(96, 80)))
+    assert read_fits_image(path).shape == (80, 96)
