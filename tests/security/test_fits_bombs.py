@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import os
 import time
 import tracemalloc
 from pathlib import Path
 
+import httpx
 import pytest
 from astropy.io import fits
 
 from model_training.ingest.fits_image import MAX_DECOMPRESSED_BYTES, FitsReadError, read_fits_image
 from model_training.ingest.stage import ingest_folder
-from tap_schema import Settings
+from tap_schema import Settings, open_catalogue
 from tests.fits_factory import gzip_file, source_image, write_image
+from tests.tap import catalogue as small
+from tests.tap.helpers import query_status
+from tests.tap.server import vosim_serve
 from vo_service.similarity.errors import UploadError, UploadTooLargeError
 from vo_service.similarity.image_upload import UPLOAD_MAX_PIXELS, read_uploaded_image
 
@@ -155,3 +160,35 @@ def test_ingest_refuses_a_bzip2_bomb_in_a_fits_named_file(tmp_path: Path) -> Non
 def test_ingest_still_reads_a_gzipped_image_within_the_limit(tmp_path: Path) -> None:
     path = gzip_file(write_image(tmp_path / "map.fits", source_image(96, 80)))
     assert read_fits_image(path).shape == (80, 96)
+
+
+def _peak_rss_bytes(pid: int) -> int:
+    """The peak resident memory of a process so far (VmHWM of /proc/PID/status)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    (line,) = [line for line in status.splitlines() if line.startswith("VmHWM:")]
+    return int(line.split()[1]) * 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/PID/status")
+def test_served_archive_refuses_the_bomb_in_bounded_memory(sqlite_settings: Settings) -> None:
+    """The issue's attack on ``vosim serve``: its peak memory grows by less than 100 MB."""
+    catalogue = open_catalogue(sqlite_settings)
+    small.fill(catalogue)
+    catalogue.dispose()
+    environ = {**os.environ, "VOSIM_DATA_DIR": str(sqlite_settings.data_dir)}
+    environ.pop("VOSIM_DB_URL", None)
+    bomb = _gzip_bomb()
+    with vosim_serve(environ) as served, httpx.Client(timeout=120) as client:
+        url = f"{served.url}/similarity/sync"
+        small_image = {"IMAGE": ("small.fits.gz", gzip.compress(_header(64)))}
+        client.post(url, files=small_image)  # warmed up: the peak before is the service's own
+        before = _peak_rss_bytes(served.process.pid)
+        refused = client.post(url, files={"IMAGE": ("bomb.fits.gz", bomb)})
+        json = client.post(url, data={"RESPONSEFORMAT": "json"}, files={"IMAGE": ("b.gz", bomb)})
+        growth = _peak_rss_bytes(served.process.pid) - before
+    assert refused.status_code == 413
+    assert refused.headers["content-type"].startswith("application/x-votable+xml")
+    [(status, message)] = query_status(refused.content)
+    assert status == "ERROR" and "268435456 pixels" in message
+    assert json.status_code == 413 and "at most 16777216 pixels" in json.json()["error"]
+    assert growth < 100 * _MB, growth
