@@ -538,11 +538,11 @@ def _data_bytes(header: fits.Header) -> int:
     """Bytes of data a header declares (FITS 4.0, 4.4.1.1), and of a tile-compressed image."""
     if header.get("ZIMAGE") is True:
         pixels = declared_pixels(_zimage_axes(header))
-        return max(pixels * abs(int(header.get("ZBITPIX", 8))) // 8, _table_bytes(header))
-    return _table_bytes(header)
+        return max(pixels * abs(int(header.get("ZBITPIX", 8))) // 8, _standard_data_bytes(header))
+    return _standard_data_bytes(header)
 
 
-def _table_bytes(header: fits.Header) -> int:
+def _standard_data_bytes(header: fits.Header) -> int:
     naxis = int(header.get("NAXIS", 0))
     if naxis <= 0:
         return 0

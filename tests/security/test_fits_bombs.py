@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import lzma
 import os
 import time
 import tracemalloc
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -146,13 +148,26 @@ def test_ingest_refuses_a_flood_behind_a_small_gzipped_header(
     assert peak < 100 * _MB
 
 
-def test_ingest_refuses_a_bzip2_bomb_in_a_fits_named_file(tmp_path: Path) -> None:
+def _write_compressed(path: Path, method: str, content: bytes) -> None:
+    if method == "zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("image.fits", content)
+    else:
+        path.write_bytes({"bzip2": bz2.compress, "xz": lzma.compress}[method](content))
+
+
+@pytest.mark.parametrize("method", ["bzip2", "xz", "zip"])
+def test_ingest_refuses_other_compressions_in_a_fits_named_file(
+    tmp_path: Path, method: str
+) -> None:
     """astropy opens any compression it knows by its magic bytes, whatever the name says."""
     path = tmp_path / "quiet.fits"
-    with bz2.open(path, "wb") as file:
-        file.write(_header(16384))
-        for _ in range(16):
-            file.write(bytes(_CHUNK))
+    _write_compressed(path, method, _header(16384) + bytes(_CHUNK))
+    peak = _peak_bytes(lambda: _refused_at_ingest(path))
+    assert peak < 100 * _MB
+
+
+def _refused_at_ingest(path: Path) -> None:
     with pytest.raises(FitsReadError, match="compressed and declares 1073741824 bytes"):
         read_fits_image(path)
 
