@@ -220,6 +220,54 @@ def test_stage_writes_the_same_rows_full_and_incremental(client, any_settings, t
     assert_same_rows(there.rows(1), there.expected_rows(1, "continuum", 12))
 
 
+class KillingBar:
+    """The stage's progress bar, with a `KillWorker` told of every finished task too."""
+
+    def __init__(self, bar, killer):
+        self.bar, self.killer = bar, killer
+
+    def update(self, count):
+        self.bar.update(count)
+        self.killer.update(count)
+
+    def __getattr__(self, name):
+        return getattr(self.bar, name)
+
+
+def test_a_killed_worker_changes_nothing_in_an_incremental_run(
+    client, any_settings, tmp_path, monkeypatch
+):
+    """``vosim neighbours`` incremental on the cluster, one worker killed mid-run: same rows."""
+    from model_training.neighbours import stage
+
+    here = Archive(Settings.from_env({"VOSIM_DATA_DIR": str(tmp_path / "here")}), seed=6, d=16)
+    there = Archive(any_settings, seed=6, d=16)
+    for archive in (here, there):
+        archive.add(range(0, 160), "continuum", PAST)
+    run(here, block_size=32)
+    run(there, block_size=32, cluster=client)
+    for archive in (here, there):
+        archive.add(range(300, 330), "continuum", PAST)
+        archive.release([5, 21, 77], "continuum", FUTURE)
+    killer = KillWorker(client)
+    searched = stage.cluster_update_top_k
+
+    def killed_midway(cluster, *arguments):
+        *head, bar, device = arguments
+        return searched(cluster, *head, KillingBar(bar, killer), device)
+
+    monkeypatch.setattr(stage, "cluster_update_top_k", killed_midway)
+    alone = run(here, block_size=32)
+    together = run(there, block_size=32, cluster=client)
+    assert killer.killed is not None
+    assert [r.mode for r in together] == [r.mode for r in alone] == ["incremental", "unchanged"]
+    assert [r.n_rows_written for r in together] == [r.n_rows_written for r in alone]
+    assert there.rows(1) == here.rows(1)
+    assert_same_rows(there.rows(1), there.expected_rows(1, "continuum", 12))
+    client.wait_for_workers(2, timeout=60)
+    assert killer.killed not in client.run(os.getpid).values()
+
+
 def test_cli_cluster_option(sqlite_settings, monkeypatch, capsys):
     archive = Archive(sqlite_settings)
     archive.add(range(0, 20), "continuum", PAST)

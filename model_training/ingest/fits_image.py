@@ -14,12 +14,16 @@ user can act on, so that ingest can report it as one line and go on.
 
 from __future__ import annotations
 
+import bz2
 import dataclasses
 import gzip
+import lzma
 import math
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from astropy.io import fits
@@ -32,6 +36,7 @@ from .noise import NoiseEstimate, estimate_noise, radial_noise_profile
 
 __all__ = [
     "CONTINUUM",
+    "MAX_DECOMPRESSED_BYTES",
     "MAX_PIXELS",
     "PEAK_FLUX",
     "FitsImage",
@@ -72,6 +77,22 @@ Checked on the header, before the data is read, so that a file declaring a
 huge array (a decompression bomb: a few MB of gzipped zeros) is refused
 without allocating it."""
 
+MAX_DECOMPRESSED_BYTES = 1 << 28
+"""Most bytes of HDU data `read_fits_image` decompresses from a compressed file: 256 MiB.
+
+A gzipped (bzip2, xz, zip) file cannot be memory-mapped: astropy inflates
+the data it reads into memory, so a compressed file is held to this lower
+bound, checked on its headers as they are decompressed, before any data
+is. An uncompressed file of the same image is read lazily up to
+`MAX_PIXELS`; tile-compressed image HDUs are held to this bound too."""
+
+_BLOCK = 2880
+_MAX_HEADER_BLOCKS = 100
+_DECOMPRESSED_MARGIN = 1 << 20  # headers and small extensions beside the data
+_GZIP_MAGIC = b"\x1f\x8b"
+_BZIP2_MAGIC = b"BZ"
+_XZ_MAGIC = b"\xfd7zXZ\x00"
+_ZIP_MAGIC = b"PK\x03\x04"
 _MAX_NOISE_VOXELS = 1 << 22
 _MAX_NOISE_CHANNELS = 64
 _DISTORTION_MARKERS = (b"A_ORDER", b"CPDIS", b"D2IMDIS", b"DP1", b"-SIP", b"-TPV")
@@ -184,7 +205,12 @@ def is_fits_name(name: str) -> bool:
     return name.lower().endswith(FITS_SUFFIXES)
 
 
-def read_fits_image(path: Path | str, *, max_pixels: int = MAX_PIXELS) -> FitsImage:
+def read_fits_image(
+    path: Path | str,
+    *,
+    max_pixels: int = MAX_PIXELS,
+    max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
+) -> FitsImage:
     """Read the first image HDU of a FITS file into its 2-D map.
 
     Handles 2-D images and 3-D or 4-D images whose axes other than the two
@@ -202,6 +228,10 @@ def read_fits_image(path: Path | str, *, max_pixels: int = MAX_PIXELS) -> FitsIm
         A ``.fits`` or ``.fits.gz`` file.
     max_pixels
         Refuse an image HDU whose header declares more pixels than this.
+    max_decompressed_bytes
+        Refuse a compressed file (or a tile-compressed image HDU) whose
+        headers declare more data than this, up to and including the image
+        read, before decompressing it.
 
     Returns
     -------
@@ -213,10 +243,12 @@ def read_fits_image(path: Path | str, *, max_pixels: int = MAX_PIXELS) -> FitsIm
     FitsReadError
         If the file is not FITS, is truncated or corrupt, has no image HDU,
         no finite non-zero pixel, no celestial WCS, axes that are not two
-        celestial plus at most one spectral and one Stokes axis, or more than
-        ``max_pixels`` pixels.
+        celestial plus at most one spectral and one Stokes axis, more than
+        ``max_pixels`` pixels, or more than ``max_decompressed_bytes`` of
+        compressed data.
     """
     path = Path(path)
+    _check_decompressed_size(path, max_decompressed_bytes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         # A truncated file is reported as FitsReadError; astropy's own warning
@@ -225,7 +257,7 @@ def read_fits_image(path: Path | str, *, max_pixels: int = MAX_PIXELS) -> FitsIm
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices of blanked pixels
         try:
             with fits.open(path, lazy_load_hdus=True) as hdul:
-                return _read_hdul(path, hdul, max_pixels)
+                return _read_hdul(path, hdul, max_pixels, max_decompressed_bytes)
         except FitsReadError:
             raise
         except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError) as error:
@@ -255,8 +287,10 @@ def pixel_to_icrs(
     return np.asarray(lon, float) % 360.0, np.asarray(lat, float)
 
 
-def _read_hdul(path: Path, hdul: fits.HDUList, max_pixels: int) -> FitsImage:
-    hdu = _first_image_hdu(path, hdul, max_pixels)
+def _read_hdul(
+    path: Path, hdul: fits.HDUList, max_pixels: int, max_decompressed_bytes: int
+) -> FitsImage:
+    hdu = _first_image_hdu(path, hdul, max_pixels, max_decompressed_bytes)
     header = hdu.header
     data = hdu.data
     ndim = data.ndim
@@ -390,7 +424,9 @@ def declared_pixels(header: fits.Header) -> int:
     return count if header.get("NAXIS", 0) else 0
 
 
-def _first_image_hdu(path: Path, hdul: fits.HDUList, max_pixels: int) -> fits.hdu.base.ExtensionHDU:
+def _first_image_hdu(
+    path: Path, hdul: fits.HDUList, max_pixels: int, max_decompressed_bytes: int
+) -> fits.hdu.base.ExtensionHDU:
     for hdu in hdul:
         if not hdu.is_image or hdu.header.get("NAXIS", 0) <= 0:
             continue
@@ -401,12 +437,144 @@ def _first_image_hdu(path: Path, hdul: fits.HDUList, max_pixels: int) -> fits.hd
                 f"the image has {pixels} pixels, more than the {max_pixels} this service reads:"
                 " cut out or bin the region of interest first",
             )
+        if isinstance(hdu, fits.CompImageHDU):
+            inflated = pixels * abs(int(hdu.header.get("BITPIX", 8))) // 8
+            if inflated > max_decompressed_bytes:
+                what = f"declares {inflated} bytes of image data"
+                raise FitsReadError(path, _too_much_to_decompress(what, max_decompressed_bytes))
         if hdu.data is not None:
             return hdu
     raise FitsReadError(
         path,
         "no HDU with image data (only empty headers or tables): export the image or"
         " cube itself, e.g. with CASA exportfits",
+    )
+
+
+def _check_decompressed_size(path: Path, limit: int) -> None:
+    """Refuse a compressed file that declares, or decompresses to, more than ``limit`` bytes.
+
+    The headers are read as the file is decompressed, in order, up to the
+    first image HDU with pixels (the one `read_fits_image` reads), and the
+    data they declare is added up before any of it is decompressed: a few
+    MB of gzipped zeros declaring a 16384² image is refused in
+    milliseconds. The rest is then decompressed a chunk at a time and
+    counted, as astropy would otherwise scan a flood of zeros behind a small
+    image for its next header, in memory. Anything unreadable is left to
+    astropy to report.
+    """
+    try:
+        stream = _decompressed_stream(path)
+    except (OSError, EOFError, zipfile.BadZipFile):
+        return
+    if stream is None:
+        return
+    with stream:
+        try:
+            _check_declared_data(path, stream, limit)
+            if _skip(stream, limit + _DECOMPRESSED_MARGIN - stream.tell() + 1):
+                most = limit + _DECOMPRESSED_MARGIN
+                raise FitsReadError(
+                    path, _too_much_to_decompress(f"decompresses to over {most} bytes", limit)
+                )
+        except (OSError, EOFError, ValueError, lzma.LZMAError, zipfile.BadZipFile):
+            return
+
+
+def _check_declared_data(path: Path, stream: BinaryIO, limit: int) -> None:
+    """Add up the data the headers declare, up to the first image with pixels."""
+    declared = 0
+    while (header := _next_header(stream)) is not None:
+        size = _data_bytes(header)
+        declared += size
+        if declared > limit:
+            what = f"declares {declared} bytes of data"
+            raise FitsReadError(path, _too_much_to_decompress(what, limit))
+        if _is_image_with_pixels(header):
+            return
+        _skip(stream, -(-size // _BLOCK) * _BLOCK)  # a non-image HDU's data
+
+
+def _skip(stream: BinaryIO, size: int) -> bool:
+    """Decompress and drop up to ``size`` bytes, a chunk at a time; whether all were there."""
+    while size > 0:
+        chunk = stream.read(min(size, 1 << 20))
+        if not chunk:
+            return False
+        size -= len(chunk)
+    return True
+
+
+def _decompressed_stream(path: Path) -> BinaryIO | None:
+    """Open the decompressed bytes of a file astropy would decompress (by its magic), else None."""
+    with path.open("rb") as file:
+        magic = file.read(6)
+    if magic.startswith(_GZIP_MAGIC):
+        return gzip.open(path, "rb")
+    if magic.startswith(_BZIP2_MAGIC):
+        return bz2.open(path, "rb")
+    if magic.startswith(_XZ_MAGIC):
+        return lzma.open(path, "rb")
+    if magic.startswith(_ZIP_MAGIC):
+        with zipfile.ZipFile(path) as archive:  # the member keeps the file open
+            return archive.open(archive.infolist()[0])
+    return None
+
+
+def _next_header(stream: BinaryIO) -> fits.Header | None:
+    """Read the next header from a stream, block by block up to its END card; None at the end."""
+    text = b""
+    for _ in range(_MAX_HEADER_BLOCKS):
+        block = stream.read(_BLOCK)
+        if len(block) < _BLOCK or not block.strip(b"\0 "):
+            return None
+        text += block
+        if any(block[card : card + 80].rstrip() == b"END" for card in range(0, _BLOCK, 80)):
+            return fits.Header.fromstring(text.decode("ascii", errors="replace"))
+    return None
+
+
+def _data_bytes(header: fits.Header) -> int:
+    """Bytes of data a header declares (FITS 4.0, 4.4.1.1), and of a tile-compressed image."""
+    if header.get("ZIMAGE") is True:
+        pixels = declared_pixels(_zimage_axes(header))
+        return max(pixels * abs(int(header.get("ZBITPIX", 8))) // 8, _standard_data_bytes(header))
+    return _standard_data_bytes(header)
+
+
+def _standard_data_bytes(header: fits.Header) -> int:
+    naxis = int(header.get("NAXIS", 0))
+    if naxis <= 0:
+        return 0
+    axes = [max(int(header.get(f"NAXIS{axis}", 0)), 0) for axis in range(1, naxis + 1)]
+    if header.get("GROUPS") is True and axes[0] == 0:
+        axes = axes[1:]  # random groups: NAXIS1 = 0 carries no data
+    count = math.prod(axes)
+    groups = max(int(header.get("GCOUNT", 1)), 1)
+    extra = max(int(header.get("PCOUNT", 0)), 0)
+    return abs(int(header.get("BITPIX", 8))) // 8 * groups * (extra + count)
+
+
+def _zimage_axes(header: fits.Header) -> fits.Header:
+    axes = fits.Header()
+    axes["NAXIS"] = int(header.get("ZNAXIS", 0))
+    for axis in range(1, axes["NAXIS"] + 1):
+        axes[f"NAXIS{axis}"] = int(header.get(f"ZNAXIS{axis}", 0))
+    return axes
+
+
+def _is_image_with_pixels(header: fits.Header) -> bool:
+    is_image = "SIMPLE" in header or header.get("XTENSION") == "IMAGE"
+    is_image = is_image or header.get("ZIMAGE") is True
+    return is_image and _data_bytes(header) > 0
+
+
+def _too_much_to_decompress(what: str, limit: int) -> str:
+    """Say why a compressed file is over the limit (``what``: by how much), as a report line."""
+    return (
+        f"the file is compressed and {what}, more than the {limit} bytes of data read from a"
+        " compressed file (it is held in memory): decompress it first (gunzip), as an"
+        " uncompressed file is read without loading it whole"
     )
 
 

@@ -109,12 +109,24 @@ def _sync(server: RunningServer, query: str) -> tuple[int, str, bytes]:
 
 
 def _async(server: RunningServer, query: str) -> tuple[str, int, bytes]:
-    created = http.post(
-        f"{server.tap_url}/async",
-        data={"LANG": "ADQL", "QUERY": query, "PHASE": "RUN"},
-        follow_redirects=False,
-    )
-    job = created.headers["location"]
+    (answer,) = _async_all(server, [query])
+    return answer
+
+
+def _async_all(server: RunningServer, queries: list[str]) -> list[tuple[str, int, bytes]]:
+    """Run each query as an async job, all created at once; each job's phase and document."""
+    jobs = []
+    for query in queries:
+        created = http.post(
+            f"{server.tap_url}/async",
+            data={"LANG": "ADQL", "QUERY": query, "PHASE": "RUN"},
+            follow_redirects=False,
+        )
+        jobs.append(created.headers["location"])
+    return [_outcome(job) for job in jobs]
+
+
+def _outcome(job: str) -> tuple[str, int, bytes]:
     deadline = time.monotonic() + 60
     phase = ""
     while time.monotonic() < deadline:
@@ -156,14 +168,53 @@ def test_similarity_function_attacks_answer_as_for_unknown_image(
     assert unknown[0] == 200, unknown
 
 
+def _assert_async_answers_alike(server: RunningServer, attacks: dict[str, list[str]]) -> None:
+    """``attacks``: per error, its query naming the unknown image, then each proprietary one."""
+    queries = [query for group in attacks.values() for query in group]
+    answers = iter(_async_all(server, queries))
+    for error, group in attacks.items():
+        unknown, *hidden = [next(answers) for _ in group]
+        assert unknown[0] == "COMPLETED", (error, unknown)
+        for target, answer in zip(small.PROPRIETARY, hidden, strict=True):
+            assert _same(answer, unknown, (target, UNKNOWN)), (error, answer, unknown)
+
+
 @pytest.mark.parametrize("table", sorted(TABLES))
 def test_async_attacks_answer_as_for_unknown_image(tap_server: RunningServer, table: str) -> None:
-    for error in ("integer-overflow", "division-by-zero", "cast-of-text", "subquery-rows"):
-        unknown = _async(tap_server, attack(table, error, UNKNOWN))
-        assert unknown[0] == "COMPLETED"
-        for hidden in small.PROPRIETARY:
-            answer = _async(tap_server, attack(table, error, hidden))
-            assert _same(answer, unknown, (hidden, UNKNOWN)), (error, answer, unknown)
+    _assert_async_answers_alike(
+        tap_server,
+        {
+            error: [attack(table, error, target) for target in (UNKNOWN, *small.PROPRIETARY)]
+            for error in sorted(ERRORS)
+        },
+    )
+
+
+@pytest.mark.parametrize("form", sorted(SIMILARITY))
+def test_async_similarity_function_attacks_answer_as_for_unknown_image(
+    tap_server: RunningServer, form: str
+) -> None:
+    _assert_async_answers_alike(
+        tap_server,
+        {
+            error: [
+                similarity_attack(form, error, target) for target in (UNKNOWN, *small.PROPRIETARY)
+            ]
+            for error in sorted(ERRORS)
+        },
+    )
+
+
+def test_async_attacks_are_live_on_a_public_image(tap_server: RunningServer) -> None:
+    """Through async too, the predicates do raise on a public row: the jobs end in ERROR."""
+    phases = _async_all(
+        tap_server,
+        [
+            attack("image", "integer-overflow", PUBLIC_IMAGE),
+            similarity_attack("constant", "integer-overflow", PUBLIC_IMAGE),
+        ],
+    )
+    assert [phase for phase, *_ in phases] == ["ERROR", "ERROR"], phases
 
 
 def test_the_bisection_of_a_hidden_value_learns_nothing(tap_server: RunningServer) -> None:

@@ -28,9 +28,11 @@ def test_serve_allows_loopback_and_the_public_host_by_default(sqlite_settings: S
     ]
 
 
-def test_a_foreign_host_is_refused_before_any_job_is_written(sqlite_settings: Settings) -> None:
-    small.fill(open_catalogue(sqlite_settings))
-    with running_server(sqlite_settings, allowed_hosts=allowed_hosts(sqlite_settings)) as server:
+def test_a_foreign_host_is_refused_before_any_job_is_written(any_settings: Settings) -> None:
+    catalogue = open_catalogue(any_settings)
+    small.fill(catalogue)
+    catalogue.dispose()
+    with running_server(any_settings, allowed_hosts=allowed_hosts(any_settings)) as server:
         query = {"LANG": "ADQL", "QUERY": "SELECT TOP 1 * FROM ivoa.obscore", "PHASE": "RUN"}
         with httpx.Client(timeout=60) as client:
             poisoned = client.post(

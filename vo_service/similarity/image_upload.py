@@ -84,7 +84,9 @@ def read_uploaded_image(
             else:
                 file.write(content)
         try:
-            image = read_fits_image(path, max_pixels=UPLOAD_MAX_PIXELS)
+            image = read_fits_image(
+                path, max_pixels=UPLOAD_MAX_PIXELS, max_decompressed_bytes=UPLOAD_MAX_PIXELS * 8
+            )
             cutout = make_cutout(
                 image.flux_map, image.wcs, image.noise, guard_edges=not image.is_alma
             )
