@@ -23,7 +23,9 @@ __all__ = [
     "kill_at_fdatasync",
     "kill_forked_at",
     "require_strace",
+    "run_forked",
     "sync_calls",
+    "trace_forked",
 ]
 
 STRACE = shutil.which("strace")
@@ -85,6 +87,37 @@ def kill_forked_at(target: Callable[[], object], syscall: str, when: int) -> int
         The signal that ended the child (``signal.SIGKILL`` when the fault
         was reached), or None when ``target`` returned before it.
     """
+    inject = f"inject={syscall}:signal=KILL:when={when}"
+    return _run_forked(target, ["-o", "/dev/null", "-e", f"trace={syscall}", "-e", inject])
+
+
+def trace_forked(target: Callable[[], object], syscall: str, trace: Path) -> list[str]:
+    """Run ``target`` to its end in a forked child: strace's line for each ``syscall`` call.
+
+    The lines show the first 64 bytes of each call's buffer, e.g. the
+    PostgreSQL messages a ``sendto`` carries (``…COMMIT…``), so that a test
+    can pick the call to kill `kill_forked_at` at.
+    """
+    ended_by = _run_forked(target, ["-o", str(trace), "-s", "64", "-e", f"trace={syscall}"])
+    assert ended_by is None, f"the traced run was killed by signal {ended_by}"
+    return [line for line in trace.read_text().splitlines() if f"{syscall}(" in line]
+
+
+def run_forked(target: Callable[[], object]) -> None:
+    """Run ``target`` to its end in a forked child, untraced, as the killed run ran."""
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            target()
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(child, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"the run failed ({status})"
+
+
+def _run_forked(target: Callable[[], object], options: list[str]) -> int | None:
+    """Fork, attach strace with ``options`` to the child, run ``target`` there; its signal."""
     strace = require_strace()
     start_read, start_write = os.pipe()
     child = os.fork()
@@ -97,10 +130,8 @@ def kill_forked_at(target: Callable[[], object], syscall: str, when: int) -> int
             os._exit(1)
         os._exit(0)
     os.close(start_read)
-    inject = f"inject={syscall}:signal=KILL:when={when}"
-    options = ["-f", "-o", "/dev/null", "-e", f"trace={syscall}", "-e", inject]
     tracer = subprocess.Popen(
-        [strace, *options, "-p", str(child)], stderr=subprocess.PIPE, text=True
+        [strace, "-f", *options, "-p", str(child)], stderr=subprocess.PIPE, text=True
     )
     try:
         attached = tracer.stderr.readline() if tracer.stderr else ""
