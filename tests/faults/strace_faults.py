@@ -19,6 +19,7 @@ import pytest
 
 __all__ = [
     "STRACE",
+    "commit_points",
     "commit_sync",
     "kill_at_fdatasync",
     "kill_forked_at",
@@ -158,3 +159,19 @@ def commit_sync(calls: list[tuple[str, str]], name: str, after: int, following: 
     next_file = next(i for i, (_, file) in enumerate(calls) if file == following and i > after)
     index = max(i for i, (_, file) in enumerate(calls[:next_file]) if file == name and i > after)
     return sum(1 for call, _ in calls[: index + 1] if call == "fdatasync")
+
+
+def commit_points(lines: list[str], statement: str) -> list[int]:
+    """``sendto`` calls (1 = first) to kill a PostgreSQL client at, around each ``statement``.
+
+    For each call whose message holds ``statement`` (e.g. ``COPY
+    similarity.embedding``): that call, the COMMIT of its transaction and
+    the call after it. A kill on the COMMIT's call may stop it before or
+    after the message left; by the call after, the commit reached the server.
+    ``lines`` are `trace_forked`'s ``sendto`` lines.
+    """
+    points = []
+    for sent in (n for n, line in enumerate(lines, 1) if statement in line):
+        commit = next(n for n, line in enumerate(lines, 1) if n > sent and "COMMIT" in line)
+        points += [sent, commit, commit + 1]
+    return points

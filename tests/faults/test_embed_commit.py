@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from model_training.learn.embed import embed_images
 from tap_schema import Settings, open_catalogue
-from tests.faults.strace_faults import kill_forked_at, run_forked, trace_forked
+from tests.faults.strace_faults import commit_points, kill_forked_at, run_forked, trace_forked
 from tests.pg import fresh_database
 from tests.test_models_embed import _register_untrained
 from tests.toy_archive import write_toy_archive
@@ -61,7 +61,7 @@ def _next_run(settings: Settings, folder: Path) -> list[str]:
 
 def _stored(settings: Settings) -> dict[int, list[str]]:
     """Every stored vector's image, per model (a list: a duplicate would show)."""
-    catalogue = open_catalogue(settings)
+    catalogue = open_catalogue(settings, create=False)
     embedding = catalogue.table("similarity.embedding")
     try:
         with catalogue.begin() as conn:
@@ -76,7 +76,7 @@ def _stored(settings: Settings) -> dict[int, list[str]]:
 
 def _served(settings: Settings) -> dict[int, set[str]]:
     """The images the similarity service would rank, per current model."""
-    catalogue = open_catalogue(settings)
+    catalogue = open_catalogue(settings, create=False)
     try:
         storage = VectorStorage(catalogue)
         served = {}
@@ -103,7 +103,7 @@ def assert_all_or_none(settings: Settings, models: dict[int, set[str]]) -> dict[
 
 
 def _clear_vectors(settings: Settings) -> None:
-    catalogue = open_catalogue(settings)
+    catalogue = open_catalogue(settings, create=False)
     with catalogue.begin() as conn:
         conn.execute(catalogue.table("similarity.embedding").delete())
     catalogue.dispose()
@@ -137,19 +137,6 @@ def test_embed_killed_at_every_fdatasync_on_sqlite(tmp_path: Path) -> None:
     assert {tuple(state.values()) for state in states} >= {(False, False), (True, False)}
 
 
-def copy_commit_points(lines: list[str]) -> list[int]:
-    """Calls (1 = first) to kill at, per COPY: the COPY, its transaction's COMMIT, the call after.
-
-    A kill on the COMMIT's ``sendto`` may stop it before or after the
-    message left; the call after it comes once the commit reached the server.
-    """
-    points = []
-    for copy in (n for n, line in enumerate(lines, 1) if "COPY similarity" in line):
-        commit = next(n for n, line in enumerate(lines, 1) if n > copy and "COMMIT" in line)
-        points += [copy, commit, commit + 1]
-    return points
-
-
 def test_embed_killed_at_its_copy_and_commits_on_postgresql(
     tmp_path: Path, pg_server_url: str
 ) -> None:
@@ -160,7 +147,7 @@ def test_embed_killed_at_its_copy_and_commits_on_postgresql(
         report_file = tmp_path / "killed-run.txt"
         _clear_vectors(settings)
         lines = trace_forked(lambda: _embed(settings, report_file), "sendto", tmp_path / "trace")
-        points = copy_commit_points(lines)
+        points = commit_points(lines, "COPY similarity.embedding")
         assert len(points) == 3 * len(models), lines
         states = []
         for when in points:
