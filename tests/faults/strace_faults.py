@@ -168,10 +168,13 @@ def commit_points(lines: list[str], statement: str) -> list[int]:
     similarity.embedding``): that call, the COMMIT of its transaction and
     the call after it. A kill on the COMMIT's call may stop it before or
     after the message left; by the call after, the commit reached the server.
-    ``lines`` are `trace_forked`'s ``sendto`` lines.
+    ``lines`` are `trace_forked`'s ``sendto`` lines; quoted names match bare
+    ones (``COPY "similarity"."model"`` matches ``COPY similarity.model``).
     """
     points = []
-    for sent in (n for n, line in enumerate(lines, 1) if statement in line):
+    bare = [line.replace('\\"', "") for line in lines]
+    for sent in (n for n, line in enumerate(bare, 1) if statement in line):
         commit = next(n for n, line in enumerate(lines, 1) if n > sent and "COMMIT" in line)
         points += [sent, commit, commit + 1]
+    assert points, f"no call sends {statement!r}"
     return points

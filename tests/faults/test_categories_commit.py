@@ -28,7 +28,7 @@ from model_training.categories import (
 )
 from tap_schema import Settings, open_catalogue
 from tests.faults.strace_faults import commit_points, kill_forked_at, run_forked, trace_forked
-from tests.pg import fresh_database
+from tests.pg import fresh_database, sessions_ended
 
 MAX_SYNCS = 30
 """More fdatasync calls than one run of the stage makes: the sweep ends before."""
@@ -130,5 +130,6 @@ def test_categories_killed_at_its_commit_on_postgresql(tmp_path: Path, pg_server
         for when in points:
             stage.reset()
             assert kill_forked_at(stage.run_new, "sendto", when) == signal.SIGKILL
+            sessions_ended(url)
             outcomes.append(stage.check_kill())
         assert outcomes[0] is False and outcomes[-1] is True

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from model_training.learn.embed import embed_images
 from tap_schema import Settings, open_catalogue
 from tests.faults.strace_faults import commit_points, kill_forked_at, run_forked, trace_forked
-from tests.pg import fresh_database
+from tests.pg import fresh_database, sessions_ended
 from tests.test_models_embed import _register_untrained
 from tests.toy_archive import write_toy_archive
 from vo_service.similarity.storage import VectorStorage
@@ -153,6 +153,7 @@ def test_embed_killed_at_its_copy_and_commits_on_postgresql(
         for when in points:
             _clear_vectors(settings)
             ended_by = kill_forked_at(lambda: _embed(settings, report_file), "sendto", when)
+            sessions_ended(url)
             assert ended_by == signal.SIGKILL
             states.append(_check_kill(settings, models, tmp_path))
         kinds_done = {tuple(state.values()) for state in states}

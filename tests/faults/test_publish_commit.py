@@ -1,0 +1,114 @@
+"""``vosim publish`` into a DaCHS archive killed at its commit points: all rows or none.
+
+The rows go into the archive's PostgreSQL database in one transaction;
+DaCHS then needs the resource descriptor (RD), a file written after that
+commit. The sweep SIGKILLs a publication at the message that starts its
+COPY, at its COMMIT and the call after it, and at the RD's ``fsync`` calls
+(the ``.partial`` file, then the folder after the rename). After each kill
+the archive holds every published row or none of vosim's tables, the RD is
+whole or absent, and the next run of the same command leaves the archive
+as a publication never interrupted does, saying on a line what it repaired
+when the tables were committed without their RD.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from model_training.publish.stage import publish, unpublish
+from tap_schema import Settings, open_catalogue
+from tests.faults.strace_faults import commit_points, kill_forked_at, run_forked, trace_forked
+from tests.pg import fresh_database, sessions_ended
+from tests.publish import catalogue as cat
+from tests.publish.archive import MAPPING, dump, make_archive
+from tests.publish.conftest import PUBLIC_URL
+
+
+@pytest.fixture
+def dachs_url(pg_server_url: str) -> Iterator[str]:
+    """An archive database that looks like DaCHS' (its table registry, empty)."""
+    with fresh_database(pg_server_url, "vosim_publish_kill") as url:
+        make_archive(url, tap_schema="tap_schema")
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE SCHEMA dc"))
+            conn.execute(sa.text("CREATE TABLE dc.tablemeta (tablename text, sourcerd text)"))
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture
+def settings(sqlite_settings: Settings) -> Settings:
+    settings = sqlite_settings.with_changes(public_url=PUBLIC_URL)
+    catalogue = open_catalogue(settings)
+    cat.fill(catalogue)
+    catalogue.dispose()
+    return settings
+
+
+class _Publication:
+    """One archive, one RD path, and what an uninterrupted publication leaves there."""
+
+    def __init__(self, settings: Settings, url: str, folder: Path) -> None:
+        self.settings, self.url = settings, url
+        self.rd = folder / "inputs" / "vosim" / "similarity.rd"
+        self.report = folder / "report.txt"
+        self.before = self.state()
+        run_forked(self.run)
+        self.published = self.state()
+        self.rd_text = self.rd.read_text()
+        assert self.published[0] != self.before[0]
+
+    def run(self) -> None:
+        """The stage as ``vosim publish --dachs-rd`` runs it, its report kept in a file."""
+        report = publish(self.settings, self.url, mapping=MAPPING, dachs_rd=self.rd, now=cat.NOW)
+        self.report.write_text(str(report))
+
+    def state(self) -> tuple[dict[str, list[dict]], str | None]:
+        """vosim's tables in the archive and its TAP_SCHEMA rows; the RD's text."""
+        tables = {name: rows for name, rows in dump(self.url).items() if "similarity" in name}
+        return tables, self.rd.read_text() if self.rd.is_file() else None
+
+    def reset(self) -> None:
+        unpublish(self.url, dachs_rd=self.rd)
+        assert self.state() == self.before
+
+    def check_kill(self) -> tuple[bool, bool]:
+        """After a kill: all or none, RD whole or absent; the next run repairs and says so.
+
+        Returns whether the killed run had committed the rows, and written the RD.
+        """
+        tables, rd_text = self.state()
+        assert tables in (self.before[0], self.published[0])
+        assert rd_text in (None, self.rd_text)
+        committed_without_rd = tables == self.published[0] and rd_text is None
+        run_forked(self.run)
+        repaired = [line for line in self.report.read_text().splitlines() if "repaired" in line]
+        assert len(repaired) == committed_without_rd, repaired
+        assert self.state() == (self.published[0], self.rd_text)
+        assert not list(self.rd.parent.glob(".*.partial"))
+        return tables == self.published[0], rd_text is not None
+
+
+def test_publish_killed_at_its_commit_and_descriptor(
+    settings: Settings, dachs_url: str, tmp_path: Path
+) -> None:
+    publication = _Publication(settings, dachs_url, tmp_path)
+    publication.reset()
+    lines = trace_forked(publication.run, "sendto", tmp_path / "trace")
+    publication.reset()
+    points = [("sendto", when) for when in commit_points(lines, "COPY similarity.model")]
+    points += [("fsync", 1), ("fsync", 2)]  # the RD's partial file; the folder after the rename
+    outcomes = []
+    for syscall, when in points:
+        assert kill_forked_at(publication.run, syscall, when) == signal.SIGKILL, (syscall, when)
+        sessions_ended(dachs_url)
+        outcomes.append(publication.check_kill())
+        publication.reset()
+    assert outcomes[0] == (False, False)  # killed inside the transaction: nothing published
+    assert outcomes[-2:] == [(True, False), (True, True)]  # the RD's partial file; renamed
