@@ -21,6 +21,7 @@ __all__ = [
     "STRACE",
     "commit_points",
     "commit_sync",
+    "fork_and_wait",
     "kill_at_fdatasync",
     "kill_forked_at",
     "require_strace",
@@ -106,6 +107,15 @@ def trace_forked(target: Callable[[], object], syscall: str, trace: Path) -> lis
 
 def run_forked(target: Callable[[], object]) -> None:
     """Run ``target`` to its end in a forked child, untraced, as the killed run ran."""
+    ended_by = fork_and_wait(target)
+    assert ended_by is None, f"the run was killed by signal {ended_by}"
+
+
+def fork_and_wait(target: Callable[[], object]) -> int | None:
+    """Run ``target`` in a forked child: the signal that ended it, or None if it returned.
+
+    Raises an AssertionError if ``target`` raised (the child exits 1).
+    """
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the child
         try:
@@ -114,7 +124,10 @@ def run_forked(target: Callable[[], object]) -> None:
             os._exit(1)
         os._exit(0)
     _, status = os.waitpid(child, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"the run failed ({status})"
+    if os.WIFSIGNALED(status):
+        return os.WTERMSIG(status)
+    assert os.WEXITSTATUS(status) == 0, f"the run failed (exit {os.WEXITSTATUS(status)})"
+    return None
 
 
 def _run_forked(target: Callable[[], object], options: list[str]) -> int | None:

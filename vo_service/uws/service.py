@@ -328,8 +328,15 @@ class JobService:
             self.writes.failed(reason)
 
     def _recover(self) -> None:
+        """Settle or fail each job left EXECUTING, with a ``repaired:`` line for each."""
         for job_id in self.store.ids(phases=[ExecutionPhase.EXECUTING]):
-            if not self._settle(job_id):  # else it had ended, its final phase not recorded yet
+            if self._settle(job_id):
+                log.warning(
+                    "repaired: job %s had ended before the service stopped; its final phase is"
+                    " recorded now",
+                    job_id,
+                )
+            else:
                 self.store.change_phase(
                     job_id,
                     ExecutionPhase.ERROR,
@@ -337,6 +344,11 @@ class JobService:
                     end_time=utc_now(),
                     error_type="transient",
                     error_message=_INTERRUPTED,
+                )
+                log.warning(
+                    "repaired: job %s was executing when the service stopped; it is now in"
+                    " phase ERROR, to be run again",
+                    job_id,
                 )
             self._remove_partial_files(job_id)
         for job_id in self.store.ids(phases=[ExecutionPhase.QUEUED]):
