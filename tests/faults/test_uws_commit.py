@@ -1,15 +1,16 @@
-"""The server killed at every commit of its async jobs: after a restart every job is settled.
+"""The server killed at every commit point of its async jobs: after a restart each is settled.
 
 A job's rows (``vosim.uws_job`` and its parameters and results) live in one
 file, and its result and final phase are written to its folder before the
 database. The sweep runs a server (the ASGI application, in a child) that
-creates and runs a few async jobs, and SIGKILLs it at its 1st, 2nd, …
-``fdatasync`` on SQLite, until a run gets through. After each kill the
-restarted service must leave no job wedged: each one it knows ends COMPLETED
-(its result served in full) or ERROR with a reason, or stays PENDING (the
-client never got its creation answered) and runs when asked; no partial
-file is left, and the restart logs a ``repaired:`` line for each job it
-found executing.
+creates and runs an async job, and SIGKILLs it at its 1st, 2nd, … commit
+point (`tests.faults.commit_points`: before and after each commit that
+writes, and each rename of a finished file; on PostgreSQL the commits only),
+until a run gets through. After each kill the restarted service must leave
+no job wedged: the job ends COMPLETED (its result served in full) or ERROR
+with a reason, or stays PENDING (its creation was never answered) and runs
+when asked; no partial file is left, and the restart logs a ``repaired:``
+line for each job it found executing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import signal
 import time
 import xml.etree.ElementTree as ET
 from functools import partial
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -29,6 +29,7 @@ from starlette.testclient import TestClient
 from tap_schema import Settings, open_catalogue
 from tests.faults.commit_points import CommitPoints
 from tests.faults.strace_faults import fork_and_wait
+from tests.pg import sessions_ended
 from tests.tap import catalogue as small
 from tests.tap.helpers import votable
 from vo_service.app import create_app
@@ -41,13 +42,13 @@ MAX_POINTS = 60
 """More commit points than serving these jobs passes: the sweep ends before."""
 
 
-def _serve_jobs(settings: Settings, points: CommitPoints) -> None:
+def _serve_jobs(settings: Settings, points: CommitPoints, *, renames: bool = True) -> None:
     """Serve; create and run each job (PHASE=RUN at creation) and wait for its end, in turn.
 
     One job at a time, so that the n-th point is the same one in every run.
     """
     catalogue = open_catalogue(settings)
-    points.install(catalogue.engine)
+    points.install(catalogue.engine, renames=renames)
     app = create_app(settings, catalogue=catalogue, allowed_hosts=[])
     with TestClient(app, follow_redirects=False) as client:
         for _ in range(N_JOBS):
@@ -109,25 +110,41 @@ def _check_restart(
     return set(left.values()), repaired
 
 
+def _forget_jobs(settings: Settings) -> None:
+    """No job in the catalogue or the job folder: as before the first run."""
+    catalogue = open_catalogue(settings, create=False)
+    with catalogue.begin() as conn:
+        for name in ("uws_job_result", "uws_job_parameter", "uws_job"):
+            conn.execute(catalogue.table(f"vosim.{name}").delete())
+    catalogue.dispose()
+    shutil.rmtree(settings.job_dir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_server_killed_at_every_commit_point_of_its_jobs(
-    sqlite_settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    backend: str, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> None:
-    catalogue = open_catalogue(sqlite_settings)
+    settings: Settings = request.getfixturevalue(
+        f"{'pg' if backend == 'postgresql' else backend}_settings"
+    )
+    catalogue = open_catalogue(settings)
     small.fill(catalogue)
     catalogue.dispose()
-    pristine = tmp_path / "pristine"
-    shutil.copytree(sqlite_settings.data_dir, pristine)
     left_behind: set[str] = set()
     repairs: list[str] = []
     for when in range(1, MAX_POINTS):
-        shutil.rmtree(sqlite_settings.data_dir)
-        shutil.copytree(pristine, sqlite_settings.data_dir)
-        ended_by = fork_and_wait(partial(_serve_jobs, sqlite_settings, CommitPoints(when)))
+        _forget_jobs(settings)
+        points = CommitPoints(when)  # on PostgreSQL its commits only: the files are the same
+        ended_by = fork_and_wait(
+            partial(_serve_jobs, settings, points, renames=backend == "sqlite")
+        )
         if ended_by is None:  # the run got past its last point: every point was hit
-            assert set(_phases(sqlite_settings).values()) == {"COMPLETED"}
+            assert set(_phases(settings).values()) == {"COMPLETED"}
             break
         assert ended_by == signal.SIGKILL
-        phases, repaired = _check_restart(sqlite_settings, caplog)
+        if backend == "postgresql":
+            sessions_ended(settings.db_url)
+        phases, repaired = _check_restart(settings, caplog)
         left_behind |= phases
         repairs += repaired
     else:
