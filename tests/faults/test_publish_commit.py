@@ -43,6 +43,14 @@ def dachs_url(pg_server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def archive_url(pg_server_url: str) -> Iterator[str]:
+    """An archive database with a TAP_SCHEMA of its own, which vosim writes (generic path)."""
+    with fresh_database(pg_server_url, "vosim_publish_kill") as url:
+        make_archive(url)
+        yield url
+
+
+@pytest.fixture
 def settings(sqlite_settings: Settings) -> Settings:
     settings = sqlite_settings.with_changes(public_url=PUBLIC_URL)
     catalogue = open_catalogue(settings)
@@ -52,27 +60,32 @@ def settings(sqlite_settings: Settings) -> Settings:
 
 
 class _Publication:
-    """One archive, one RD path, and what an uninterrupted publication leaves there."""
+    """One archive, its RD path (DaCHS) or None, and what an uninterrupted publication leaves."""
 
-    def __init__(self, settings: Settings, url: str, folder: Path) -> None:
+    def __init__(self, settings: Settings, url: str, folder: Path, *, dachs: bool) -> None:
         self.settings, self.url = settings, url
-        self.rd = folder / "inputs" / "vosim" / "similarity.rd"
+        self.rd = folder / "inputs" / "vosim" / "similarity.rd" if dachs else None
         self.report = folder / "report.txt"
         self.before = self.state()
         run_forked(self.run)
         self.published = self.state()
-        self.rd_text = self.rd.read_text()
+        self.rd_text = self.published[1]
         assert self.published[0] != self.before[0]
 
     def run(self) -> None:
-        """The stage as ``vosim publish --dachs-rd`` runs it, its report kept in a file."""
+        """The stage as ``vosim publish [--dachs-rd]`` runs it, its report kept in a file."""
         report = publish(self.settings, self.url, mapping=MAPPING, dachs_rd=self.rd, now=cat.NOW)
         self.report.write_text(str(report))
 
     def state(self) -> tuple[dict[str, list[dict]], str | None]:
-        """vosim's tables in the archive and its TAP_SCHEMA rows; the RD's text."""
-        tables = {name: rows for name, rows in dump(self.url).items() if "similarity" in name}
-        return tables, self.rd.read_text() if self.rd.is_file() else None
+        """vosim's tables in the archive and the archive's TAP_SCHEMA; the RD's text."""
+        tables = {
+            name: rows
+            for name, rows in dump(self.url).items()
+            if name.startswith(("similarity.", "TAP_SCHEMA.")) or "similarity" in name
+        }
+        rd_text = self.rd.read_text() if self.rd is not None and self.rd.is_file() else None
+        return tables, rd_text
 
     def reset(self) -> None:
         unpublish(self.url, dachs_rd=self.rd)
@@ -86,19 +99,19 @@ class _Publication:
         tables, rd_text = self.state()
         assert tables in (self.before[0], self.published[0])
         assert rd_text in (None, self.rd_text)
-        committed_without_rd = tables == self.published[0] and rd_text is None
+        committed_without_rd = tables == self.published[0] and rd_text != self.rd_text
         run_forked(self.run)
         repaired = [line for line in self.report.read_text().splitlines() if "repaired" in line]
         assert len(repaired) == committed_without_rd, repaired
-        assert self.state() == (self.published[0], self.rd_text)
-        assert not list(self.rd.parent.glob(".*.partial"))
+        assert self.state() == self.published
+        assert self.rd is None or not list(self.rd.parent.glob(".*.partial"))
         return tables == self.published[0], rd_text is not None
 
 
 def test_publish_killed_at_its_commit_and_descriptor(
     settings: Settings, dachs_url: str, tmp_path: Path
 ) -> None:
-    publication = _Publication(settings, dachs_url, tmp_path)
+    publication = _Publication(settings, dachs_url, tmp_path, dachs=True)
     publication.reset()
     lines = trace_forked(publication.run, "sendto", tmp_path / "trace")
     publication.reset()
@@ -112,3 +125,20 @@ def test_publish_killed_at_its_commit_and_descriptor(
         publication.reset()
     assert outcomes[0] == (False, False)  # killed inside the transaction: nothing published
     assert outcomes[-2:] == [(True, False), (True, True)]  # the RD's partial file; renamed
+
+
+def test_publish_with_tap_schema_killed_at_its_commit(
+    settings: Settings, archive_url: str, tmp_path: Path
+) -> None:
+    """The generic path: the rows and the archive's TAP_SCHEMA rows in one transaction."""
+    publication = _Publication(settings, archive_url, tmp_path, dachs=False)
+    publication.reset()
+    lines = trace_forked(publication.run, "sendto", tmp_path / "trace")
+    publication.reset()
+    outcomes = []
+    for when in commit_points(lines, "COPY similarity.model"):
+        assert kill_forked_at(publication.run, "sendto", when) == signal.SIGKILL, when
+        sessions_ended(archive_url)
+        outcomes.append(publication.check_kill())
+        publication.reset()
+    assert outcomes[0] == (False, False) and outcomes[-1] == (True, False)
