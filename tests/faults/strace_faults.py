@@ -19,7 +19,6 @@ import pytest
 
 __all__ = [
     "STRACE",
-    "commit_points",
     "commit_sync",
     "fork_and_wait",
     "kill_at_fdatasync",
@@ -27,7 +26,6 @@ __all__ = [
     "require_strace",
     "run_forked",
     "sync_calls",
-    "trace_forked",
 ]
 
 STRACE = shutil.which("strace")
@@ -91,18 +89,6 @@ def kill_forked_at(target: Callable[[], object], syscall: str, when: int) -> int
     """
     inject = f"inject={syscall}:signal=KILL:when={when}"
     return _run_forked(target, ["-o", "/dev/null", "-e", f"trace={syscall}", "-e", inject])
-
-
-def trace_forked(target: Callable[[], object], syscall: str, trace: Path) -> list[str]:
-    """Run ``target`` to its end in a forked child: strace's line for each ``syscall`` call.
-
-    The lines show the first 64 bytes of each call's buffer, e.g. the
-    PostgreSQL messages a ``sendto`` carries (``…COMMIT…``), so that a test
-    can pick the call to kill `kill_forked_at` at.
-    """
-    ended_by = _run_forked(target, ["-o", str(trace), "-s", "64", "-e", f"trace={syscall}"])
-    assert ended_by is None, f"the traced run was killed by signal {ended_by}"
-    return [line for line in trace.read_text().splitlines() if f"{syscall}(" in line]
 
 
 def run_forked(target: Callable[[], object]) -> None:
@@ -172,22 +158,3 @@ def commit_sync(calls: list[tuple[str, str]], name: str, after: int, following: 
     next_file = next(i for i, (_, file) in enumerate(calls) if file == following and i > after)
     index = max(i for i, (_, file) in enumerate(calls[:next_file]) if file == name and i > after)
     return sum(1 for call, _ in calls[: index + 1] if call == "fdatasync")
-
-
-def commit_points(lines: list[str], statement: str) -> list[int]:
-    """``sendto`` calls (1 = first) to kill a PostgreSQL client at, around each ``statement``.
-
-    For each call whose message holds ``statement`` (e.g. ``COPY
-    similarity.embedding``): that call, the COMMIT of its transaction and
-    the call after it. A kill on the COMMIT's call may stop it before or
-    after the message left; by the call after, the commit reached the server.
-    ``lines`` are `trace_forked`'s ``sendto`` lines; quoted names match bare
-    ones (``COPY "similarity"."model"`` matches ``COPY similarity.model``).
-    """
-    points = []
-    bare = [line.replace('\\"', "") for line in lines]
-    for sent in (n for n, line in enumerate(bare, 1) if statement in line):
-        commit = next(n for n, line in enumerate(lines, 1) if n > sent and "COMMIT" in line)
-        points += [sent, commit, commit + 1]
-    assert points, f"no call sends {statement!r}"
-    return points

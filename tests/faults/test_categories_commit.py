@@ -5,8 +5,8 @@ transaction of one file, so a kill inside it must leave either the pairs
 of the previous run or those of the new one, never a mixture or an empty
 table (which would make every category compatible only with itself and
 so empty most neighbour lists). The sweep SIGKILLs the stage at each
-``fdatasync`` on SQLite, and on PostgreSQL at the message that deletes the
-old rows, its COMMIT and the call after; the next run of the same command
+``fdatasync`` on SQLite, and on PostgreSQL just before and just after its
+commit (`tests.faults.commit_points`); the next run of the same command
 then stores the new pairs and reports no repair.
 """
 
@@ -27,7 +27,8 @@ from model_training.categories import (
     store_compatibility,
 )
 from tap_schema import Settings, open_catalogue
-from tests.faults.strace_faults import commit_points, kill_forked_at, run_forked, trace_forked
+from tests.faults.commit_points import kill_at_point
+from tests.faults.strace_faults import kill_forked_at, run_forked
 from tests.pg import fresh_database, sessions_ended
 
 MAX_SYNCS = 30
@@ -122,14 +123,13 @@ def test_categories_killed_at_its_commit_on_postgresql(tmp_path: Path, pg_server
     with fresh_database(pg_server_url, "vosim_categories_kill") as url:
         data = str(tmp_path / "data")
         stage = _Stage(Settings.from_env({"VOSIM_DATA_DIR": data, "VOSIM_DB_URL": url}), tmp_path)
-        stage.reset()
-        lines = trace_forked(stage.run_new, "sendto", tmp_path / "trace")
-        points = commit_points(lines, "DELETE FROM similarity.category_compat")
-        assert len(points) == 3, lines
         outcomes = []
-        for when in points:
+        for when in range(1, MAX_SYNCS):
             stage.reset()
-            assert kill_forked_at(stage.run_new, "sendto", when) == signal.SIGKILL
+            ended_by = kill_at_point(stage.run_new, when)
+            if ended_by is None:  # the run got past its commit
+                break
+            assert ended_by == signal.SIGKILL
             sessions_ended(url)
             outcomes.append(stage.check_kill())
-        assert outcomes[0] is False and outcomes[-1] is True
+        assert outcomes == [False, True]  # just before its commit, just after

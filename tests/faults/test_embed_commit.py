@@ -5,8 +5,8 @@ Embed writes each model's vectors in one transaction of one file
 vector of that model present exactly once, or every one absent: the
 service never ranks against half a model. The sweep SIGKILLs a first embed
 of two models (one per image kind) at its 1st, 2nd, … ``fdatasync`` on
-SQLite, and on PostgreSQL at the messages that carry its COPY and its
-COMMITs; after each kill the next plain embed completes the vectors and
+SQLite, and on PostgreSQL just before and just after each commit
+(`tests.faults.commit_points`); after each kill the next plain embed completes the vectors and
 reports no repair, since there is nothing to repair.
 """
 
@@ -20,7 +20,8 @@ import sqlalchemy as sa
 
 from model_training.learn.embed import embed_images
 from tap_schema import Settings, open_catalogue
-from tests.faults.strace_faults import commit_points, kill_forked_at, run_forked, trace_forked
+from tests.faults.commit_points import kill_at_point
+from tests.faults.strace_faults import kill_forked_at, run_forked
 from tests.pg import fresh_database, sessions_ended
 from tests.test_models_embed import _register_untrained
 from tests.toy_archive import write_toy_archive
@@ -137,24 +138,20 @@ def test_embed_killed_at_every_fdatasync_on_sqlite(tmp_path: Path) -> None:
     assert {tuple(state.values()) for state in states} >= {(False, False), (True, False)}
 
 
-def test_embed_killed_at_its_copy_and_commits_on_postgresql(
-    tmp_path: Path, pg_server_url: str
-) -> None:
+def test_embed_killed_at_each_commit_on_postgresql(tmp_path: Path, pg_server_url: str) -> None:
     with fresh_database(pg_server_url, "vosim_embed_kill") as url:
         data = str(tmp_path / "data")
         settings = Settings.from_env({"VOSIM_DATA_DIR": data, "VOSIM_DB_URL": url})
         models = _prepared(settings)
         report_file = tmp_path / "killed-run.txt"
-        _clear_vectors(settings)
-        lines = trace_forked(lambda: _embed(settings, report_file), "sendto", tmp_path / "trace")
-        points = commit_points(lines, "COPY similarity.embedding")
-        assert len(points) == 3 * len(models), lines
         states = []
-        for when in points:
+        for when in range(1, MAX_SYNCS):
             _clear_vectors(settings)
-            ended_by = kill_forked_at(lambda: _embed(settings, report_file), "sendto", when)
-            sessions_ended(url)
+            ended_by = kill_at_point(lambda: _embed(settings, report_file), when)
+            if ended_by is None:  # the run got past its last commit
+                break
             assert ended_by == signal.SIGKILL
-            states.append(_check_kill(settings, models, tmp_path))
-        kinds_done = {tuple(state.values()) for state in states}
-        assert {(False, False), (True, False)} <= kinds_done
+            sessions_ended(url)
+            states.append(tuple(_check_kill(settings, models, tmp_path).values()))
+        # before and after each model's commit
+        assert states == [(False, False), (True, False), (True, False), (True, True)]

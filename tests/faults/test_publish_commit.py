@@ -1,14 +1,14 @@
-"""``vosim publish`` into a DaCHS archive killed at its commit points: all rows or none.
+"""``vosim publish`` killed at each commit point: the archive has every row or none.
 
-The rows go into the archive's PostgreSQL database in one transaction;
-DaCHS then needs the resource descriptor (RD), a file written after that
-commit. The sweep SIGKILLs a publication at the message that starts its
-COPY, at its COMMIT and the call after it, and at the RD's ``fsync`` calls
-(the ``.partial`` file, then the folder after the rename). After each kill
-the archive holds every published row or none of vosim's tables, the RD is
-whole or absent, and the next run of the same command leaves the archive
-as a publication never interrupted does, saying on a line what it repaired
-when the tables were committed without their RD.
+The rows go into the archive's PostgreSQL database in one transaction
+(with its TAP_SCHEMA rows, on the generic path); DaCHS then needs the
+resource descriptor (RD), a file written after that commit. The sweep
+SIGKILLs a publication just before and just after the archive's commit and
+the RD's rename (`tests.faults.commit_points`). After each kill the archive
+holds every published row or none of vosim's tables, the RD is whole or
+absent, and the next run of the same command leaves the archive as a
+publication never interrupted does, saying on a line what it repaired when
+the tables were committed without their RD.
 """
 
 from __future__ import annotations
@@ -22,11 +22,15 @@ import sqlalchemy as sa
 
 from model_training.publish.stage import publish, unpublish
 from tap_schema import Settings, open_catalogue
-from tests.faults.strace_faults import commit_points, kill_forked_at, run_forked, trace_forked
+from tests.faults.commit_points import kill_at_point
+from tests.faults.strace_faults import run_forked
 from tests.pg import fresh_database, sessions_ended
 from tests.publish import catalogue as cat
 from tests.publish.archive import MAPPING, dump, make_archive
 from tests.publish.conftest import PUBLIC_URL
+
+MAX_POINTS = 20
+"""More commit points than one publication passes: the sweep ends before."""
 
 
 @pytest.fixture
@@ -108,37 +112,33 @@ class _Publication:
         return tables == self.published[0], rd_text is not None
 
 
-def test_publish_killed_at_its_commit_and_descriptor(
-    settings: Settings, dachs_url: str, tmp_path: Path
-) -> None:
-    publication = _Publication(settings, dachs_url, tmp_path, dachs=True)
+def _sweep(publication: _Publication, url: str) -> list[tuple[bool, bool]]:
+    """Kill a publication at each of its points in turn; check, repair, reset after each."""
     publication.reset()
-    lines = trace_forked(publication.run, "sendto", tmp_path / "trace")
-    publication.reset()
-    points = [("sendto", when) for when in commit_points(lines, "COPY similarity.model")]
-    points += [("fsync", 1), ("fsync", 2)]  # the RD's partial file; the folder after the rename
     outcomes = []
-    for syscall, when in points:
-        assert kill_forked_at(publication.run, syscall, when) == signal.SIGKILL, (syscall, when)
-        sessions_ended(dachs_url)
+    for when in range(1, MAX_POINTS):
+        ended_by = kill_at_point(publication.run, when)
+        if ended_by is None:  # the run got past its last point
+            assert publication.state() == publication.published
+            return outcomes
+        assert ended_by == signal.SIGKILL
+        sessions_ended(url)
         outcomes.append(publication.check_kill())
         publication.reset()
-    assert outcomes[0] == (False, False)  # killed inside the transaction: nothing published
-    assert outcomes[-2:] == [(True, False), (True, True)]  # the RD's partial file; renamed
+    raise AssertionError(f"publish still killed at its {MAX_POINTS}th point")
+
+
+def test_publish_into_dachs_killed_at_its_commit_and_descriptor(
+    settings: Settings, dachs_url: str, tmp_path: Path
+) -> None:
+    outcomes = _sweep(_Publication(settings, dachs_url, tmp_path, dachs=True), dachs_url)
+    # before and after the archive's commit; before and after the RD's rename
+    assert outcomes == [(False, False), (True, False), (True, False), (True, True)]
 
 
 def test_publish_with_tap_schema_killed_at_its_commit(
     settings: Settings, archive_url: str, tmp_path: Path
 ) -> None:
     """The generic path: the rows and the archive's TAP_SCHEMA rows in one transaction."""
-    publication = _Publication(settings, archive_url, tmp_path, dachs=False)
-    publication.reset()
-    lines = trace_forked(publication.run, "sendto", tmp_path / "trace")
-    publication.reset()
-    outcomes = []
-    for when in commit_points(lines, "COPY similarity.model"):
-        assert kill_forked_at(publication.run, "sendto", when) == signal.SIGKILL, when
-        sessions_ended(archive_url)
-        outcomes.append(publication.check_kill())
-        publication.reset()
-    assert outcomes[0] == (False, False) and outcomes[-1] == (True, False)
+    outcomes = _sweep(_Publication(settings, archive_url, tmp_path, dachs=False), archive_url)
+    assert outcomes == [(False, False), (True, False)]  # just before its commit, just after

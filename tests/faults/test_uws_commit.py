@@ -47,10 +47,8 @@ def _serve_jobs(settings: Settings, points: CommitPoints, *, renames: bool = Tru
 
     One job at a time, so that the n-th point is the same one in every run.
     """
-    catalogue = open_catalogue(settings)
-    points.install(catalogue.engine, renames=renames)
-    app = create_app(settings, catalogue=catalogue, allowed_hosts=[])
-    with TestClient(app, follow_redirects=False) as client:
+    points.install(renames=renames)
+    with TestClient(create_app(settings, allowed_hosts=[]), follow_redirects=False) as client:
         for _ in range(N_JOBS):
             created = client.post("/tap/async", data={**JOB, "PHASE": "RUN"})
             assert created.status_code == 303, created.text
