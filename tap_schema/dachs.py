@@ -17,6 +17,7 @@ template ``templates/dachs/resource.rd``); nothing in it is typed by hand.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -30,6 +31,7 @@ from .felis_files import load_schema
 __all__ = [
     "DachsColumn",
     "dachs_type",
+    "partial_resource_descriptor",
     "render_resource_descriptor",
     "write_resource_descriptor",
 ]
@@ -158,8 +160,11 @@ def render_resource_descriptor(schema: Schema, *, path: Path) -> str:
 
 
 def write_resource_descriptor(path: Path, schema_name: str) -> bool:
-    """Write the RD of a published schema to ``path``, atomically.
+    """Write the RD of a published schema to ``path``, atomically and durably.
 
+    The text goes to a hidden ``.partial`` file beside it, fsynced, then
+    renamed over ``path`` and the folder fsynced: a crash leaves the old RD
+    or the new one, never a part of one, which ``dachs imp`` would refuse.
     The file is replaced only when its text changes, so publishing twice
     leaves it as it was.
 
@@ -171,10 +176,24 @@ def write_resource_descriptor(path: Path, schema_name: str) -> bool:
     path = path.resolve()
     text = render_resource_descriptor(load_schema(schema_name), path=path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.is_file() or path.read_text("utf-8") != text:
-        partial = path.with_name(f".{path.name}.partial")
-        partial.write_text(text, "utf-8")
-        partial.chmod(0o644)
-        partial.replace(path)
-        return True
-    return False
+    if path.is_file() and path.read_text("utf-8") == text:
+        partial_resource_descriptor(path).unlink(missing_ok=True)
+        return False
+    partial = partial_resource_descriptor(path)
+    with partial.open("w", encoding="utf-8") as stream:
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
+    partial.chmod(0o644)
+    partial.replace(path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+    return True
+
+
+def partial_resource_descriptor(path: Path) -> Path:
+    """Return the file `write_resource_descriptor` writes before renaming it to ``path``."""
+    return path.with_name(f".{path.name}.partial")

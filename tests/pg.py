@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-__all__ = ["fresh_database"]
+__all__ = ["fresh_database", "sessions_ended"]
 
 
 @contextmanager
@@ -29,3 +30,31 @@ def fresh_database(server_url: str, prefix: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def sessions_ended(url: str, seconds: float = 30) -> None:
+    """Wait until every other session of the database of ``url`` is idle, outside a transaction.
+
+    A client killed right after sending COMMIT leaves its server process to
+    read and finish that commit: what the killed run wrote is known only
+    once its session has ended (idle pooled connections of the test count
+    as ended).
+    """
+    engine = sa.create_engine(url)
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND coalesce(state, '') <> 'idle'"
+    )
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            with engine.connect() as conn:
+                if conn.execute(query).scalar() == 0:
+                    return
+            assert time.monotonic() < deadline, (
+                f"sessions still connected to {url} after {seconds} s"
+            )
+            time.sleep(0.02)
+    finally:
+        engine.dispose()

@@ -41,7 +41,7 @@ from sqlalchemy.exc import OperationalError
 from model_training.ingest.obscore_row import preview_url
 from tap_schema import Catalogue, Settings, open_catalogue
 from tap_schema.bulk_copy import copy_rows
-from tap_schema.dachs import write_resource_descriptor
+from tap_schema.dachs import partial_resource_descriptor, write_resource_descriptor
 from tap_schema.plugin_database import PLUGIN_SCHEMA, ArchiveDatabase
 from tap_schema.release import utc_now
 
@@ -97,6 +97,9 @@ class PublishReport:
         Time spent building keys and indexes again after a full load.
     seconds
         Time of the whole publication.
+    repaired
+        One line per thing a cut-short earlier publication left, which this
+        one made whole again (the DaCHS resource descriptor).
     """
 
     refresh: bool
@@ -109,6 +112,7 @@ class PublishReport:
     copy_seconds: dict[str, float] = field(default_factory=dict)
     rebuild_seconds: float = 0.0
     seconds: float = 0.0
+    repaired: list[str] = field(default_factory=list)
 
     def copy_rate(self, table: str | None = None) -> float:
         """Rows per second streamed into one table, or into all of them."""
@@ -139,6 +143,7 @@ class PublishReport:
             lines.append(f"described in {self.tap_schema}")
         if self.dachs_rd:
             lines.append(f"now register the tables with DaCHS: dachs imp -m {self.dachs_rd}")
+        lines += self.repaired
         return "\n".join(lines)
 
 
@@ -230,6 +235,8 @@ def publish(
                 )
             if dachs_rd is None:
                 report.tap_schema = archive.find_tap_schema(conn, tap_schema_name)
+            else:
+                report.repaired = _unfinished_descriptor(archive, conn, dachs_rd)
             described = read_archive_images(conn, mapping, vosim_images.keys())
             report.selection = select_images(vosim_images, described, mapping, now)
             copier = _Copier(catalogue, archive, conn, settings, report)
@@ -287,6 +294,24 @@ def unpublish(
     finally:
         archive.dispose()
     return report
+
+
+def _unfinished_descriptor(archive: ArchiveDatabase, conn: Connection, path: Path) -> list[str]:
+    """Return a repair line if the last publication committed its tables but not its RD.
+
+    The RD is written after the archive's transaction commits (a file cannot
+    join it): a publication killed in between leaves tables DaCHS cannot
+    serve, or a ``.partial`` RD. This run writes the RD again; the line says so.
+    """
+    if partial_resource_descriptor(path.resolve()).exists():
+        why = "was cut short while writing it"
+    elif archive.existing_tables(conn) and not path.is_file():
+        why = "committed the tables but not it"
+    else:
+        return []
+    line = f"repaired: the last publication {why}; {path} is written again"
+    logger.warning("%s", line)
+    return [line]
 
 
 def _refuse_while_dachs_serves(conn: Connection, dachs_rd: Path | None) -> None:

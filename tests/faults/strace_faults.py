@@ -20,9 +20,11 @@ import pytest
 __all__ = [
     "STRACE",
     "commit_sync",
+    "fork_and_wait",
     "kill_at_fdatasync",
     "kill_forked_at",
     "require_strace",
+    "run_forked",
     "sync_calls",
 ]
 
@@ -85,6 +87,37 @@ def kill_forked_at(target: Callable[[], object], syscall: str, when: int) -> int
         The signal that ended the child (``signal.SIGKILL`` when the fault
         was reached), or None when ``target`` returned before it.
     """
+    inject = f"inject={syscall}:signal=KILL:when={when}"
+    return _run_forked(target, ["-o", "/dev/null", "-e", f"trace={syscall}", "-e", inject])
+
+
+def run_forked(target: Callable[[], object]) -> None:
+    """Run ``target`` to its end in a forked child, untraced, as the killed run ran."""
+    ended_by = fork_and_wait(target)
+    assert ended_by is None, f"the run was killed by signal {ended_by}"
+
+
+def fork_and_wait(target: Callable[[], object]) -> int | None:
+    """Run ``target`` in a forked child: the signal that ended it, or None if it returned.
+
+    Raises an AssertionError if ``target`` raised (the child exits 1).
+    """
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            target()
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(child, 0)
+    if os.WIFSIGNALED(status):
+        return os.WTERMSIG(status)
+    assert os.WEXITSTATUS(status) == 0, f"the run failed (exit {os.WEXITSTATUS(status)})"
+    return None
+
+
+def _run_forked(target: Callable[[], object], options: list[str]) -> int | None:
+    """Fork, attach strace with ``options`` to the child, run ``target`` there; its signal."""
     strace = require_strace()
     start_read, start_write = os.pipe()
     child = os.fork()
@@ -97,10 +130,8 @@ def kill_forked_at(target: Callable[[], object], syscall: str, when: int) -> int
             os._exit(1)
         os._exit(0)
     os.close(start_read)
-    inject = f"inject={syscall}:signal=KILL:when={when}"
-    options = ["-f", "-o", "/dev/null", "-e", f"trace={syscall}", "-e", inject]
     tracer = subprocess.Popen(
-        [strace, *options, "-p", str(child)], stderr=subprocess.PIPE, text=True
+        [strace, "-f", *options, "-p", str(child)], stderr=subprocess.PIPE, text=True
     )
     try:
         attached = tracer.stderr.readline() if tracer.stderr else ""

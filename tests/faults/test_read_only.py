@@ -9,8 +9,10 @@ disk is the error SQLite or the system raises at the write, injected.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,6 +116,54 @@ def test_a_full_disk_refuses_jobs_until_writes_succeed_again(
         created = httpx.post(f"{server.tap_url}/async", data=JOB)  # room again
         assert created.status_code == 303
         assert "the service is accepting queries" in _availability(server)
+
+
+class _FullFile(io.RawIOBase):
+    """A file on a full disk: opened, but every write refused (ENOSPC)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _results_on_a_full_disk(real_open):
+    def opened(path: Path, mode: str = "r", *args: object, **kwargs: object):
+        if path.name == "result.part":
+            return _FullFile()
+        return real_open(path, mode, *args, **kwargs)
+
+    return opened
+
+
+def _job_phase(server: RunningServer, job_url: str) -> str:
+    deadline = time.monotonic() + 30
+    while (phase := httpx.get(f"{job_url}/phase").text) not in ("COMPLETED", "ERROR"):
+        assert time.monotonic() < deadline, phase
+        time.sleep(0.02)
+    return phase
+
+
+def test_a_job_whose_result_fills_the_disk_says_so_and_so_does_availability(
+    filled: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = {**JOB, "PHASE": "RUN"}
+    with running_server(filled) as server:
+        with monkeypatch.context() as full:
+            full.setattr(Path, "open", _results_on_a_full_disk(Path.open))
+            job_url = httpx.post(f"{server.tap_url}/async", data=run).headers["location"]
+            assert _job_phase(server, job_url) == "ERROR"
+            error = httpx.get(f"{job_url}/error").text
+            assert "could not be written" in error and "full" in error
+            available = _availability(server)
+            assert "<vosi:available>true</vosi:available>" in available
+            assert "async jobs are refused" in available and "full" in available
+            assert httpx.get(f"{server.tap_url}/sync", params=COUNT).status_code == 200
+        job_url = httpx.post(f"{server.tap_url}/async", data=run).headers["location"]  # room
+        assert _job_phase(server, job_url) == "COMPLETED"
+        assert "the service is accepting queries" in _availability(server)
+        assert not list(filled.job_dir.rglob("*.part"))
 
 
 def test_an_unexpected_failure_of_a_job_request_is_a_dali_document(

@@ -328,8 +328,15 @@ class JobService:
             self.writes.failed(reason)
 
     def _recover(self) -> None:
+        """Settle or fail each job left EXECUTING, with a ``repaired:`` line for each."""
         for job_id in self.store.ids(phases=[ExecutionPhase.EXECUTING]):
-            if not self._settle(job_id):  # else it had ended, its final phase not recorded yet
+            if self._settle(job_id):
+                log.warning(
+                    "repaired: job %s had ended before the service stopped; its final phase is"
+                    " recorded now",
+                    job_id,
+                )
+            else:
                 self.store.change_phase(
                     job_id,
                     ExecutionPhase.ERROR,
@@ -337,6 +344,11 @@ class JobService:
                     end_time=utc_now(),
                     error_type="transient",
                     error_message=_INTERRUPTED,
+                )
+                log.warning(
+                    "repaired: job %s was executing when the service stopped; it is now in"
+                    " phase ERROR, to be run again",
+                    job_id,
                 )
             self._remove_partial_files(job_id)
         for job_id in self.store.ids(phases=[ExecutionPhase.QUEUED]):
@@ -407,16 +419,36 @@ class JobService:
             except JobFailedError as failure:
                 self._fail(job_id, failure.error, token)
             except Exception as error:
-                if not token.cancelled:
-                    log.exception("job %s failed", job_id)
-                self._fail(job_id, JobError(f"internal error of the service: {error}"), token)
+                self._fail(job_id, self._unexpected(job_id, error, token), token)
             else:
+                self.writes.succeeded()  # its result was written: the storage takes writes
                 self._finish(job_id, {"results": [vars(r) for r in results]})
         except OperationalError as error:  # the database refused the EXECUTING phase itself
             log.error("job %s: the database refused a write (%s)", job_id, error)
+            if (reason := write_failure(error)) is not None:
+                self.writes.failed(reason)
         finally:
             with self._lock:
                 self._running.pop(job_id, None)
+
+    def _unexpected(self, job_id: str, error: Exception, token: CancelToken) -> JobError:
+        """Name the error of a job whose work raised: the storage's refusal, or a fault of ours.
+
+        A result the storage refused (full disk, read-only folder) is a
+        transient error, and VOSI availability says from then on that async
+        jobs are refused and why, as a refused job creation does, until a
+        write succeeds again.
+        """
+        reason = write_failure(error)
+        if reason is not None:
+            log.warning("job %s: its result could not be written: %s (%s)", job_id, reason, error)
+            self.writes.failed(reason)
+            return JobError(
+                f"the result could not be written: {reason}; run it again later", "transient"
+            )
+        if not token.cancelled:
+            log.exception("job %s failed", job_id)
+        return JobError(f"internal error of the service: {error}")
 
     def _fail(self, job_id: str, error: JobError, token: CancelToken) -> None:
         if token.cancelled and self._stopping:
@@ -441,6 +473,8 @@ class JobService:
                 path.unlink(missing_ok=True)
                 return
             except OperationalError as error:
+                if (reason := write_failure(error)) is not None:
+                    self.writes.failed(reason)
                 log.warning(
                     "job %s: its final phase could not be recorded (attempt %d of %d): %s",
                     job_id,
