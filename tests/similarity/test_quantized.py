@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from vo_service.adql.ranked_scores import RankedScores
 from vo_service.similarity.index import IndexOptions, KindIndex
 from vo_service.similarity.kernels import gathered_dots
 from vo_service.similarity.quantized import QuantizedVectors
-from vo_service.similarity.service import _kind_scores
+from vo_service.similarity.service import _candidate_scores, _kind_scores, _scan_scores
 from vo_service.tap.score_tables import RankedLevels
 
 NOW = datetime(2026, 1, 1)
@@ -81,6 +81,29 @@ def test_candidates_hold_the_exact_best_with_ties_and_no_ineligible_image(make, 
         shown = np.where(eligible, exact, -np.inf)
         cut_off = np.sort(shown)[-best]
         assert set(np.flatnonzero(shown >= cut_off)) <= set(candidates.tolist())
+
+
+@pytest.mark.parametrize("make", SETS.values(), ids=SETS.keys())
+@pytest.mark.parametrize("best", [1, 10, 100, 400])
+def test_the_candidates_scored_exactly_hold_every_best_image_ties_included(make, best: int) -> None:
+    """Fewer than the candidates are scored, but every image reaching the best-th best is."""
+    vectors = make(4000, 600)
+    copy = QuantizedVectors.fit(vectors)
+    eligible = np.random.default_rng(4).random(len(vectors)) > 0.2
+    threads = [i["num_threads"] for i in ThreadpoolController().info()]
+    for query_at in (0, 2000, 2010, 3999):
+        query = vectors[query_at]
+        found = copy.candidate_bounds(query, eligible, best)
+        np.testing.assert_array_equal(found[0], copy.best_candidates(query, eligible, best))
+        positions, scores = _candidate_scores(vectors, query, best, *found)
+        assert set(positions.tolist()) <= set(found[0].tolist())
+        assert (np.diff(positions) > 0).all()
+        np.testing.assert_array_equal(scores, _scan_scores(vectors, positions, query))
+        exact = _gathered(vectors, np.arange(len(vectors)), query)
+        shown = np.where(eligible, exact, -np.inf)
+        cut_off = np.sort(shown)[-best]
+        assert set(np.flatnonzero(shown >= cut_off)) <= set(positions.tolist())
+    assert [i["num_threads"] for i in ThreadpoolController().info()] == threads
 
 
 def _index(vectors: np.ndarray) -> KindIndex:

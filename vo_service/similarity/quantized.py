@@ -105,12 +105,24 @@ class QuantizedVectors:
         at least the ``best``-th best lower bound, so that score is at least this
         bound too, and a vector reaching it has an upper bound reaching it.
         """
+        return self.candidate_bounds(query, eligible, best)[0]
+
+    def candidate_bounds(
+        self, query: np.ndarray, eligible: np.ndarray, best: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`best_candidates`, in index order, with each one's approximate score and upper bound.
+
+        The bounds let the caller score exactly fewer of them
+        (`vo_service.similarity.service`): once ``best`` of them are scored,
+        a candidate whose upper bound is below the lowest of those scores
+        cannot reach the ``best``-th best.
+        """
         approximate, half = self.bounds(query)
         positions = np.flatnonzero(eligible)
-        if positions.size <= best:
-            return positions
-        lower = approximate[positions] - half[positions]
-        at = positions.size - best
-        floor = np.partition(lower, at)[at]
-        upper = approximate[positions] + half[positions]
-        return positions[upper >= floor]
+        if positions.size > best:
+            lower = approximate[positions] - half[positions]
+            at = positions.size - best
+            floor = np.partition(lower, at)[at]
+            upper = approximate[positions] + half[positions]
+            positions = positions[upper >= floor]
+        return positions, approximate[positions], approximate[positions] + half[positions]

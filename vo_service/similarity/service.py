@@ -39,13 +39,16 @@ become public while the server runs.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from tap_schema import Catalogue
 from tap_schema.config import environment_overrides
@@ -593,15 +596,16 @@ def _best_kind_scores(
     """Score exactly only the public images whose bound reaches the ``best``-th best.
 
     `quantized.QuantizedVectors.best_candidates`: every public image scoring
-    at least the ``best``-th best exact score is among them, ties included.
+    at least the ``best``-th best exact score is among them, ties included,
+    and `_candidate_scores` scores exactly those that can still reach it.
     Their scores are the exact scan's (`_scan_scores`); `complete`
     gives every image's, with these same values where they were computed,
     so that later cuts agree with the first.
     """
     assert index.quantized is not None
     query = np.ascontiguousarray(query, dtype=np.float32)
-    candidates = index.quantized.best_candidates(query, public, best)
-    exact = _scan_scores(index.vectors, candidates, query)
+    found = index.quantized.candidate_bounds(query, public, best)
+    candidates, exact = _candidate_scores(index.vectors, query, best, *found)
     scores = np.full(len(index), np.nan)
     scores[candidates] = exact
 
@@ -614,6 +618,70 @@ def _best_kind_scores(
     return KindScores(
         index.image_kind, index.model_id, index.dids, index.positions, scores, complete
     )
+
+
+def _candidate_scores(
+    vectors: np.ndarray,
+    query: np.ndarray,
+    best: int,
+    candidates: np.ndarray,
+    approximate: np.ndarray,
+    upper: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Score exactly the ``best`` candidates of best approximate score, then their rivals.
+
+    The lowest exact score ``m`` of the first ``best`` is at most the
+    ``best``-th best exact score ``t`` (``best`` images score at least ``m``),
+    so a candidate whose upper bound is below ``m`` scores below ``t`` and is
+    left out: every image scoring at least ``t`` is still scored, ties
+    included. Return the positions scored, in index order, and their scores.
+    """
+    with _one_blas_thread():
+        return _first_and_rivals(vectors, query, best, candidates, approximate, upper)
+
+
+def _first_and_rivals(
+    vectors: np.ndarray,
+    query: np.ndarray,
+    best: int,
+    candidates: np.ndarray,
+    approximate: np.ndarray,
+    upper: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    if candidates.size <= best:
+        return candidates, _scan_scores(vectors, candidates, query)
+    order = np.argsort(-approximate, kind="stable")
+    first = np.sort(candidates[order[:best]])
+    first_scores = _scan_scores(vectors, first, query)
+    others = order[best:]
+    rivals = np.sort(candidates[others[upper[others] >= first_scores.min()]])
+    positions = np.concatenate([first, rivals])
+    scores = np.concatenate([first_scores, _scan_scores(vectors, rivals, query)])
+    in_order = np.argsort(positions, kind="stable")
+    return positions[in_order], scores[in_order]
+
+
+_ONE_THREAD = threading.Lock()
+"""Held while BLAS runs on one thread, so that each request restores the count it found."""
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Run BLAS on one thread meanwhile: for the products of a few thousand gathered rows.
+
+    Those take well under a millisecond on one core; with BLAS's threads,
+    right after the compiled first pass whose own threads still hold the
+    cores, they waited several milliseconds for them (benchmarks/README.md).
+    The count is the process's: another request's product started
+    meanwhile runs on one thread too.
+    """
+    with _ONE_THREAD, _blas().limit(limits=1, user_api="blas"):
+        yield
 
 
 def _full_scan(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
