@@ -81,6 +81,13 @@ class TrainingConfig:
         Whether embedded inputs are normalised as the views were
         (with ``renormalise``). False for models stored without the key,
         whose vectors were embedded so: their uploads still match them.
+    embed_whitening
+        None: the served vectors are the network's; else they are centred
+        and whitened by the mean and covariance of the training images'
+        vectors, fitted when training ends and stored with the weights
+        (`model_training.learn.whitening.Whitening`), with this shrinkage of
+        the covariance towards its mean eigenvalue (0 whitens fully, 1 only
+        centres). None for models stored without the key.
     seed
         Seed of the weights, the data order and the augmentations.
     compile
@@ -130,6 +137,7 @@ class TrainingConfig:
     embed_group: str = "none"
     embed_zooms: tuple[float, ...] = (1.0,)
     embed_renormalise: bool = False
+    embed_whitening: float | None = None
     seed: int = 0
     compile: bool = False
 
@@ -143,6 +151,8 @@ class TrainingConfig:
         object.__setattr__(self, "embed_zooms", tuple(float(z) for z in self.embed_zooms))
         if not self.embed_zooms or min(self.embed_zooms) <= 0:
             raise ValueError("embed_zooms must be one or more positive magnifications")
+        if self.embed_whitening is not None and not 0.0 <= self.embed_whitening <= 1.0:
+            raise ValueError("embed_whitening must be None or a shrinkage in [0, 1]")
         if self.batch_size < 2:
             raise ValueError("NT-Xent needs a batch of at least 2 images")
 
