@@ -38,6 +38,10 @@ class TrainingConfig:
         logarithmically from this fraction of the half-width out to it
         (`model_training.learn.backbone.PolarSampling`): a zoom is then a
         shift along the radii, which convolutions follow.
+    polar_harmonics
+        0: each feature of a polar grid is pooled by its mean over all
+        angles; else also by the amplitudes of its angular harmonics up to
+        this one (`model_training.learn.backbone.ResNet`), still invariant.
     projector_hidden_dim, projector_output_dim
         Projection head sizes; the output is what NT-Xent compares.
     temperature
@@ -100,6 +104,7 @@ class TrainingConfig:
     pooled_stages: str = "last"
     polar_radii: int = 0
     polar_inner: float = 0.0
+    polar_harmonics: int = 0
     projector_hidden_dim: int = 2048
     projector_output_dim: int = 2048
     temperature: float = 0.2

@@ -178,6 +178,7 @@ def build_method(config: TrainingConfig) -> SimCLR:
         pooled_stages=config.pooled_stages,
         polar_radii=config.polar_radii,
         polar_inner=config.polar_inner,
+        polar_harmonics=config.polar_harmonics,
     )
     served_dim = (
         backbone.representation_dim
