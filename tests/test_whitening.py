@@ -81,19 +81,23 @@ def test_whitening_is_stored_with_the_weights(tmp_path: Path) -> None:
 
 
 def test_a_model_stored_before_whitening_embeds_as_it_did(tmp_path: Path) -> None:
-    # A model file written without the key (and without the buffers) loads
-    # with no whitening and gives exactly the vectors it gave before.
+    # A model file written without the keys of whitening and angular harmonics
+    # (and without the buffers) loads with neither and gives exactly the
+    # vectors it gave before.
     stored = CPU.to_dict()
-    del stored["embed_whitening"]
-    assert TrainingConfig.from_dict(stored).embed_whitening is None
-    config = TINY_CONFIG.replace(embed_group="d4", embed_input="centre")
+    del stored["embed_whitening"], stored["polar_harmonics"]
+    old = TrainingConfig.from_dict(stored)
+    assert old.embed_whitening is None and old.polar_harmonics == 0
+    config = TINY_CONFIG.replace(
+        embed_group="d4", embed_input="centre", polar_radii=8, pooled_stages="all"
+    )
     torch.manual_seed(0)
     method = build_method(config)
     assert method.whitening is None
     state = method.state_dict()
     assert not any(name.startswith("whitening") for name in state)
     saved = config.to_dict()
-    del saved["embed_whitening"]
+    del saved["embed_whitening"], saved["polar_harmonics"]
     torch.save({"config": saved, "state_dict": state}, tmp_path / "old.pt")
     loaded, loaded_config = load_network(tmp_path / "old.pt")
     cutouts, _, _ = toy_cutouts(4, 1, seed=5)

@@ -200,6 +200,7 @@ CPU = PAPER.replace(
     pooling_grid=3,
     pooled_stages="all",
     polar_radii=16,
+    polar_harmonics=3,
     projector_hidden_dim=256,
     projector_output_dim=128,
     view_size=24,
@@ -211,7 +212,7 @@ CPU = PAPER.replace(
     snr_min=10.0,
     renormalise=True,
     batch_size=64,
-    epochs=40,
+    epochs=60,
     warmup_epochs=5,
     optimizer="adamw",
     learning_rate=2e-3,
@@ -232,9 +233,12 @@ does: about four times each, with a different restoring beam, pixel scale,
 depth and centring, most resolved over several beams. Each choice and why:
 
 - A polar grid of 16 radii over 24-pixel views (``polar_radii``): the
-  convolutions wrap around in angle and features are averaged over every
-  angle, so the network ignores rotation by construction; the D4 averaging
-  stays for the mirror images.
+  convolutions wrap around in angle and each feature is pooled by its mean
+  over every angle and the amplitudes of its angular harmonics 1-3
+  (``polar_harmonics``), so the network ignores rotation by construction
+  and still sees how a feature is arranged around the centre (two opposite
+  lobes, three arms); the D4 averaging stays for the mirror images. The
+  harmonics raised class precision@10 by 0.03-0.07 at no measurable cost.
 - ResNet-10 of width 16 on 24-pixel renderings of the 48-pixel crop,
   averaged down by area as the embedding stage resamples cut-outs: many
   times the views per second of a ResNet-18 at 48 pixels.
@@ -255,7 +259,12 @@ depth and centring, most resolved over several beams. Each choice and why:
   coarser observation shows a source smaller at the same pixels per beam,
   not sharper.
 - AdamW at 2e-3 (LARS's trust ratio is for batches of thousands, this one
-  is 64), 5 warm-up epochs then a cosine, 40 epochs, temperature 0.2.
+  is 64), 5 warm-up epochs then a cosine, 60 epochs (better than 40 in
+  every paired run, and training both kinds stays well inside the demo's
+  5 minutes on 2 cores), temperature 0.2.
+- No whitening of the vectors (``embed_whitening``): measured on the same
+  networks it traded zoomed-copy recall and same-source mAP for class
+  precision, within the spread of two seeds.
 - The vectors are the projection head's 128-d output (SimCLR's choice and
   the paper's) from the central 48 pixels (``embed_input="centre"``).
 """
