@@ -238,7 +238,8 @@ depth and centring, most resolved over several beams. Each choice and why:
   (``polar_harmonics``), so the network ignores rotation by construction
   and still sees how a feature is arranged around the centre (two opposite
   lobes, three arms); the D4 averaging stays for the mirror images. The
-  harmonics raised class precision@10 by 0.03-0.07 at no measurable cost.
+  harmonics raised class precision@10 by 0.02-0.07 for 10-20 % more time
+  per training step.
 - ResNet-10 of width 16 on 24-pixel renderings of the 48-pixel crop,
   averaged down by area as the embedding stage resamples cut-outs: many
   times the views per second of a ResNet-18 at 48 pixels.
