@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from model_training.evaluate.stage import evaluate_network
 from model_training.learn.checkpoints import load_network, save_network
+from model_training.learn.image_set import SourceLabels
 from model_training.learn.inference import compute_vectors, fit_whitening
 from model_training.learn.morphology import dihedral_views
 from model_training.learn.presets import CPU, TrainingConfig
@@ -105,3 +107,17 @@ def test_a_model_stored_before_whitening_embeds_as_it_did(tmp_path: Path) -> Non
     assert torch.equal(compute_vectors(loaded, cutouts, loaded_config), before)
     fit_whitening(loaded, cutouts, loaded_config)  # nothing to fit: no change
     assert torch.equal(compute_vectors(loaded, cutouts, loaded_config), before)
+
+
+def test_evaluation_scores_a_whitened_model_before_its_whitening_too() -> None:
+    cutouts, source, classes = toy_cutouts(6, 2, seed=3)
+    torch.manual_seed(0)
+    method = build_method(WHITENED)
+    fit_whitening(method, cutouts, WHITENED)
+    labels = SourceLabels(source, classes, "truth")
+    rows = evaluate_network(method, WHITENED, cutouts, labels, baselines=False)
+    names = [row.name.strip() for row in rows]
+    assert "without whitening" in names
+    plain = rows[names.index("without whitening")]
+    assert plain.role == "variant"
+    assert rows[0].morphology is not None and plain.morphology is not None
