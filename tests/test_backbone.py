@@ -65,3 +65,25 @@ def test_polar_network_ignores_rotations_by_its_angle_step() -> None:
     assert net.representation_dim == (8 + 16 + 32 + 64) * 2
     assert torch.allclose(original, rotated, atol=1e-4)
     assert not torch.allclose(original[0], original[1], atol=1e-2)
+
+
+def test_angular_harmonics_keep_the_invariance() -> None:
+    # Amplitudes of the angular harmonics are unchanged by a quarter turn (a
+    # cyclic shift of the angles by a whole number of columns at every stage).
+    torch.manual_seed(0)
+    net = build_backbone(
+        "resnet10", width=8, pooling_grid=2, pooled_stages="all", polar_radii=16, polar_harmonics=3
+    )
+    net.eval()
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            torch.nn.init.uniform_(module.weight, 0.5, 1.5)
+    # Harmonics 1-3 where a stage has the angles for them (32, 16, 8, 4 angles).
+    assert net.representation_dim == (8 * 4 + 16 * 4 + 32 * 4 + 64 * 3) * 2
+    images = torch.randn(3, 1, 32, 32)
+    with torch.no_grad():
+        original = net(images)
+        rotated = net(torch.rot90(images, 1, dims=(-2, -1)))
+    assert original.shape == (3, net.representation_dim)
+    assert torch.allclose(original, rotated, atol=1e-4)
+    assert not torch.allclose(original[0], original[1], atol=1e-2)

@@ -144,13 +144,19 @@ def test_short_training_beats_raw_pixels() -> None:
     assert learned.mean_average_precision > raw.mean_average_precision
 
 
-def test_short_invariant_training_beats_rotation_aligned_pixels() -> None:
+@pytest.mark.parametrize(
+    "polar",
+    [{}, {"polar_radii": 8, "polar_harmonics": 3, "pooling_grid": 3}],
+    ids=["image grid", "polar grid with angular harmonics"],
+)
+def test_short_invariant_training_beats_rotation_aligned_pixels(polar: dict) -> None:
     # Toy sources at random position angles: a class is found at any
     # orientation. Rotations and flips on (the preset's default), vectors
     # averaged over D4; the pixel match gets the best of D4 too.
     cutouts, _, classes = toy_cutouts(12, 4, seed=2)
     images = torch.from_numpy(cutouts)
     config = TINY.replace(
+        **polar,
         width=8,
         epochs=12,
         batch_size=24,

@@ -27,7 +27,9 @@ same function as an upload), and the combined morphology score.
 
 Two variants of the model itself are scored as well (the projection-head
 output instead of the backbone output; the other input size), because they
-are the choices SimCLR practice makes by habit and this archive can check.
+are the choices SimCLR practice makes by habit and this archive can check;
+a model whose vectors are whitened (``embed_whitening``) also gets its
+vectors before the whitening, the same network's paired comparison.
 Two more columns test the invariance the augmentations were meant to teach.
 Self-retrieval transforms each image once (rotation by any angle, shear up
 to 10°, scale 0.7–1.4) and asks whether its original is among its 10
@@ -123,7 +125,9 @@ def evaluate_network(
         images.unsqueeze(1), torch.Generator().manual_seed(seed + 1)
     ).squeeze(1)
 
-    def network(net: SimCLR, representation: str, embed_input: str) -> Embedder:
+    def network(
+        net: SimCLR, representation: str, embed_input: str, whiten: bool = True
+    ) -> Embedder:
         def embed(batch: Tensor) -> Tensor:
             return compute_vectors(
                 net,
@@ -132,6 +136,7 @@ def evaluate_network(
                 device=device,
                 representation=representation,
                 embed_input=embed_input,
+                whiten=whiten,
             )
 
         return embed
@@ -159,6 +164,10 @@ def evaluate_network(
                 network(method, served[0], other_input),
             ),
         ]
+        if getattr(method, "whitening", None) is not None:
+            candidates.append(
+                ("  without whitening", "variant", network(method, *served, whiten=False))
+            )
     if baselines:
         crop = config.crop_size
         pca = PCA(n_components=min(128, len(images) - 1), random_state=seed)

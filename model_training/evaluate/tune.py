@@ -41,7 +41,7 @@ import torch
 
 from model_training.learn.checkpoints import model_row, register_model, save_network
 from model_training.learn.image_set import load_image_set, source_labels
-from model_training.learn.inference import compute_vectors, pick_device
+from model_training.learn.inference import compute_vectors, fit_whitening, pick_device
 from model_training.learn.morphology import score_morphology
 from model_training.learn.presets import TrainingConfig, preset
 from model_training.learn.retrieval import RetrievalScores, retrieval_scores
@@ -229,6 +229,7 @@ def tune(
             progress=progress,
             on_epoch_end=report,
         )
+        fit_whitening(method, train_cutouts, config, device=torch_device)
         scores, morphology = held_out_score()
         path = study_dir / f"trial-{trial.number:03d}.pt"
         save_network(path, method, config, image_kinds=[image_kind])

@@ -197,6 +197,15 @@ class ResNet(nn.Module):
     pooled_stages
         ``last`` pools the last stage only (He et al.); ``all`` pools every
         stage and concatenates them.
+    polar_radii, polar_inner
+        The polar grid the image is resampled on (`PolarSampling`), or 0.
+    polar_harmonics
+        On a polar grid, besides each feature's mean over all angles, the
+        amplitudes of its angular harmonics 1 to this number (as far as the
+        stage's angles allow), in each radial bin: a rotation shifts the
+        angles and leaves the amplitudes, so the network stays invariant
+        while keeping how a feature is arranged around the centre (two
+        opposite lobes, three arms), which the mean forgets.
 
     Notes
     -----
@@ -226,6 +235,7 @@ class ResNet(nn.Module):
         pooled_stages: str = "last",
         polar_radii: int = 0,
         polar_inner: float = 0.0,
+        polar_harmonics: int = 0,
     ) -> None:
         super().__init__()
         if pooled_stages not in POOLED_STAGES:
@@ -260,7 +270,17 @@ class ResNet(nn.Module):
                     module.__class__ = _PolarConv2d
         self.pooling_grid = pooling_grid
         self.pooled_stages = pooled_stages
-        pooled = stage_channels if pooled_stages == "all" else stage_channels[-1:]
+        self.harmonics = [0] * len(stage_channels)
+        if self.polar is not None and polar_harmonics > 0:
+            # Angles per stage: 2R on the stem and the first stage, halved by each later one.
+            angles = [2 * polar_radii // 2**index for index in range(len(stage_channels))]
+            self.harmonics = [min(polar_harmonics, count // 2) for count in angles]
+        pooled = [
+            channels * (1 + harmonics)
+            for channels, harmonics in zip(stage_channels, self.harmonics, strict=True)
+        ]
+        if pooled_stages == "last":
+            pooled = pooled[-1:]
         self.representation_dim = sum(pooled) * cells
         self._initialise()
 
@@ -286,8 +306,20 @@ class ResNet(nn.Module):
         for index, stage in enumerate(self.stages):
             features = stage(features)
             if self.pooled_stages == "all" or index == len(self.stages) - 1:
-                blocks.append(functional.normalize(torch.flatten(self.pool(features), 1), dim=1))
+                pooled = self._pool(features, self.harmonics[index])
+                blocks.append(functional.normalize(pooled, dim=1))
         return torch.cat(blocks, 1) / len(blocks) ** 0.5
+
+    def _pool(self, features: Tensor, harmonics: int) -> Tensor:
+        """Pool a stage's features ``(N, C, H, W)``: the grid's means, then harmonics."""
+        means = torch.flatten(self.pool(features), 1)
+        if not harmonics:
+            return means
+        radial = functional.adaptive_avg_pool2d(features, (self.pooling_grid, features.shape[-1]))
+        spectrum = torch.fft.rfft(radial.float(), dim=-1)[..., 1 : harmonics + 1]
+        # |c|, kept differentiable where a harmonic vanishes.
+        amplitude = (spectrum.real**2 + spectrum.imag**2 + 1e-12).sqrt() / features.shape[-1]
+        return torch.cat([means, torch.flatten(amplitude.to(means.dtype), 1)], 1)
 
 
 def build_backbone(
@@ -299,6 +331,7 @@ def build_backbone(
     pooled_stages: str = "last",
     polar_radii: int = 0,
     polar_inner: float = 0.0,
+    polar_harmonics: int = 0,
 ) -> ResNet:
     """Build a named residual network with the stem striding removed.
 
@@ -318,6 +351,8 @@ def build_backbone(
         resampled on a polar grid of this many radii (`PolarSampling`).
     polar_inner
         Innermost radius of a logarithmic polar grid, or 0 for even radii.
+    polar_harmonics
+        Angular harmonics pooled besides the mean on a polar grid (`ResNet`).
 
     Returns
     -------
@@ -338,4 +373,5 @@ def build_backbone(
         pooled_stages=pooled_stages,
         polar_radii=polar_radii,
         polar_inner=polar_inner,
+        polar_harmonics=polar_harmonics,
     )

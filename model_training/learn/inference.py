@@ -30,6 +30,7 @@ from .simclr import SimCLR
 __all__ = [
     "centre_crop",
     "compute_vectors",
+    "fit_whitening",
     "group_views",
     "network_input",
     "pick_device",
@@ -165,6 +166,7 @@ def compute_vectors(
     representation: str | None = None,
     embed_input: str | None = None,
     group: str | None = None,
+    whiten: bool = True,
     progress: tqdm | None = None,
 ) -> Tensor:
     """L2-normalised vectors of cut-outs, computed in batches.
@@ -189,6 +191,11 @@ def compute_vectors(
         every transform of the group (`group_views`), each at every zoom of
         ``config.embed_zooms`` (`zoom_views`), are averaged, then normalised
         again.
+    whiten
+        Apply the network's whitening (``config.embed_whitening``, fitted by
+        `fit_whitening`) to the served vectors, then normalise again; False
+        gives the vectors before it (evaluation compares both). Other
+        outputs or inputs than the served ones are never whitened.
     progress
         A progress bar to advance by each batch.
 
@@ -205,6 +212,10 @@ def compute_vectors(
         raise ValueError(f"embed group must be one of {EMBED_GROUPS}, got {group!r}")
     method = method.to(device).eval()
     output = method.representation if representation == "backbone" else method.projection
+    whitening = getattr(method, "whitening", None)
+    served = (representation, embed_input) == (config.representation, config.embed_input)
+    if not (whiten and served):
+        whitening = None
     vectors = []
     zooms = config.embed_zooms
     # The forward pass sees every view of the group: keep it at batch_size images.
@@ -220,10 +231,35 @@ def compute_vectors(
         inputs = network_input(torch.cat(views), config, embed_input)
         with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
             unit = functional.normalize(output(inputs).float(), dim=1)
-        pooled = unit.view(len(views), len(batch), -1).mean(0)
-        vectors.append(functional.normalize(pooled, dim=1).cpu())
+        pooled = functional.normalize(unit.view(len(views), len(batch), -1).mean(0), dim=1)
+        if whitening is not None:
+            pooled = functional.normalize(whitening(pooled), dim=1)
+        vectors.append(pooled.cpu())
         if progress is not None:
             progress.update(len(batch))
     if not vectors:
         return torch.empty(0, 0)
     return torch.cat(vectors)
+
+
+def fit_whitening(
+    method: SimCLR,
+    cutouts: np.ndarray | Tensor,
+    config: TrainingConfig,
+    *,
+    device: torch.device | str = "cpu",
+    batch_size: int = 256,
+) -> None:
+    """Fit the network's whitening on the served vectors of its training cut-outs.
+
+    Does nothing for a configuration without whitening (``embed_whitening``
+    None). The vectors are those the embedding stage would store before
+    whitening (group-averaged, normalised), so the map is fitted on what it
+    is applied to.
+    """
+    if config.embed_whitening is None or method.whitening is None:
+        return
+    vectors = compute_vectors(
+        method, cutouts, config, device=device, batch_size=batch_size, whiten=False
+    )
+    method.whitening.fit(vectors, config.embed_whitening)

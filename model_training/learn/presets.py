@@ -38,6 +38,10 @@ class TrainingConfig:
         logarithmically from this fraction of the half-width out to it
         (`model_training.learn.backbone.PolarSampling`): a zoom is then a
         shift along the radii, which convolutions follow.
+    polar_harmonics
+        0: each feature of a polar grid is pooled by its mean over all
+        angles; else also by the amplitudes of its angular harmonics up to
+        this one (`model_training.learn.backbone.ResNet`), still invariant.
     projector_hidden_dim, projector_output_dim
         Projection head sizes; the output is what NT-Xent compares.
     temperature
@@ -81,6 +85,13 @@ class TrainingConfig:
         Whether embedded inputs are normalised as the views were
         (with ``renormalise``). False for models stored without the key,
         whose vectors were embedded so: their uploads still match them.
+    embed_whitening
+        None: the served vectors are the network's; else they are centred
+        and whitened by the mean and covariance of the training images'
+        vectors, fitted when training ends and stored with the weights
+        (`model_training.learn.whitening.Whitening`), with this shrinkage of
+        the covariance towards its mean eigenvalue (0 whitens fully, 1 only
+        centres). None for models stored without the key.
     seed
         Seed of the weights, the data order and the augmentations.
     compile
@@ -93,6 +104,7 @@ class TrainingConfig:
     pooled_stages: str = "last"
     polar_radii: int = 0
     polar_inner: float = 0.0
+    polar_harmonics: int = 0
     projector_hidden_dim: int = 2048
     projector_output_dim: int = 2048
     temperature: float = 0.2
@@ -130,6 +142,7 @@ class TrainingConfig:
     embed_group: str = "none"
     embed_zooms: tuple[float, ...] = (1.0,)
     embed_renormalise: bool = False
+    embed_whitening: float | None = None
     seed: int = 0
     compile: bool = False
 
@@ -143,6 +156,8 @@ class TrainingConfig:
         object.__setattr__(self, "embed_zooms", tuple(float(z) for z in self.embed_zooms))
         if not self.embed_zooms or min(self.embed_zooms) <= 0:
             raise ValueError("embed_zooms must be one or more positive magnifications")
+        if self.embed_whitening is not None and not 0.0 <= self.embed_whitening <= 1.0:
+            raise ValueError("embed_whitening must be None or a shrinkage in [0, 1]")
         if self.batch_size < 2:
             raise ValueError("NT-Xent needs a batch of at least 2 images")
 
@@ -185,6 +200,7 @@ CPU = PAPER.replace(
     pooling_grid=3,
     pooled_stages="all",
     polar_radii=16,
+    polar_harmonics=3,
     projector_hidden_dim=256,
     projector_output_dim=128,
     view_size=24,
@@ -196,7 +212,7 @@ CPU = PAPER.replace(
     snr_min=10.0,
     renormalise=True,
     batch_size=64,
-    epochs=40,
+    epochs=60,
     warmup_epochs=5,
     optimizer="adamw",
     learning_rate=2e-3,
@@ -217,9 +233,13 @@ does: about four times each, with a different restoring beam, pixel scale,
 depth and centring, most resolved over several beams. Each choice and why:
 
 - A polar grid of 16 radii over 24-pixel views (``polar_radii``): the
-  convolutions wrap around in angle and features are averaged over every
-  angle, so the network ignores rotation by construction; the D4 averaging
-  stays for the mirror images.
+  convolutions wrap around in angle and each feature is pooled by its mean
+  over every angle and the amplitudes of its angular harmonics 1-3
+  (``polar_harmonics``), so the network ignores rotation by construction
+  and still sees how a feature is arranged around the centre (two opposite
+  lobes, three arms); the D4 averaging stays for the mirror images. The
+  harmonics raised class precision@10 by 0.02-0.07 for 10-20 % more time
+  per training step.
 - ResNet-10 of width 16 on 24-pixel renderings of the 48-pixel crop,
   averaged down by area as the embedding stage resamples cut-outs: many
   times the views per second of a ResNet-18 at 48 pixels.
@@ -240,7 +260,12 @@ depth and centring, most resolved over several beams. Each choice and why:
   coarser observation shows a source smaller at the same pixels per beam,
   not sharper.
 - AdamW at 2e-3 (LARS's trust ratio is for batches of thousands, this one
-  is 64), 5 warm-up epochs then a cosine, 40 epochs, temperature 0.2.
+  is 64), 5 warm-up epochs then a cosine, 60 epochs (better than 40 in
+  every paired run, and training both kinds stays well inside the demo's
+  5 minutes on 2 cores), temperature 0.2.
+- No whitening of the vectors (``embed_whitening``): measured on the same
+  networks it traded zoomed-copy recall and same-source mAP for class
+  precision, within the spread of two seeds.
 - The vectors are the projection head's 128-d output (SimCLR's choice and
   the paper's) from the central 48 pixels (``embed_input="centre"``).
 """

@@ -24,6 +24,7 @@ from .augment import AffineAugmentation, robust_noise
 from .backbone import build_backbone
 from .loss import nt_xent_loss
 from .presets import TrainingConfig
+from .whitening import Whitening
 
 __all__ = ["SimCLR", "Stretch", "build_method"]
 
@@ -68,6 +69,9 @@ class SimCLR(nn.Module):
         Views of a smaller crop drawn besides the two whole views (multi-crop).
     local_crop_size
         Side of the smaller crop, in cut-out pixels.
+    whitening
+        The map applied to the served vectors (`model_training.learn.whitening`),
+        or None; not used in training.
     """
 
     def __init__(
@@ -80,6 +84,7 @@ class SimCLR(nn.Module):
         stretch: Stretch,
         local_views: int = 0,
         local_crop_size: int = 24,
+        whitening: Whitening | None = None,
     ) -> None:
         super().__init__()
         self.stretch = stretch
@@ -95,6 +100,7 @@ class SimCLR(nn.Module):
         self.augmentation = augmentation
         self.local_views = local_views
         self.local_augmentation = local_augmentation(augmentation, local_crop_size)
+        self.whitening = whitening
 
     def representation(self, images: Tensor) -> Tensor:
         """Backbone output ``f(x)`` of cut-outs or views ``(N, 1, H, W)``."""
@@ -165,15 +171,22 @@ def build_method(config: TrainingConfig) -> SimCLR:
         scale_target=config.scale_target,
         scale_zoom_max=config.scale_zoom_max,
     )
+    backbone = build_backbone(
+        config.backbone,
+        config.width,
+        pooling_grid=config.pooling_grid,
+        pooled_stages=config.pooled_stages,
+        polar_radii=config.polar_radii,
+        polar_inner=config.polar_inner,
+        polar_harmonics=config.polar_harmonics,
+    )
+    served_dim = (
+        backbone.representation_dim
+        if config.representation == "backbone"
+        else config.projector_output_dim
+    )
     return SimCLR(
-        build_backbone(
-            config.backbone,
-            config.width,
-            pooling_grid=config.pooling_grid,
-            pooled_stages=config.pooled_stages,
-            polar_radii=config.polar_radii,
-            polar_inner=config.polar_inner,
-        ),
+        backbone,
         config.projector_hidden_dim,
         config.projector_output_dim,
         config.temperature,
@@ -181,4 +194,5 @@ def build_method(config: TrainingConfig) -> SimCLR:
         Stretch(config.normalisation),
         config.local_views,
         config.local_crop_size,
+        None if config.embed_whitening is None else Whitening(served_dim),
     )

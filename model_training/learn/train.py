@@ -44,7 +44,7 @@ from tap_schema import Settings, open_catalogue
 
 from .checkpoints import model_row, register_model, save_network
 from .image_set import IMAGE_KINDS, ImageSet, load_image_set, source_labels
-from .inference import compute_vectors, pick_device
+from .inference import compute_vectors, fit_whitening, pick_device
 from .morphology import score_morphology
 from .optim import build_optimizer, warmup_cosine_schedule
 from .presets import TrainingConfig, preset
@@ -442,9 +442,10 @@ def train_model(
     method = build_method(config)
     started = datetime.now(UTC)
     budget = ThreadBudget(threads)
+    training_cutouts = torch.from_numpy(images.cutouts(settings))
     history = fit(
         method,
-        torch.from_numpy(images.cutouts(settings)),
+        training_cutouts,
         config,
         device=torch_device,
         checkpoint=run_dir / CHECKPOINT_NAME,
@@ -455,6 +456,7 @@ def train_model(
     if not world.is_main:
         dist.barrier()
         return None
+    fit_whitening(method, training_cutouts, config, device=torch_device)
     model_path = run_dir / MODEL_NAME
     save_network(model_path, method, config, image_kinds=list(kinds))
     scores, model_ids = {}, {}
