@@ -49,7 +49,13 @@ from .table_upload import UploadTable
 __all__ = ["QueryDatabase", "QuerySession"]
 
 _SCHEMA_TTL_S = 30.0
-_PROGRESS_STEPS = 2_000
+_PROGRESS_STEPS = 200_000
+"""SQLite steps between two checks of a query's deadline and abort (about 1-2 ms of work).
+
+Each check takes the interpreter's lock: every 2,000 steps, a slow query
+took it some 100,000 times a second, and three of them (a heavy slot and two
+tries) slowed every other query of the service past its short try.
+"""
 # SQLite authorizer actions a read-only query may perform (sqlite.org/c3ref/c_alter_table.html)
 _SQLITE_READ_ACTIONS = frozenset({20, 21, 31, 33})  # READ, SELECT, FUNCTION, RECURSIVE
 
