@@ -33,7 +33,11 @@ Run from the repository root::
 
     python benchmarks/load.py [--seconds 20] [--clients 16 32] [--slow 10]
         [--mixes tap similarity both] [--backends sqlite postgresql]
-        [--images 20000] [--dimensions 128]
+        [--images 20000] [--dimensions 128] [--baseline DIR]
+
+With ``--baseline``, the same catalogue is first served by the code of
+another checkout (e.g. ``git archive main``), then by this one, one after
+the other, each through every series: the table's ``code`` column says which.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adql_similarity import prepare, service_path, tap_path
 from similarity_latency import _image, did, synthetic_vectors
-from tap_latency import installation, percentile, server
+from tap_latency import REPOSITORY, installation, percentile, server
 
 SLOW = (
     "SELECT COUNT(*) AS n FROM ivoa.obscore AS a, ivoa.obscore AS b, ivoa.obscore AS c "
@@ -199,6 +203,7 @@ def in_threads(targets: list[Callable[[], Answers]]) -> tuple[list[threading.Thr
 class Series:
     """The outcome of one series, as a row of the table."""
 
+    code: str
     clients: int
     mix: str
     slow: int
@@ -209,7 +214,13 @@ class Series:
 
 
 def run_series(
-    url: str, clients: int, mix: str, requests: list[Request], slow: int, seconds: float
+    url: str,
+    clients: int,
+    mix: str,
+    requests: list[Request],
+    slow: int,
+    seconds: float,
+    code: str = "this tree",
 ) -> Series:
     """``clients`` cheap clients for ``seconds``, beside ``slow`` hostile ones started first."""
     stop = threading.Event()
@@ -246,7 +257,7 @@ def run_series(
         cheap.statuses += answers.statuses
     hostile = sum((answers.statuses for answers in slow_answers), Counter())
     hostile["200"] += sum(len(answers.times_ms) for answers in slow_answers)
-    return Series(clients, mix, slow, elapsed, cheap, hostile, load)
+    return Series(code, clients, mix, slow, elapsed, cheap, hostile, load)
 
 
 def _until(stop: threading.Event) -> Callable[[], bool]:
@@ -278,16 +289,16 @@ def print_table(backend: str, rows: list[Series], slow_limit: float) -> None:
         f"the end of the series; {os.cpu_count()} cores\n"
     )
     print(
-        "| backend | clients | mix | slow | requests/s | p50 ms | p95 ms | p99 ms "
+        "| backend | code | clients | mix | slow | requests/s | p50 ms | p95 ms | p99 ms "
         "| cheap errors | slow queries' answers | load |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         times = row.cheap.times_ms or [float("nan")]
         rate = len(row.cheap.times_ms) / row.seconds
         hostile = f"200: {row.hostile['200']}, {statuses(row.hostile)}" if row.slow else "–"
         print(
-            f"| {backend} | {row.clients} | {row.mix} | {row.slow} | {rate:.1f} "
+            f"| {backend} | {row.code} | {row.clients} | {row.mix} | {row.slow} | {rate:.1f} "
             f"| {percentile(times, 50):.0f} | {percentile(times, 95):.0f} "
             f"| {percentile(times, 99):.0f} | {statuses(row.cheap.statuses)} | {hostile} "
             f"| {row.load:.2f} |",
@@ -304,16 +315,22 @@ def run_backend(backend: str, vectors: np.ndarray, arguments: argparse.Namespace
         prepare(settings, vectors, images)
         print(f"{backend}: catalogue written in {time.perf_counter() - started:.0f} s", flush=True)
         os.environ["VOSIM_TAP_SYNC_DURATION_S"] = str(arguments.slow_limit)
-        with server(settings) as url:
-            warm_up(url, requests)
-            rows = []
-            for clients in arguments.clients:
-                for mix in arguments.mixes:
-                    for slow in (0, arguments.slow):
-                        rows.append(
-                            run_series(url, clients, mix, requests[mix], slow, arguments.seconds)
-                        )
-                        print(f"{backend}: {rows[-1]!s:.160}", file=sys.stderr, flush=True)
+        trees = {"this tree": REPOSITORY}
+        if arguments.baseline is not None:
+            trees = {"baseline": arguments.baseline.resolve(), **trees}
+        rows = []
+        for code, tree in trees.items():
+            with server(settings, tree) as url:
+                warm_up(url, requests)
+                for clients in arguments.clients:
+                    for mix in arguments.mixes:
+                        for slow in (0, arguments.slow):
+                            rows.append(
+                                run_series(
+                                    url, clients, mix, requests[mix], slow, arguments.seconds, code
+                                )
+                            )
+                            print(f"{backend}: {rows[-1]!s:.160}", file=sys.stderr, flush=True)
     print_table(backend, rows, arguments.slow_limit)
 
 
@@ -329,6 +346,7 @@ def main() -> None:
     parser.add_argument(
         "--slow-limit", type=float, default=10.0, help="the served sync time limit, in seconds"
     )
+    parser.add_argument("--baseline", type=Path, help="a checkout to serve the catalogue first")
     arguments = parser.parse_args()
     vectors = synthetic_vectors(arguments.images, arguments.dimensions, 1.0)
     for backend in arguments.backends:

@@ -15,11 +15,16 @@ STC-S text. It only becomes SQL where it is used:
 
 A cone, ``CONTAINS(POINT(ra, dec), CIRCLE(ra0, dec0, r)) = 1``, becomes on
 SQLite a declination BETWEEN (which the ``obscore_position`` index serves)
-plus a haversine distance (the same rows as pgsphere). Both backends
-count a point within 1e-9 rad of a boundary as inside, as pgsphere does.
+plus a haversine distance (the same rows as pgsphere). When the circle is
+given by numbers and holds no pole, the right ascensions it can reach are
+checked in SQL too, before the distance: the distance is a Python function,
+called only on the rows that pass both ranges. Both backends count a point
+within 1e-9 rad of a boundary as inside, as pgsphere does.
 """
 
 from __future__ import annotations
+
+import math
 
 from sqlglot import exp
 
@@ -35,6 +40,8 @@ __all__ = ["GEOMETRY_ARRAYSIZE", "GeometryBackend", "GeometryTranslation", "geom
 GEOMETRY_ARRAYSIZE = {"point": "2", "circle": "3", "polygon": "*"}
 TOLERANCE_DEG = 1e-9 * 57.29577951308232
 """pgsphere's EPSILON (1e-9 rad) in degrees: its comparisons are that lenient."""
+_WINDOW_MARGIN_DEG = 1e-6
+"""Added to a cone's right ascension half-width: far above the rounding of either side."""
 
 
 def _half(value: exp.Expr) -> exp.Expr:
@@ -176,8 +183,67 @@ class GeometryBackend:
             low=exp.Sub(this=dec0.copy(), expression=reach),
             high=exp.Add(this=dec0.copy(), expression=reach.copy()),
         )
+        window = _ra_window(ra, ra0, dec0, radius)
+        if window is not None:
+            prefilter = exp.And(this=prefilter, expression=window)
         within = exp.LTE(this=call("adql_distance", ra, dec, ra0, dec0), expression=reach.copy())
         return exp.Paren(this=exp.And(this=prefilter, expression=within))
+
+
+def _ra_window(ra: exp.Expr, ra0: exp.Expr, dec0: exp.Expr, radius: exp.Expr) -> exp.Expr | None:
+    """Return the right ascensions a cone of numbers can reach, as a condition (None: any).
+
+    A point within ``r`` of (ra0, dec0) lies within ``asin(sin r / cos dec0)``
+    of ra0 in right ascension, when the circle holds no pole. The ranges are
+    those of [0, 360), across 0 where the window is; a value outside [0, 360)
+    is left to the distance, which is periodic in right ascension. The
+    condition only drops rows the distance would drop: the answer is unchanged.
+    """
+    values = [_number(value) for value in (ra0, dec0, radius)]
+    if any(value is None for value in values):
+        return None
+    centre, dec, reach = values[0] % 360.0, values[1], values[2] + TOLERANCE_DEG
+    if reach < 0 or abs(dec) + reach >= 89.0:
+        return None
+    sine = math.sin(math.radians(reach)) / math.cos(math.radians(dec))
+    half = math.degrees(math.asin(min(1.0, sine))) + _WINDOW_MARGIN_DEG
+    if half >= 90.0:
+        return None
+    low, high = centre - half, centre + half
+    ranges = [(max(low, 0.0), min(high, 360.0))]
+    if low < 0:
+        ranges.append((low + 360.0, 360.0))
+    if high > 360.0:
+        ranges.append((0.0, high - 360.0))
+    condition: exp.Expr = exp.or_(
+        exp.LT(this=ra.copy(), expression=exp.Literal.number("0.0")),
+        exp.GTE(this=ra.copy(), expression=exp.Literal.number("360.0")),
+        *(
+            exp.Between(
+                this=ra.copy(),
+                low=exp.Literal.number(repr(start)),
+                high=exp.Literal.number(repr(end)),
+            )
+            for start, end in ranges
+        ),
+    )
+    return exp.Paren(this=condition)
+
+
+def _number(value: exp.Expr) -> float | None:
+    """Return the value of a numeric literal (signed, in parentheses or not), else None."""
+    if isinstance(value, exp.Paren):
+        return _number(value.this)
+    if isinstance(value, exp.Neg):
+        inner = _number(value.this)
+        return None if inner is None else -inner
+    if isinstance(value, exp.Literal) and not value.is_string:
+        try:
+            number = float(value.this)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
 
 
 def geometry_kind(meta: ResultColumn) -> str | None:

@@ -13,8 +13,9 @@ with 503 and ``Retry-After`` (a DALI error document), rather than letting
 connections and threads pile up until the service stops answering.
 
 A query judged heavy is first tried for a short time (`vo_service.tap.sync`)
-in a lane of its own, the trial lane, waiting for one of its slots no
-longer than the try itself lasts, so tries never hold the light slots; a
+in a lane of its own, the trial lane, with its own fair queue, so tries
+never hold the light slots and a quick join never waits behind the slow
+queries for want of a trial slot; a
 client whose query ran past its try is remembered for a while
 (`RecentHeavyClients`) and its heavy queries go to the heavy lane at once,
 so that a client sending slow queries again and again does not spend a
@@ -153,12 +154,8 @@ class SyncAdmission:
         self._queued = 0
 
     @asynccontextmanager
-    async def slot(
-        self, client: str, lane: Lane, *, max_wait_s: float | None = None
-    ) -> AsyncIterator[None]:
+    async def slot(self, client: str, lane: Lane) -> AsyncIterator[None]:
         """Hold a slot of ``lane`` for ``client`` while the block runs.
-
-        ``max_wait_s`` shortens the wait for this request (the trial lane's).
 
         Raises
         ------
@@ -167,7 +164,7 @@ class SyncAdmission:
         """
         waiter = self._enter(client, lane)
         if not waiter.granted:
-            await self._wait(waiter, lane, self.max_wait_s if max_wait_s is None else max_wait_s)
+            await self._wait(waiter, lane, self.max_wait_s)
         try:
             yield
         finally:
@@ -203,8 +200,7 @@ class SyncAdmission:
                     self._withdraw(self._lanes[lane], waiter)
                     if isinstance(stopped, asyncio.CancelledError):
                         raise
-                    log.log(
-                        logging.DEBUG if lane is Lane.TRIAL else logging.WARNING,
+                    log.warning(
                         "sync query of %s refused after %.0f s in the %s queue",
                         waiter.client,
                         max_wait_s,

@@ -65,7 +65,8 @@ class TapLimits:
         answered within it never waits behind slow queries; 0: no try.
     sync_trial_slots
         Tries running at once, one per client; a heavy query finding none free
-        within ``sync_heavy_trial_s`` goes to the heavy lane.
+        waits for one in the trial lane's queue (each try ends within
+        ``sync_heavy_trial_s``), not in the heavy lane's.
     sync_queue_size
         Sync queries waiting for a slot at most; more are answered 503.
     sync_queue_wait_s

@@ -17,7 +17,9 @@ checked, cheaply, in the query's own transaction:
   query's instant is not before the copy's.
 
 Otherwise the copy is made again in the query's transaction, before the
-query runs, exactly as a per-query copy would be; the session commits it
+query runs, exactly as a per-query copy would be, with the indexes of the
+stored table (without them every lookup of one image's neighbours read the
+whole copy); the session commits it
 (after dropping its upload tables) instead of rolling back, so that it
 stays. Release dates are compared as `public_rows` compares them, so an
 image enters TAP at its release date, never before.
@@ -33,7 +35,11 @@ import sqlalchemy as sa
 
 from vo_service.adql.backends import SQLITE_TIMESTAMP_FORMAT
 from vo_service.adql.catalog import TapTable
-from vo_service.adql.proprietary import next_release_statement, public_copy_statements
+from vo_service.adql.proprietary import (
+    next_release_statement,
+    public_copy_statements,
+    public_source,
+)
 
 __all__ = ["PublicCopies"]
 
@@ -100,6 +106,7 @@ class PublicCopies:
             self._copies.pop(key, None)  # until this transaction commits its new copy
             for statement in public_copy_statements(table, now):
                 self.connection.exec_driver_sql(statement)
+            self._index(table)
             if next_release is None:
                 next_release = self._next_release(now) or ""
             self._made[key] = _Copy(sources, instant, next_release or None)
@@ -109,9 +116,33 @@ class PublicCopies:
         self._copies.update(self._made)
         self._made.clear()
 
+    def _index(self, table: TapTable) -> None:
+        """Give the copy of ``table`` the indexes of the stored table, on the same columns.
+
+        An index holds only the copy's rows, the public ones; it changes what
+        the planner can do, never what a query answers.
+        """
+        copy = public_source(table, "sqlite")
+        schema, name = _quote(table.schema_name), _quote(table.table_name)
+        indexes = self.connection.exec_driver_sql(f"PRAGMA {schema}.index_list({name})").all()
+        for number, index in enumerate(indexes):
+            info = f"PRAGMA {schema}.index_info({_quote(index[1])})"
+            columns = [column for _rank, _cid, column in self.connection.exec_driver_sql(info)]
+            if not columns or None in columns:
+                continue  # an index on expressions: not worth copying
+            index_name = _quote(f"{copy.name}_index_{number}")
+            listed = ", ".join(_quote(column) for column in columns)
+            self.connection.exec_driver_sql(
+                f"CREATE INDEX temp.{index_name} ON {_quote(copy.name)} ({listed})"
+            )
+
     def _data_version(self, schema: str) -> int:
         return int(self.connection.exec_driver_sql(f'PRAGMA "{schema}".data_version').scalar())
 
     def _next_release(self, now: datetime) -> str | None:
         value = self.connection.exec_driver_sql(next_release_statement(now)).scalar()
         return None if value is None else str(value)
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'

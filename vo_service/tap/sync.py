@@ -9,14 +9,15 @@ then sent in one piece (with a Content-Length), a large one is streamed as
 it is read.
 
 A query judged heavy is first tried for a short time (``sync_heavy_trial_s``),
-in a slot of the trial lane (waiting for one no longer than that): most
-joins an archive's users send (an image's neighbours joined with ObsCore)
-end well within it and are answered
-without waiting behind the queries that really are slow. Only one that
-runs past it, or whose result is larger than the first megabyte, waits for
-a heavy slot and runs again there with the full time limit; its client's
-heavy queries then go to the heavy lane at once for a while
-(`vo_service.tap.admission.RecentHeavyClients`).
+in a slot of the trial lane, waiting for one in that lane's own fair queue:
+most joins an archive's users send (an image's neighbours joined with
+ObsCore) end well within it and are answered without waiting behind the
+queries that really are slow. Only one that runs past it, or whose result
+is larger than the first megabyte, waits for a heavy slot and runs again
+there with the full time limit; its client's heavy queries then go to the
+heavy lane at once for a while (`vo_service.tap.admission.RecentHeavyClients`).
+Every try ends within ``sync_heavy_trial_s``, so a trial slot is never held
+longer, and each new client of slow queries holds one for a single try.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from vo_service.dali import (
 )
 from vo_service.urls import ServiceUrls
 
-from .admission import Lane, ServiceBusyError, query_lane
+from .admission import Lane, query_lane
 from .errors import QueryTimeoutError, TapError
 from .query import TapQuery, parse_tap_query, result_chunks
 from .responses import error_response
@@ -112,25 +113,25 @@ async def _try_light(
 ) -> tuple[TapQuery, bytes] | None:
     """Run a heavy query in a trial slot for a short time: its whole answer, or None.
 
-    None when no trial slot came free within ``sync_heavy_trial_s``, when it
-    ran past that, or when its result is larger than the first megabyte (it
-    is then sent from the heavy lane, without the short limit); any other
-    error of the query is its answer (`TapError`).
+    None when it ran past ``sync_heavy_trial_s``, or when its result is
+    larger than the first megabyte (it is then sent from the heavy lane,
+    without the short limit); any other error of the query is its answer
+    (`TapError`), and so is a trial queue that is full or kept it waiting
+    too long (503). Waiting for a trial slot rather than for a heavy one
+    when none is free keeps a quick join of a new client out of the queue
+    behind the slow queries (where it waited up to the queue's limit).
     """
     trial_s = service.limits.sync_heavy_trial_s
-    try:
-        async with service.admission.slot(client, Lane.TRIAL, max_wait_s=trial_s):
-            try:
-                query, head, rest = await to_thread.run_sync(_start, service, params, urls, trial_s)
-            except QueryTimeoutError:
-                service.recent_heavy.remember(client)
-                return None
-            if rest is not None:
-                await to_thread.run_sync(_close, rest)
-                return None
-            return query, head
-    except ServiceBusyError:  # no trial slot within the try's own time
-        return None
+    async with service.admission.slot(client, Lane.TRIAL):
+        try:
+            query, head, rest = await to_thread.run_sync(_start, service, params, urls, trial_s)
+        except QueryTimeoutError:
+            service.recent_heavy.remember(client)
+            return None
+        if rest is not None:
+            await to_thread.run_sync(_close, rest)
+            return None
+        return query, head
 
 
 def _close(rest: Iterator[bytes]) -> None:
