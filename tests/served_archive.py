@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from model_training.ingest.identifiers import key_for_did
 from model_training.ingest.stage import ingest_folder
-from tap_schema import Catalogue, Settings
+from tap_schema import Catalogue, Settings, open_catalogue
 from tests import fixture_archive as fixture
 from tests.fits_factory import gzip_file, source_image, write_cube, write_image
 
@@ -134,6 +134,22 @@ def write_files(folder: Path) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return metadata
+
+
+def installation(folder: Path, **environ: str) -> Settings:
+    """A new installation in ``folder``: the archive's files in ``files/``, ingested with vectors.
+
+    ``environ`` adds settings (``VOSIM_DB_URL`` for PostgreSQL).
+    """
+    settings = Settings.from_env(
+        {"VOSIM_DATA_DIR": str(folder / "data"), "VOSIM_AUTHORITY": AUTHORITY, **environ}
+    )
+    catalogue = open_catalogue(settings)
+    try:
+        build(settings, catalogue, folder / "files")
+    finally:
+        catalogue.dispose()
+    return settings
 
 
 def build(settings: Settings, catalogue: Catalogue, folder: Path) -> None:

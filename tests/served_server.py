@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from tap_schema import Settings, open_catalogue
 from tests import served_archive
 from tests.pg import fresh_database
 from tests.tap.server import RunningServer, running_server
@@ -29,15 +28,10 @@ def archive_server(
 ) -> Iterator[RunningServer]:
     """One server per backend for the whole session, on the ingested test archive."""
     folder = tmp_path_factory.mktemp(f"archive-{request.param}")
-    environ = {"VOSIM_DATA_DIR": str(folder / "data"), "VOSIM_AUTHORITY": served_archive.AUTHORITY}
+    environ = {}
     if request.param == "postgresql":
         environ["VOSIM_DB_URL"] = request.getfixturevalue("_archive_pg_database")
-    settings = Settings.from_env(environ)
-    catalogue = open_catalogue(settings)
-    try:
-        served_archive.build(settings, catalogue, folder / "files")
-    finally:
-        catalogue.dispose()
+    settings = served_archive.installation(folder, **environ)
     with running_server(
         settings,
         similarity_limits=TEST_SIMILARITY_LIMITS,

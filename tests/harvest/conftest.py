@@ -125,14 +125,7 @@ class ServedArchive(RunningServer):
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedArchive]:
     folder = tmp_path_factory.mktemp("harvested-archive")
-    settings = Settings.from_env(
-        {"VOSIM_DATA_DIR": str(folder / "data"), "VOSIM_AUTHORITY": served_archive.AUTHORITY}
-    )
-    catalogue = open_catalogue(settings)
-    try:
-        served_archive.build(settings, catalogue, folder / "files")
-    finally:
-        catalogue.dispose()
+    settings = served_archive.installation(folder)
     catalogue = open_catalogue(settings)
     app = create_app(settings, catalogue=catalogue)
     faults = ArchiveFaults()

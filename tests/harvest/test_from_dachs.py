@@ -43,7 +43,7 @@ from tap_schema import Settings, open_catalogue
 from tests import fixture_archive as fixture
 from tests.fits_factory import source_image, write_cube, write_image
 from tests.publish.catalogue import dachs_did
-from tests.publish.dachs_server import INPUTS, DachsServer, dachs_unavailable
+from tests.publish.dachs_server import INPUTS, DachsServer, dachs_database
 from tests.tap.server import ROOT
 
 pytestmark = pytest.mark.slow
@@ -81,18 +81,7 @@ HARVESTED = {did(name) for name in names()} - {did(RELEASE_LATER), did(EMBARGOED
 
 @pytest.fixture(scope="module")
 def dachs(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DachsServer]:
-    reason = dachs_unavailable()
-    if reason:
-        pytest.skip(reason)
-    admin_url = sa.engine.make_url(pg_server_url).set(database="gavo")
-    engine = sa.create_engine(admin_url)
-    try:
-        with engine.connect() as conn:
-            has_obscore = conn.execute(sa.text("SELECT to_regclass('ivoa.obscore')")).scalar()
-    except sa.exc.OperationalError:
-        pytest.skip("GAVO DaCHS is installed but has no database: dpkg --configure it")
-    finally:
-        engine.dispose()
+    admin_url, has_obscore = dachs_database(pg_server_url)
     with LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         server = DachsServer(tmp_path_factory.mktemp("dachs"))
@@ -100,7 +89,7 @@ def dachs(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             hide_password=False
         )
         _forget(server)
-        if has_obscore is None:
+        if not has_obscore:
             server.run("imp", "//obscore")
         _write_archive(server)
         server.run("imp", str(ARCHIVE_RD))

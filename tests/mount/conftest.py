@@ -93,14 +93,7 @@ def archive_parent(vosim: Starlette) -> Starlette:
 def mount_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The ingested archive with vectors and neighbours (SQLite), ingested without a public URL."""
     folder = tmp_path_factory.mktemp("mount")
-    settings = Settings.from_env(
-        {"VOSIM_DATA_DIR": str(folder / "data"), "VOSIM_AUTHORITY": served_archive.AUTHORITY}
-    )
-    catalogue = open_catalogue(settings)
-    try:
-        served_archive.build(settings, catalogue, folder / "files")
-    finally:
-        catalogue.dispose()
+    settings = served_archive.installation(folder)
     compute_neighbours(settings, progress=False, device="cpu")
     shutil.copytree(settings.data_dir, folder / _PRISTINE)
     return settings

@@ -17,12 +17,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+import sqlalchemy as sa
 
 from tests.tap.server import free_port
 
 from .catalogue import DACHS_AUTHORITY
 
-__all__ = ["DachsServer", "dachs_unavailable"]
+__all__ = ["DachsServer", "dachs_database", "dachs_unavailable"]
 
 INPUTS = Path("/var/gavo/inputs")
 
@@ -38,6 +40,26 @@ def dachs_unavailable() -> str | None:
     if not os.access(INPUTS, os.W_OK):
         return f"cannot write DaCHS' inputs directory {INPUTS}: run as root or as a member of gavo"
     return None
+
+
+def dachs_database(pg_server_url: str) -> tuple[sa.engine.URL, bool]:
+    """DaCHS's database on the test cluster, and whether it holds ``ivoa.obscore`` yet.
+
+    Skips the calling test where DaCHS cannot be used or has no database.
+    """
+    reason = dachs_unavailable()
+    if reason:
+        pytest.skip(reason)
+    admin_url = sa.engine.make_url(pg_server_url).set(database="gavo")
+    engine = sa.create_engine(admin_url)
+    try:
+        with engine.connect() as conn:
+            has_obscore = conn.execute(sa.text("SELECT to_regclass('ivoa.obscore')")).scalar()
+    except sa.exc.OperationalError:
+        pytest.skip("GAVO DaCHS is installed but has no database: dpkg --configure it")
+    finally:
+        engine.dispose()
+    return admin_url, has_obscore is not None
 
 
 class DachsServer:

@@ -35,7 +35,7 @@ from tap_schema import Settings
 from tests.stilts_lint import run_taplint, taplint_available
 
 from . import catalogue as cat
-from .dachs_server import INPUTS, DachsServer, dachs_unavailable
+from .dachs_server import INPUTS, DachsServer, dachs_database
 
 pytestmark = pytest.mark.slow
 
@@ -63,19 +63,7 @@ class Dachs:
 
 @pytest.fixture(scope="session")
 def dachs(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dachs]:
-    reason = dachs_unavailable()
-    if reason:
-        pytest.skip(reason)
-    admin_url = sa.engine.make_url(pg_server_url).set(database="gavo")
-    engine = sa.create_engine(admin_url)
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-            has_obscore = conn.execute(sa.text("SELECT to_regclass('ivoa.obscore')")).scalar()
-    except sa.exc.OperationalError:
-        pytest.skip("GAVO DaCHS is installed but has no database: dpkg --configure it")
-    finally:
-        engine.dispose()
+    admin_url, has_obscore = dachs_database(pg_server_url)
     engine_url = admin_url.set(query={"options": "-c role=gavoadmin"})
     with LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -86,7 +74,7 @@ def dachs(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             admin_url.render_as_string(hide_password=False),
         )
         _forget_test_resources(found)
-        if has_obscore is None:
+        if not has_obscore:
             server.run("imp", "//obscore")
         _import_test_archive(server)
         try:
