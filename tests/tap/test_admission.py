@@ -110,9 +110,7 @@ def test_a_quick_join_is_answered_beside_slow_ones(new_server) -> None:
         client(9) as http,
     ):
         admission = server.app.state.tap.admission
-        deadline = time.monotonic() + 5  # past their short tries
-        while admission.queued < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_for_queued(admission, 2)
         assert admission.running(Lane.HEAVY) == 1 and admission.queued == 2
         response = sync(http, server, join)  # not 503 after the 6 s in the heavy queue
         assert response.status_code == 200, response.text
@@ -121,6 +119,13 @@ def test_a_quick_join_is_answered_beside_slow_ones(new_server) -> None:
         assert admission.running(Lane.HEAVY) == 1 and admission.queued == 2  # still waiting
         recent = server.app.state.tap.recent_heavy  # the slow ones' next go straight there
         assert any(f"127.0.0.{n}" in recent for n in (2, 3, 4)) and "127.0.0.9" not in recent
+
+
+def _wait_for_queued(admission: SyncAdmission, queued: int) -> None:
+    """Wait until the slow queries are past their short tries and ``queued`` wait in the queue."""
+    deadline = time.monotonic() + 5
+    while admission.queued < queued and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def test_a_full_queue_answers_503_with_retry_after(new_server) -> None:
@@ -135,6 +140,9 @@ def test_a_full_queue_answers_503_with_retry_after(new_server) -> None:
         slow_queries(server, [2, 3, 4]),
         client(5) as http,
     ):
+        admission = server.app.state.tap.admission
+        _wait_for_queued(admission, 2)  # the slot taken and the queue full
+        assert admission.running(Lane.HEAVY) == 1 and admission.queued == 2
         response = sync(http, server, SLOW)
         assert response.status_code == 503
         assert response.headers["retry-after"] == "7"
