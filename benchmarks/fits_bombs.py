@@ -22,7 +22,6 @@ Run from the repository root (about 30 s)::
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
 import statistics
 import sys
@@ -32,41 +31,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from astropy.io import fits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from model_training.ingest.fits_image import FitsReadError, read_fits_image
 from tap_schema import Settings, open_catalogue
-from tests.fits_factory import gzip_file, source_image, write_image
+from tests.fits_factory import gzip_bomb, gzip_file, gzip_flood, source_image, write_image
 from tests.tap import catalogue as small
 from tests.tap.server import vosim_serve
 
 MB = 1 << 20
-CHUNK = 16 * MB
-
-
-def header(side: int) -> bytes:
-    """A primary header of a ``side``² float32 image."""
-    card = fits.Header()
-    card["SIMPLE"] = True
-    card["BITPIX"] = -32
-    card["NAXIS"] = 2
-    card["NAXIS1"] = side
-    card["NAXIS2"] = side
-    return card.tostring().encode()
-
-
-def gzip_bomb(side: int = 16384) -> bytes:
-    """The issue's bomb: about 1 MB of gzip that decompresses to a ``side``² image of zeros."""
-    zeros = gzip.compress(bytes(CHUNK), compresslevel=9)
-    return gzip.compress(header(side)) + zeros * (side * side * 4 // CHUNK)
-
-
-def gzip_flood(decompressed: int) -> bytes:
-    """A gzipped 64×64 header followed by ``decompressed`` bytes of zeros."""
-    zeros = gzip.compress(bytes(CHUNK), compresslevel=9)
-    return gzip.compress(header(64)) + zeros * (-(-decompressed // CHUNK))
 
 
 def peak_rss(pid: int) -> int:

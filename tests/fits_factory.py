@@ -132,6 +132,32 @@ def write_cube(path: Path, cube: np.ndarray, **header_options: object) -> Path:
     return path
 
 
+BOMB_CHUNK = 16 << 20
+"""Zeros are gzipped in chunks of this many bytes (16 MiB) to build bombs quickly."""
+
+
+def image_header_bytes(side: int) -> bytes:
+    """A primary header of a ``side``² float32 image, without its data."""
+    header = fits.Header()
+    header["SIMPLE"] = True
+    header["BITPIX"] = -32
+    header["NAXIS"] = 2
+    header["NAXIS1"] = side
+    header["NAXIS2"] = side
+    return header.tostring().encode()
+
+
+def gzip_bomb(side: int = 16384) -> bytes:
+    """A decompression bomb: about 1 MB of gzip that inflates to a ``side``² image of zeros."""
+    return gzip_flood(side * side * 4, side)
+
+
+def gzip_flood(decompressed: int, side: int = 64) -> bytes:
+    """A gzipped ``side``² header followed by ``decompressed`` bytes of zeros (whole chunks)."""
+    zeros = gzip.compress(bytes(BOMB_CHUNK), compresslevel=9)
+    return gzip.compress(image_header_bytes(side)) + zeros * (-(-decompressed // BOMB_CHUNK))
+
+
 def gzip_file(path: Path) -> Path:
     """Gzip a file next to itself as ``<name>.gz`` and remove the original."""
     target = path.with_name(path.name + ".gz")

@@ -13,12 +13,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from astropy.io import fits
 
 from model_training.ingest.fits_image import MAX_DECOMPRESSED_BYTES, FitsReadError, read_fits_image
 from model_training.ingest.stage import ingest_folder
 from tap_schema import Settings, open_catalogue
-from tests.fits_factory import gzip_file, source_image, write_image
+from tests.fits_factory import (
+    BOMB_CHUNK,
+    gzip_bomb,
+    gzip_file,
+    gzip_flood,
+    image_header_bytes,
+    source_image,
+    write_image,
+)
 from tests.tap import catalogue as small
 from tests.tap.helpers import query_status
 from tests.tap.server import vosim_serve
@@ -26,23 +33,7 @@ from vo_service.similarity.errors import UploadError, UploadTooLargeError
 from vo_service.similarity.image_upload import UPLOAD_MAX_PIXELS, read_uploaded_image
 
 _MB = 1 << 20
-_CHUNK = 16 * _MB
-
-
-def _header(side: int) -> bytes:
-    header = fits.Header()
-    header["SIMPLE"] = True
-    header["BITPIX"] = -32
-    header["NAXIS"] = 2
-    header["NAXIS1"] = side
-    header["NAXIS2"] = side
-    return header.tostring().encode()
-
-
-def _gzip_bomb(side: int = 16384) -> bytes:
-    """A gzipped 16384² float32 image of zeros: about 1 MB that decompresses to 1.07 GB."""
-    zeros = gzip.compress(bytes(_CHUNK), compresslevel=9)
-    return gzip.compress(_header(side)) + zeros * (side * side * 4 // _CHUNK)
+_CHUNK = BOMB_CHUNK
 
 
 def _peak_bytes(action) -> int:
@@ -56,7 +47,7 @@ def _peak_bytes(action) -> int:
 
 
 def test_gzip_bomb_upload_is_refused_in_bounded_memory() -> None:
-    bomb = _gzip_bomb()
+    bomb = gzip_bomb()
     assert len(bomb) < 2 * _MB
     started = time.monotonic()
     peak = _peak_bytes(lambda: _refused(bomb, UploadTooLargeError, "268435456 pixels"))
@@ -73,8 +64,7 @@ def _refused(
 
 def test_gzip_bomb_behind_a_small_header_is_cut_off() -> None:
     """A header that declares a small image, followed by a flood of zeros: stopped at a bound."""
-    zeros = gzip.compress(bytes(_CHUNK), compresslevel=9)
-    bomb = gzip.compress(_header(64)) + zeros * 64
+    bomb = gzip_flood(64 * _CHUNK)
     peak = _peak_bytes(lambda: _refused(bomb))
     assert peak < 100 * _MB
 
@@ -82,7 +72,7 @@ def test_gzip_bomb_behind_a_small_header_is_cut_off() -> None:
 def test_uncompressed_upload_declaring_too_many_pixels_is_refused() -> None:
     side = 8192  # 2**26 pixels > UPLOAD_MAX_PIXELS
     assert side * side > UPLOAD_MAX_PIXELS
-    content = _header(side) + bytes(2880)
+    content = image_header_bytes(side) + bytes(2880)
     with pytest.raises(UploadError, match="pixels"):
         read_uploaded_image(content, "big.fits", limit_bytes=50 * _MB)
 
@@ -91,8 +81,8 @@ def test_ingest_refuses_an_image_larger_than_its_limit_before_reading_it(tmp_pat
     path = tmp_path / "huge.fits"
     side = 32768  # 2**30 pixels, 4 GiB of float32: a sparse file, no disk used
     with path.open("wb") as file:
-        file.write(_header(side))
-        file.truncate(len(_header(side)) + side * side * 4)
+        file.write(image_header_bytes(side))
+        file.truncate(len(image_header_bytes(side)) + side * side * 4)
     peak = _peak_bytes(lambda: _ingest_refuses(path))
     assert peak < 100 * _MB
 
@@ -125,7 +115,7 @@ def test_ingest_refuses_the_gzip_bomb_from_its_header(
     """The issue's 16384² bomb has 2^28 pixels, within the pixel limit, but is gzipped."""
     folder = tmp_path / "archive"
     folder.mkdir()
-    (folder / "bomb.fits.gz").write_bytes(_gzip_bomb())
+    (folder / "bomb.fits.gz").write_bytes(gzip_bomb())
     write_image(folder / "fine.fits", source_image(64, 64))
     failures, peak = _ingested(sqlite_settings, folder)
     (line,) = failures
@@ -139,9 +129,8 @@ def test_ingest_refuses_a_flood_behind_a_small_gzipped_header(
 ) -> None:
     folder = tmp_path / "archive"
     folder.mkdir()
-    zeros = gzip.compress(bytes(_CHUNK), compresslevel=9)
     flood = MAX_DECOMPRESSED_BYTES // _CHUNK + 1
-    (folder / "flood.fits.gz").write_bytes(gzip.compress(_header(64)) + zeros * flood)
+    (folder / "flood.fits.gz").write_bytes(gzip_flood(flood * _CHUNK))
     failures, peak = _ingested(sqlite_settings, folder)
     (line,) = failures
     assert "the file is compressed and decompresses to over" in line
@@ -162,7 +151,7 @@ def test_ingest_refuses_other_compressions_in_a_fits_named_file(
 ) -> None:
     """astropy opens any compression it knows by its magic bytes, whatever the name says."""
     path = tmp_path / "quiet.fits"
-    _write_compressed(path, method, _header(16384) + bytes(_CHUNK))
+    _write_compressed(path, method, image_header_bytes(16384) + bytes(_CHUNK))
     peak = _peak_bytes(lambda: _refused_at_ingest(path))
     assert peak < 100 * _MB
 
@@ -192,10 +181,10 @@ def test_served_archive_refuses_the_bomb_in_bounded_memory(sqlite_settings: Sett
     catalogue.dispose()
     environ = {**os.environ, "VOSIM_DATA_DIR": str(sqlite_settings.data_dir)}
     environ.pop("VOSIM_DB_URL", None)
-    bomb = _gzip_bomb()
+    bomb = gzip_bomb()
     with vosim_serve(environ) as served, httpx.Client(timeout=120) as client:
         url = f"{served.url}/similarity/sync"
-        small_image = {"IMAGE": ("small.fits.gz", gzip.compress(_header(64)))}
+        small_image = {"IMAGE": ("small.fits.gz", gzip.compress(image_header_bytes(64)))}
         client.post(url, files=small_image)  # warmed up: the peak before is the service's own
         before = _peak_rss_bytes(served.process.pid)
         refused = client.post(url, files={"IMAGE": ("bomb.fits.gz", bomb)})
